@@ -1,0 +1,164 @@
+"""The seam between the daemon and a radio.
+
+The daemon is handed a `RadioLink` and never builds one. `MeshtasticLink` is the production
+link: it wraps the official `meshtastic.serial_interface.SerialInterface`. Tests drive this same
+class against a simulated radio on a pty, so nothing below is mocked away.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import serial
+from meshtastic.mesh_interface import MeshInterface
+from meshtastic.serial_interface import SerialInterface
+from pubsub import pub
+
+logger = logging.getLogger(__name__)
+
+BROADCAST_NUM = 0xFFFFFFFF
+
+
+class LinkError(Exception):
+    """The radio cannot be reached or refused what we asked of it."""
+
+
+@dataclass(frozen=True)
+class ReceivedText:
+    """A text message heard by the radio, reduced to what the board needs."""
+
+    sender: str  # "!a1b2c3d4"
+    channel: int  # channel index it arrived on: the ring
+    text: str
+    direct: bool  # addressed to this board rather than broadcast on the channel
+    packet_id: int
+    rx_time: int | None  # the radio's receive time (unix seconds), when it knows the time
+    pki_encrypted: bool  # the firmware verified the sender's public key
+
+
+TextHandler = Callable[[ReceivedText], None]
+LostHandler = Callable[[], None]
+
+
+class RadioLink(Protocol):
+    """What the daemon needs from a radio."""
+
+    @property
+    def node_id(self) -> str: ...
+
+    def start(self, on_text: TextHandler, on_lost: LostHandler) -> None: ...
+
+    def send_text(self, text: str, destination: str, channel: int) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def node_num(node_id: str) -> int:
+    """`!a1b2c3d4` → 0xa1b2c3d4."""
+    return int(node_id.removeprefix("!"), 16)
+
+
+class MeshtasticLink:
+    """A radio on a serial port, through the official meshtastic client."""
+
+    def __init__(self, port: str) -> None:
+        self.port = port
+        self._interface: SerialInterface | None = None
+        self._on_text: TextHandler | None = None
+        self._on_lost: LostHandler | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def node_id(self) -> str:
+        interface = self._require_interface()
+        return f"!{interface.myInfo.my_node_num:08x}"
+
+    def start(self, on_text: TextHandler, on_lost: LostHandler) -> None:
+        """Open the port and finish the config handshake; raise LinkError if that fails."""
+        self._on_text, self._on_lost = on_text, on_lost
+        # pypubsub keeps weak references: the bound methods live as long as this link does.
+        pub.subscribe(self._handle_text, "meshtastic.receive.text")
+        pub.subscribe(self._handle_lost, "meshtastic.connection.lost")
+        # Build the interface without connecting, so that packets arriving right after the
+        # handshake can already be matched to it.
+        interface = SerialInterface(devPath=self.port, connectNow=False)
+        with self._lock:
+            self._interface = interface
+        try:
+            interface.connect()
+            interface.waitForConfig()
+        except (OSError, serial.SerialException, MeshInterface.MeshInterfaceError) as error:
+            self.close()
+            raise LinkError(f"cannot open radio at {self.port}: {error}") from error
+        logger.info("connected to radio %s on %s", self.node_id, self.port)
+
+    def send_text(self, text: str, destination: str, channel: int) -> int:
+        """Send a direct text with want_ack on `channel`; returns the packet id."""
+        interface = self._require_interface()
+        try:
+            packet = interface.sendText(
+                text, destinationId=node_num(destination), wantAck=True, channelIndex=channel
+            )
+        except (OSError, serial.SerialException, MeshInterface.MeshInterfaceError) as error:
+            raise LinkError(f"cannot send to {destination}: {error}") from error
+        return int(packet.id)
+
+    def close(self) -> None:
+        pub.unsubscribe(self._handle_text, "meshtastic.receive.text")
+        pub.unsubscribe(self._handle_lost, "meshtastic.connection.lost")
+        with self._lock:
+            interface, self._interface = self._interface, None
+        if interface is not None:
+            try:
+                interface.close()
+            except (OSError, serial.SerialException) as error:
+                logger.warning("closing %s: %s", self.port, error)
+
+    def _require_interface(self) -> SerialInterface:
+        with self._lock:
+            if self._interface is None:
+                raise LinkError(f"radio on {self.port} is not connected")
+            return self._interface
+
+    def _is_ours(self, interface: Any) -> bool:
+        with self._lock:
+            return interface is not None and interface is self._interface
+
+    def _handle_text(self, packet: dict[str, Any], interface: Any) -> None:
+        if not self._is_ours(interface) or self._on_text is None:
+            return
+        received = _to_received_text(packet, interface.myInfo.my_node_num)
+        if received is not None:
+            self._on_text(received)
+
+    def _handle_lost(self, interface: Any) -> None:
+        if self._is_ours(interface) and self._on_lost is not None:
+            logger.warning("lost the radio on %s", self.port)
+            self._on_lost()
+
+
+def _to_received_text(packet: dict[str, Any], my_num: int) -> ReceivedText | None:
+    """Reduce the client's packet dict; None for packets that are not usable text."""
+    decoded = packet.get("decoded") or {}
+    payload = decoded.get("payload")
+    sender = packet.get("from")
+    if not isinstance(payload, bytes) or not isinstance(sender, int):
+        logger.warning("ignoring text packet without payload or sender: id=%s", packet.get("id"))
+        return None
+    if sender == my_num:
+        return None
+    rx_time = packet.get("rxTime")
+    return ReceivedText(
+        sender=f"!{sender:08x}",
+        channel=int(packet.get("channel", 0)),
+        # Invalid UTF-8 still deserves an answer, so decode leniently here.
+        text=payload.decode("utf-8", errors="replace"),
+        direct=packet.get("to") == my_num,
+        packet_id=int(packet.get("id", 0)),
+        rx_time=int(rx_time) if isinstance(rx_time, int) else None,
+        pki_encrypted=bool(packet.get("pkiEncrypted", False)),
+    )

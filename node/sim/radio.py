@@ -1,0 +1,434 @@
+"""A simulated Meshtastic radio on the far side of a real pseudo-terminal.
+
+The unmodified `meshtastic.serial_interface.SerialInterface` opens the pty's slave path as if it
+were /dev/ttyUSB0; this class plays the firmware's part on the master side: it answers the
+`want_config_id` handshake, acknowledges every packet the client queues with a `QueueStatus`,
+records what the client transmits, and delivers packets from virtual handhelds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import select
+import threading
+import time
+import tty
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from meshtastic.protobuf import (
+    channel_pb2,
+    config_pb2,
+    mesh_pb2,
+    module_config_pb2,
+    portnums_pb2,
+)
+
+from node.sim.framing import FrameDecoder, encode_frame
+
+logger = logging.getLogger(__name__)
+
+BROADCAST_NUM = 0xFFFFFFFF
+MAX_CHANNELS = 8
+TX_QUEUE_LEN = 16  # the firmware's MAX_TX_QUEUE on most boards
+PUBLIC_PSK = b"\x01"  # "AQ==": the well-known default key of the public channel
+Region = config_pb2.Config.LoRaConfig.RegionCode
+Preset = config_pb2.Config.LoRaConfig.ModemPreset
+Role = config_pb2.Config.DeviceConfig.Role
+
+
+def node_id(num: int) -> str:
+    """The `!a1b2c3d4` form people and the client use for a node number."""
+    return f"!{num:08x}"
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """One configured channel; index 0 is the primary one."""
+
+    name: str = ""
+    psk: bytes = PUBLIC_PSK
+
+
+@dataclass(frozen=True)
+class RadioProfile:
+    """What the radio reports about itself during the handshake."""
+
+    long_name: str = "Meshboard sim"
+    short_name: str = "MBsm"
+    firmware_version: str = "2.7.15.sim"
+    region: int = Region.EU_868
+    modem_preset: int = Preset.LONG_FAST
+    role: int = Role.CLIENT
+    hop_limit: int = 3
+    channels: tuple[ChannelSpec, ...] = (ChannelSpec(),)
+    public_key: bytes = b""
+
+
+@dataclass(frozen=True)
+class Transmission:
+    """A packet the client handed to the radio, with the monotonic time it arrived."""
+
+    packet: mesh_pb2.MeshPacket
+    at: float
+
+    @property
+    def text(self) -> str | None:
+        decoded = self.packet.decoded
+        if decoded.portnum != portnums_pb2.PortNum.TEXT_MESSAGE_APP:
+            return None
+        return decoded.payload.decode("utf-8", errors="replace")
+
+
+@dataclass
+class _Handheld:
+    num: int
+    long_name: str
+    short_name: str
+    public_key: bytes = b""
+
+
+@dataclass
+class _Counters:
+    frames_in: int = 0
+    undecodable_frames: int = 0
+    packets_from_client: int = 0
+    packets_to_client: int = 0
+    handshakes: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class SimulatedRadio:
+    """One simulated radio behind a pty. Use as a context manager or call `close()`."""
+
+    def __init__(self, node_num: int = 0x5B0A4D01, profile: RadioProfile | None = None) -> None:
+        self.node_num = node_num
+        self.profile = profile or RadioProfile()
+        self.counters = _Counters()
+        self._master_fd, self._slave_fd = os.openpty()
+        tty.setraw(self._slave_fd)
+        self.port = os.ttyname(self._slave_fd)
+        self._decoder = FrameDecoder()
+        self._write_lock = threading.Lock()
+        self._state = threading.Condition()
+        self._transmissions: list[Transmission] = []
+        self._pending_to_client: deque[mesh_pb2.FromRadio] = deque(maxlen=64)
+        self._client_ready = False
+        self._handhelds: dict[int, _Handheld] = {}
+        self._transmit_listeners: list[Callable[[Transmission], None]] = []
+        self._next_from_radio_id = 1
+        self._rng = random.Random(node_num)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._serve, name=f"simradio-{node_id(node_num)}", daemon=True
+        )
+        self._thread.start()
+        logger.info("simulated radio %s listening on %s", node_id(node_num), self.port)
+
+    # -- the far side: virtual handhelds -------------------------------------------------
+
+    def add_handheld(self, num: int, long_name: str, short_name: str = "") -> str:
+        """Make a virtual handheld known to this radio's node database; returns its node id."""
+        self._handhelds[num] = _Handheld(num, long_name, short_name or long_name[:4])
+        return node_id(num)
+
+    def receive_text(
+        self,
+        sender: int,
+        text: str,
+        *,
+        channel: int = 0,
+        direct: bool = True,
+        pki_encrypted: bool = False,
+    ) -> int:
+        """Deliver a text from a handheld to the client, as if heard over the air.
+
+        Returns the packet id. Before the client has finished its handshake the packet waits,
+        as the firmware queues packets for a phone that is not connected yet.
+        """
+        packet = self._text_packet(sender, text, channel, direct, pki_encrypted)
+        self.deliver(packet)
+        return packet.id
+
+    def deliver(self, packet: mesh_pb2.MeshPacket) -> None:
+        """Hand a packet heard over the air to the connected client."""
+        message = mesh_pb2.FromRadio(packet=packet)
+        with self._state:
+            if not self._client_ready:
+                self._pending_to_client.append(message)
+                return
+        self._send_to_client(message)
+        self.counters.packets_to_client += 1
+
+    def on_transmit(self, listener: Callable[[Transmission], None]) -> None:
+        """Call `listener` (on the radio's thread) for every packet the client transmits."""
+        self._transmit_listeners.append(listener)
+
+    # -- what the client did --------------------------------------------------------------
+
+    @property
+    def transmissions(self) -> list[Transmission]:
+        with self._state:
+            return list(self._transmissions)
+
+    def texts_to(self, destination: int) -> list[str]:
+        """Every text the client sent to `destination`, in order."""
+        return [
+            t.text for t in self.transmissions if t.packet.to == destination and t.text is not None
+        ]
+
+    def wait_for(
+        self, predicate: Callable[[list[Transmission]], bool], timeout: float = 10.0
+    ) -> list[Transmission]:
+        """Block until `predicate(transmissions)` holds; raise TimeoutError after `timeout`."""
+        with self._state:
+            if not self._state.wait_for(lambda: predicate(self._transmissions), timeout):
+                raise TimeoutError(
+                    f"radio {node_id(self.node_num)}: condition not met in {timeout} s; "
+                    f"transmissions so far: {[t.text for t in self._transmissions]}"
+                )
+            return list(self._transmissions)
+
+    def wait_for_texts(self, destination: int, count: int, timeout: float = 10.0) -> list[str]:
+        """Block until the client has sent `count` texts to `destination`; return them all."""
+        self.wait_for(
+            lambda sent: (
+                sum(1 for t in sent if t.packet.to == destination and t.text is not None) >= count
+            ),
+            timeout,
+        )
+        return self.texts_to(destination)
+
+    def wait_connected(self, timeout: float = 10.0) -> None:
+        with self._state:
+            if not self._state.wait_for(lambda: self._client_ready, timeout):
+                raise TimeoutError(f"no client finished the handshake within {timeout} s")
+
+    @property
+    def client_ready(self) -> bool:
+        with self._state:
+            return self._client_ready
+
+    def write_raw(self, data: bytes) -> None:
+        """Put arbitrary bytes on the serial line (boot logs, noise, broken frames)."""
+        with self._write_lock:
+            os.write(self._master_fd, data)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for fd in (self._master_fd, self._slave_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __enter__(self) -> SimulatedRadio:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the radio's side of the stream ---------------------------------------------------
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                readable, _, _ = select.select([self._master_fd], [], [], 0.1)
+                if not readable:
+                    continue
+                data = os.read(self._master_fd, 4096)
+            except OSError as error:
+                logger.info("simulated radio %s: line closed (%s)", self.port, error)
+                return
+            for payload in self._decoder.feed(data):
+                self._handle_frame(payload)
+
+    def _handle_frame(self, payload: bytes) -> None:
+        self.counters.frames_in += 1
+        message = mesh_pb2.ToRadio()
+        try:
+            message.ParseFromString(payload)
+        except Exception:  # protobuf raises DecodeError, a plain Exception subclass
+            self.counters.undecodable_frames += 1
+            logger.debug("simulated radio: undecodable ToRadio frame of %d bytes", len(payload))
+            return
+        kind = message.WhichOneof("payload_variant")
+        if kind == "want_config_id":
+            self._send_config(message.want_config_id)
+        elif kind == "packet":
+            self._accept_packet(message.packet)
+        elif kind == "disconnect":
+            with self._state:
+                self._client_ready = False
+        # heartbeats and the rest need no answer from a simulated radio
+
+    def _accept_packet(self, packet: mesh_pb2.MeshPacket) -> None:
+        self.counters.packets_from_client += 1
+        setattr(packet, "from", self.node_num)  # the firmware stamps its own number
+        transmission = Transmission(packet=packet, at=time.monotonic())
+        with self._state:
+            self._transmissions.append(transmission)
+            self._state.notify_all()
+        self._send_to_client(
+            mesh_pb2.FromRadio(
+                queueStatus=mesh_pb2.QueueStatus(
+                    res=0, free=TX_QUEUE_LEN, maxlen=TX_QUEUE_LEN, mesh_packet_id=packet.id
+                )
+            )
+        )
+        for listener in self._transmit_listeners:
+            listener(transmission)
+        if packet.want_ack and packet.to in self._handhelds:
+            self.deliver(self._ack_packet(packet))
+
+    def _send_config(self, config_id: int) -> None:
+        """Answer the handshake in the firmware's order, then flush packets that waited."""
+        self.counters.handshakes += 1
+        with self._state:
+            self._client_ready = False
+        for message in self._config_messages():
+            self._send_to_client(message)
+        self._send_to_client(mesh_pb2.FromRadio(config_complete_id=config_id))
+        with self._state:
+            self._client_ready = True
+            waiting = list(self._pending_to_client)
+            self._pending_to_client.clear()
+            self._state.notify_all()
+        for message in waiting:
+            self._send_to_client(message)
+            self.counters.packets_to_client += 1
+
+    def _config_messages(self) -> list[mesh_pb2.FromRadio]:
+        profile = self.profile
+        messages = [
+            mesh_pb2.FromRadio(
+                my_info=mesh_pb2.MyNodeInfo(
+                    my_node_num=self.node_num, reboot_count=1, min_app_version=30200
+                )
+            ),
+            mesh_pb2.FromRadio(
+                metadata=mesh_pb2.DeviceMetadata(
+                    firmware_version=profile.firmware_version,
+                    device_state_version=24,
+                    canShutdown=True,
+                    hasBluetooth=True,
+                    role=profile.role,
+                    hw_model=mesh_pb2.HardwareModel.HELTEC_V3,
+                    hasPKC=True,
+                )
+            ),
+            self._node_info(
+                _Handheld(self.node_num, profile.long_name, profile.short_name, profile.public_key)
+            ),
+        ]
+        messages += [self._node_info(h) for h in self._handhelds.values()]
+        for index in range(MAX_CHANNELS):
+            messages.append(mesh_pb2.FromRadio(channel=self._channel(index)))
+        lora = config_pb2.Config.LoRaConfig(
+            use_preset=True,
+            modem_preset=profile.modem_preset,
+            region=profile.region,
+            hop_limit=profile.hop_limit,
+            tx_enabled=True,
+        )
+        for config in (
+            config_pb2.Config(device=config_pb2.Config.DeviceConfig(role=profile.role)),
+            config_pb2.Config(position=config_pb2.Config.PositionConfig()),
+            config_pb2.Config(power=config_pb2.Config.PowerConfig()),
+            config_pb2.Config(network=config_pb2.Config.NetworkConfig()),
+            config_pb2.Config(display=config_pb2.Config.DisplayConfig()),
+            config_pb2.Config(lora=lora),
+            config_pb2.Config(bluetooth=config_pb2.Config.BluetoothConfig(enabled=True)),
+            config_pb2.Config(
+                security=config_pb2.Config.SecurityConfig(public_key=profile.public_key)
+            ),
+        ):
+            messages.append(mesh_pb2.FromRadio(config=config))
+        for module in (
+            module_config_pb2.ModuleConfig(mqtt=module_config_pb2.ModuleConfig.MQTTConfig()),
+            module_config_pb2.ModuleConfig(serial=module_config_pb2.ModuleConfig.SerialConfig()),
+            module_config_pb2.ModuleConfig(
+                telemetry=module_config_pb2.ModuleConfig.TelemetryConfig()
+            ),
+        ):
+            messages.append(mesh_pb2.FromRadio(moduleConfig=module))
+        return messages
+
+    def _channel(self, index: int) -> channel_pb2.Channel:
+        specs = self.profile.channels
+        if index >= len(specs):
+            return channel_pb2.Channel(index=index, role=channel_pb2.Channel.Role.DISABLED)
+        spec = specs[index]
+        roles = channel_pb2.Channel.Role
+        role = roles.PRIMARY if index == 0 else roles.SECONDARY
+        return channel_pb2.Channel(
+            index=index,
+            role=role,
+            settings=channel_pb2.ChannelSettings(name=spec.name, psk=spec.psk),
+        )
+
+    @staticmethod
+    def _node_info(node: _Handheld) -> mesh_pb2.FromRadio:
+        user = mesh_pb2.User(
+            id=node_id(node.num),
+            long_name=node.long_name,
+            short_name=node.short_name,
+            hw_model=mesh_pb2.HardwareModel.HELTEC_V3,
+            public_key=node.public_key,
+        )
+        return mesh_pb2.FromRadio(
+            node_info=mesh_pb2.NodeInfo(num=node.num, user=user, last_heard=int(time.time()))
+        )
+
+    def _text_packet(
+        self, sender: int, text: str, channel: int, direct: bool, pki_encrypted: bool
+    ) -> mesh_pb2.MeshPacket:
+        packet = mesh_pb2.MeshPacket(
+            to=self.node_num if direct else BROADCAST_NUM,
+            channel=channel,
+            id=self._rng.getrandbits(32) or 1,
+            decoded=mesh_pb2.Data(
+                portnum=portnums_pb2.PortNum.TEXT_MESSAGE_APP, payload=text.encode("utf-8")
+            ),
+            rx_time=int(time.time()),
+            rx_snr=6.0,
+            rx_rssi=-80,
+            hop_limit=self.profile.hop_limit,
+            hop_start=self.profile.hop_limit,
+            pki_encrypted=pki_encrypted,
+        )
+        setattr(packet, "from", sender)
+        return packet
+
+    def _ack_packet(self, acked: mesh_pb2.MeshPacket) -> mesh_pb2.MeshPacket:
+        """The routing ACK a handheld's firmware sends for a want_ack direct message."""
+        packet = mesh_pb2.MeshPacket(
+            to=self.node_num,
+            channel=acked.channel,
+            id=self._rng.getrandbits(32) or 1,
+            decoded=mesh_pb2.Data(
+                portnum=portnums_pb2.PortNum.ROUTING_APP,
+                payload=mesh_pb2.Routing(
+                    error_reason=mesh_pb2.Routing.Error.NONE
+                ).SerializeToString(),
+                request_id=acked.id,
+            ),
+            rx_time=int(time.time()),
+        )
+        setattr(packet, "from", acked.to)
+        return packet
+
+    def _send_to_client(self, message: mesh_pb2.FromRadio) -> None:
+        with self._write_lock:
+            message.id = self._next_from_radio_id
+            self._next_from_radio_id += 1
+            frame = encode_frame(message.SerializeToString())
+            try:
+                os.write(self._master_fd, frame)
+            except OSError as error:
+                logger.info("simulated radio %s: cannot write (%s)", self.port, error)
