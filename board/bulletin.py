@@ -1,0 +1,208 @@
+"""The validated bulletin model and its canonical binary encoding.
+
+Text and radio bytes are validated here, before anything becomes a table row (sqlmodel table
+models skip validation). The canonical encoding is what the id hashes and what board-to-board sync
+will put on the air, so it is compact, deterministic and versioned.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import unicodedata
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from board.errors import BoardError, InvalidBulletin, InvalidText, MalformedBulletin
+from board.refs import bulletin_id, short_ref
+from board.types import TypeRegistry
+
+MAX_TEXT_BYTES = 200
+MAX_TYPE_BYTES = 32
+MAX_RING = 7
+CANONICAL_VERSION = 1
+
+# version, ring, author (4 bytes), created_at, event_time (0 = none), expires_at, type length
+_HEADER = struct.Struct(">BB4sIIIB")
+_AUTHOR = re.compile(r"![0-9a-f]{8}")
+_ALLOWED_CONTROLS = frozenset("\n\r\t")
+_BLANKS = re.compile(r"[^\S\n]+")
+_NEWLINES = re.compile(r" ?\n[\n ]*")
+
+
+def normalise_text(text: str) -> str:
+    """Collapse blanks and blank lines, reject control characters, enforce the byte budget."""
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "Cs" or (category == "Cc" and char not in _ALLOWED_CONTROLS):
+            raise InvalidText("text contains control characters")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _NEWLINES.sub("\n", _BLANKS.sub(" ", text)).strip()
+    if not text:
+        raise InvalidText("text is empty")
+    size = len(text.encode("utf-8"))
+    if size > MAX_TEXT_BYTES:
+        raise InvalidText(f"text is {size} bytes; at most {MAX_TEXT_BYTES}")
+    return text
+
+
+def to_utc_seconds(moment: datetime) -> datetime:
+    """UTC, whole seconds, and representable as the unsigned 32-bit time the encoding carries."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidBulletin("times must be timezone-aware")
+    moment = moment.astimezone(UTC).replace(microsecond=0)
+    if not 0 < moment.timestamp() < 2**32:
+        raise InvalidBulletin(f"time out of range: {moment.isoformat()}")
+    return moment
+
+
+def _unix(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _from_unix(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class Bulletin(BaseModel):
+    """One bulletin as posted: immutable, because its id is a hash of its content."""
+
+    model_config = ConfigDict(frozen=True, strict=True)
+
+    type: str
+    text: str
+    author: str
+    ring: int
+    created_at: datetime
+    event_time: datetime | None = None
+    expires_at: datetime
+
+    @field_validator("type")
+    @classmethod
+    def _check_type(cls, value: str) -> str:
+        size = len(value.encode("utf-8"))
+        if not value.isalnum() or value != value.lower() or size > MAX_TYPE_BYTES:
+            raise InvalidBulletin(f"bad type '{value}'")
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _check_text(cls, value: str) -> str:
+        return normalise_text(value)
+
+    @field_validator("author")
+    @classmethod
+    def _check_author(cls, value: str) -> str:
+        if not _AUTHOR.fullmatch(value):
+            raise InvalidBulletin(f"bad node id '{value}'; expected like !a1b2c3d4")
+        return value
+
+    @field_validator("ring")
+    @classmethod
+    def _check_ring(cls, value: int) -> int:
+        if not 0 <= value <= MAX_RING:
+            raise InvalidBulletin(f"ring {value} is not a channel index 0..{MAX_RING}")
+        return value
+
+    @field_validator("created_at", "expires_at")
+    @classmethod
+    def _check_time(cls, value: datetime) -> datetime:
+        return to_utc_seconds(value)
+
+    @field_validator("event_time")
+    @classmethod
+    def _check_event_time(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else to_utc_seconds(value)
+
+    @model_validator(mode="after")
+    def _check_expiry(self) -> Bulletin:
+        if self.expires_at <= self.created_at:
+            raise InvalidBulletin("a bulletin must expire after it is created")
+        return self
+
+    @property
+    def id(self) -> str:
+        return bulletin_id(self.canonical_bytes())
+
+    @property
+    def ref(self) -> str:
+        return short_ref(self.id)
+
+    def canonical_bytes(self) -> bytes:
+        """The deterministic binary form: fixed header, length-prefixed type, text to the end."""
+        type_bytes = self.type.encode("utf-8")
+        header = _HEADER.pack(
+            CANONICAL_VERSION,
+            self.ring,
+            bytes.fromhex(self.author[1:]),
+            _unix(self.created_at),
+            0 if self.event_time is None else _unix(self.event_time),
+            _unix(self.expires_at),
+            len(type_bytes),
+        )
+        return header + type_bytes + self.text.encode("utf-8")
+
+    @classmethod
+    def from_canonical_bytes(cls, data: bytes) -> Bulletin:
+        """Decode bytes from another board; anything that would not re-encode identically fails."""
+        if len(data) < _HEADER.size:
+            raise MalformedBulletin(f"bulletin is {len(data)} bytes; too short")
+        version, ring, author, created, event, expires, type_len = _HEADER.unpack_from(data)
+        if version != CANONICAL_VERSION:
+            raise MalformedBulletin(f"unknown bulletin version {version}")
+        type_end = _HEADER.size + type_len
+        if type_len == 0 or len(data) <= type_end:
+            raise MalformedBulletin("bulletin type or text missing")
+        try:
+            bulletin = cls(
+                type=data[_HEADER.size : type_end].decode("utf-8"),
+                text=data[type_end:].decode("utf-8"),
+                author="!" + author.hex(),
+                ring=ring,
+                created_at=_from_unix(created),
+                event_time=_from_unix(event) if event else None,
+                expires_at=_from_unix(expires),
+            )
+        except (UnicodeDecodeError, BoardError, ValidationError) as exc:
+            raise MalformedBulletin(f"malformed bulletin: {exc}") from exc
+        if bulletin.canonical_bytes() != data:
+            raise MalformedBulletin("bulletin text is not in canonical form")
+        return bulletin
+
+
+from_canonical_bytes = Bulletin.from_canonical_bytes
+
+
+def new_bulletin(
+    types: TypeRegistry,
+    *,
+    type: str,
+    text: str,
+    author: str,
+    ring: int,
+    now: datetime,
+    event_time: datetime | None = None,
+    all_day: bool = False,
+) -> Bulletin:
+    """Build a bulletin posted at `now`, with its expiry from the type's rule.
+
+    `all_day` marks an event given only as a day (see `board.when.is_day_only`), so that it lasts
+    the whole day. Raises only BoardError subclasses, never pydantic's ValidationError.
+    """
+    rule = types.get(type)
+    created_at = to_utc_seconds(now)
+    event = None if event_time is None else to_utc_seconds(event_time)
+    expires_at = types.expiry(rule.name, created_at, event, all_day=all_day)
+    try:
+        return Bulletin(
+            type=rule.name,
+            text=text,
+            author=author,
+            ring=ring,
+            created_at=created_at,
+            event_time=event,
+            expires_at=expires_at,
+        )
+    except ValidationError as exc:
+        raise InvalidBulletin(f"invalid bulletin: {exc.errors()[0]['msg']}") from exc
