@@ -1,0 +1,305 @@
+"""Bulletins and tombstones in SQLite: the only state a board must never lose.
+
+The database enforces identity (a UNIQUE content-hash id makes a second copy a no-op), every change
+is one transaction, and a file database runs in WAL mode with synchronous=FULL so that whatever
+the board acknowledged survives power loss (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import event, func
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Field, Session, SQLModel, col, delete, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from board.bulletin import Bulletin
+from board.errors import AmbiguousRef, NotAuthor, NotFound
+from board.refs import ID_LENGTH, REF_LENGTH, normalise_ref
+
+logger = logging.getLogger(__name__)
+
+#: How many candidates an ambiguous reference reports (they must fit one reply packet).
+MAX_MATCHES = 5
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+
+class BulletinRow(SQLModel, table=True):
+    """A stored bulletin; `canonical` is the source of truth, the other columns serve queries."""
+
+    __tablename__ = "bulletin"
+
+    id: str = Field(primary_key=True)
+    ref: str = Field(index=True)
+    ring: int = Field(index=True)
+    type: str = Field(index=True)
+    text: str
+    author: str = Field(index=True)
+    created_at: int  # unix seconds, like every time column
+    event_time: int | None = None
+    expires_at: int = Field(index=True)
+    received_at: int
+    canonical: bytes
+
+
+class TombstoneRow(SQLModel, table=True):
+    """A removed bulletin's id, kept until the bulletin would have expired so it stays removed."""
+
+    __tablename__ = "tombstone"
+
+    id: str = Field(primary_key=True)
+    ring: int = Field(index=True)
+    author: str
+    deleted_by: str | None = None  # None: the local operator
+    deleted_at: int
+    expires_at: int = Field(index=True)
+
+
+def _seconds(moment: datetime) -> int:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("times must be timezone-aware")
+    return int(moment.astimezone(UTC).timestamp())
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Durability pragmas on every connection; the driver leaves BEGIN to `_on_begin`."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in _PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _on_begin(connection: sqlalchemy.Connection) -> None:
+    """Take the write lock up front, so a read-then-write transaction never fails half-way."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _row(bulletin: Bulletin, received_at: datetime) -> dict[str, Any]:
+    bulletin_id = bulletin.id
+    return {
+        "id": bulletin_id,
+        "ref": bulletin_id[:REF_LENGTH],
+        "ring": bulletin.ring,
+        "type": bulletin.type,
+        "text": bulletin.text,
+        "author": bulletin.author,
+        "created_at": _seconds(bulletin.created_at),
+        "event_time": None if bulletin.event_time is None else _seconds(bulletin.event_time),
+        "expires_at": _seconds(bulletin.expires_at),
+        "received_at": _seconds(received_at),
+        "canonical": bulletin.canonical_bytes(),
+    }
+
+
+def _bulletin(row: BulletinRow) -> Bulletin:
+    return Bulletin.from_canonical_bytes(row.canonical)
+
+
+def _distinct_refs(ids: list[str], typed: str) -> list[str]:
+    """The shortest prefix of each id, longer than what was typed, that the others do not share."""
+    refs = []
+    for this in ids:
+        length = max(len(typed) + 1, REF_LENGTH)
+        while length < ID_LENGTH and any(o[:length] == this[:length] for o in ids if o != this):
+            length += 1
+        refs.append(this[:length])
+    return refs
+
+
+class Store:
+    """All bulletin storage of one board; hand it an engine, or use `Store.open`."""
+
+    def __init__(self, engine: sqlalchemy.Engine) -> None:
+        if engine.dialect.name != "sqlite":
+            raise ValueError("the board store needs SQLite")
+        self.engine = engine
+        if not event.contains(engine, "connect", _on_connect):
+            event.listen(engine, "connect", _on_connect)
+            event.listen(engine, "begin", _on_begin)
+        tables = [SQLModel.metadata.tables[name] for name in ("bulletin", "tombstone")]
+        SQLModel.metadata.create_all(engine, tables=tables)
+
+    @classmethod
+    def open(cls, url_or_path: str | Path) -> Store:
+        """Open (creating if needed) a database from an `sqlite://` URL or a plain file path."""
+        if isinstance(url_or_path, str) and "://" in url_or_path:
+            url = make_url(url_or_path)
+        else:
+            url = URL.create("sqlite", database=str(Path(url_or_path).expanduser()))
+        database = url.database or ":memory:"
+        in_memory = database == ":memory:" or "mode=memory" in database
+        if in_memory:
+            engine = sqlalchemy.create_engine(
+                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+        else:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = sqlalchemy.create_engine(url, connect_args={"check_same_thread": False})
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def add(self, bulletin: Bulletin, now: datetime) -> bool:
+        """Store a bulletin; False if it was already here, is tombstoned or has expired."""
+        if bulletin.expires_at <= now:
+            logger.debug("not storing expired bulletin %s", bulletin.id)
+            return False
+        row = _row(bulletin, now)
+        with Session(self.engine) as session, session.begin():
+            if session.get(TombstoneRow, row["id"]) is not None:
+                logger.debug("not storing deleted bulletin %s", row["id"])
+                return False
+            statement = insert(BulletinRow).values(row).on_conflict_do_nothing()
+            stored = session.exec(statement).rowcount == 1
+        if stored:
+            logger.info("stored bulletin %s on ring %d", row["id"], bulletin.ring)
+        return stored
+
+    def get(
+        self, ref_or_id: str, ring: int | None = None, *, now: datetime | None = None
+    ) -> Bulletin:
+        """The one bulletin whose id starts with the typed ref; `ring=None` searches every ring.
+
+        With `now`, expired bulletins that are not yet purged are not found.
+        """
+        prefix = normalise_ref(ref_or_id)
+        with Session(self.engine) as session, session.begin():
+            return _bulletin(self._one(session, prefix, ring, now))
+
+    def find_repost(self, bulletin: Bulletin, within: timedelta) -> Bulletin | None:
+        """A stored bulletin equal to this one except posted up to `within` earlier.
+
+        Lets the command handler answer a person's re-sent `post` with the first bulletin's ref
+        instead of storing the same words twice a few seconds apart.
+        """
+        created = _seconds(bulletin.created_at)
+        event_time = None if bulletin.event_time is None else _seconds(bulletin.event_time)
+        statement = (
+            select(BulletinRow)
+            .where(
+                BulletinRow.ring == bulletin.ring,
+                BulletinRow.author == bulletin.author,
+                BulletinRow.type == bulletin.type,
+                BulletinRow.text == bulletin.text,
+                col(BulletinRow.event_time).is_(event_time)
+                if event_time is None
+                else BulletinRow.event_time == event_time,
+                col(BulletinRow.created_at).between(created - int(within.total_seconds()), created),
+            )
+            .order_by(col(BulletinRow.created_at).desc())
+            .limit(1)
+        )
+        with Session(self.engine) as session, session.begin():
+            row = session.exec(statement).first()
+            return None if row is None else _bulletin(row)
+
+    def active(
+        self,
+        now: datetime,
+        ring: int | None = None,
+        type: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Bulletin]:
+        """Bulletins not yet expired, newest created first (ties broken by id)."""
+        statement = self._filtered(select(BulletinRow), now, ring, type)
+        statement = (
+            statement.order_by(col(BulletinRow.created_at).desc(), col(BulletinRow.id))
+            .offset(offset)
+            .limit(limit)
+        )
+        with Session(self.engine) as session, session.begin():
+            return [_bulletin(row) for row in session.exec(statement)]
+
+    def delete(
+        self, ref_or_id: str, requester: str | None, ring: int | None, now: datetime
+    ) -> Bulletin:
+        """Remove a bulletin and leave a tombstone, in one transaction; return what was removed.
+
+        `requester=None` is the local operator, who may delete anything; anyone else must be the
+        author.
+        """
+        prefix = normalise_ref(ref_or_id)
+        with Session(self.engine) as session, session.begin():
+            row = self._one(session, prefix, ring, now)
+            if requester is not None and requester != row.author:
+                raise NotAuthor(f"only the author can delete #{row.ref}")
+            bulletin = _bulletin(row)
+            session.exec(delete(BulletinRow).where(col(BulletinRow.id) == row.id))
+            tombstone = {
+                "id": row.id,
+                "ring": row.ring,
+                "author": row.author,
+                "deleted_by": requester,
+                "deleted_at": _seconds(now),
+                "expires_at": row.expires_at,
+            }
+            session.exec(insert(TombstoneRow).values(tombstone).on_conflict_do_nothing())
+        logger.info("deleted bulletin %s (by %s)", bulletin.id, requester or "operator")
+        return bulletin
+
+    def purge_expired(self, now: datetime) -> int:
+        """Forget expired bulletins and tombstones; return how many bulletins went."""
+        moment = _seconds(now)
+        with Session(self.engine) as session, session.begin():
+            removed = session.exec(
+                delete(BulletinRow).where(col(BulletinRow.expires_at) <= moment)
+            ).rowcount
+            session.exec(delete(TombstoneRow).where(col(TombstoneRow.expires_at) <= moment))
+        if removed:
+            logger.info("purged %d expired bulletins", removed)
+        return removed
+
+    def count(self, ring: int | None = None, *, now: datetime | None = None) -> int:
+        """Stored bulletins (only unexpired ones when `now` is given)."""
+        statement = select(func.count()).select_from(BulletinRow)
+        if ring is not None:
+            statement = statement.where(BulletinRow.ring == ring)
+        if now is not None:
+            statement = statement.where(col(BulletinRow.expires_at) > _seconds(now))
+        with Session(self.engine) as session, session.begin():
+            return session.exec(statement).one()
+
+    @staticmethod
+    def _filtered(
+        statement: SelectOfScalar[BulletinRow],
+        now: datetime | None,
+        ring: int | None,
+        type: str | None = None,
+    ) -> SelectOfScalar[BulletinRow]:
+        if now is not None:
+            statement = statement.where(col(BulletinRow.expires_at) > _seconds(now))
+        if ring is not None:
+            statement = statement.where(BulletinRow.ring == ring)
+        if type is not None:
+            statement = statement.where(BulletinRow.type == type.lower())
+        return statement
+
+    def _one(
+        self, session: Session, prefix: str, ring: int | None, now: datetime | None
+    ) -> BulletinRow:
+        """The single row whose id starts with `prefix` (a range scan on the primary key)."""
+        statement = self._filtered(select(BulletinRow), now, ring).where(
+            col(BulletinRow.id) >= prefix, col(BulletinRow.id) < prefix + "~"
+        )
+        rows = list(session.exec(statement.order_by(col(BulletinRow.id)).limit(MAX_MATCHES)))
+        if not rows:
+            raise NotFound(f"no bulletin #{prefix}")
+        if len(rows) > 1:
+            raise AmbiguousRef(prefix, _distinct_refs([row.id for row in rows], prefix))
+        return rows[0]
