@@ -1,0 +1,302 @@
+"""Text commands from handhelds: the board's contract with the people who use it.
+
+One message in, one packet out for every common action (DESIGN.md: handheld first). On a shared
+channel only prefixed commands are answered; in a direct message plain commands work too. Answers
+always go to the sender, on the ring the command arrived on.
+
+Paging: `list` and `read` compute all their pages when asked and keep the ones not yet sent per
+(sender, ring), so `more` continues exactly that snapshot (every bulletin once, even if others are
+posted meanwhile). Pending pages are forgotten after PENDING_TTL or when more than
+MAX_CONVERSATIONS conversations are waiting; a `list` or `read` that fits one packet clears them.
+
+Beyond the documented grammar, a bare `#a3f0` reads that bulletin, and on a shared channel an
+unknown `!word` gets no answer (other bots share the `!` prefix; silence saves airtime).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from board.bulletin import Bulletin, new_bulletin
+from board.errors import BoardError, NotFound
+from board.paging import (
+    MAX_PACKET_BYTES,
+    MORE_SUFFIX,
+    fit_lines,
+    paginate,
+    split_utf8,
+    truncate_utf8,
+    utf8_len,
+)
+from board.store import Store
+from board.types import TypeRegistry
+from board.when import format_when, is_day_only, parse_when
+
+logger = logging.getLogger(__name__)
+
+PENDING_TTL = timedelta(minutes=15)
+MAX_CONVERSATIONS = 256
+#: A `post` repeated with the same words this soon is a re-send, not a second bulletin.
+REPOST_WINDOW = timedelta(minutes=10)
+#: List lines are summaries (`read` shows the rest), so a packet holds several.
+LIST_LINE_BYTES = 60
+MAX_ECHOED_WORD = 20
+
+POST_USAGE = "post needs text: post <type> [when] <text>"
+HINT = "send help for commands"
+NOTHING_MORE = "nothing more"
+
+_HEAD = re.compile(r"\s*(\S+)\s*")
+UTC_ZONE = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A text message the radio delivered to the board."""
+
+    sender: str  # "!a1b2c3d4"
+    ring: int  # channel index it arrived on
+    text: str
+    direct: bool  # a direct message to the board, not a shared channel
+    now: datetime  # UTC aware
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One packet to send: always to the sender, always on the inbound ring."""
+
+    to: str
+    ring: int
+    text: str  # at most MAX_PACKET_BYTES UTF-8 bytes
+
+
+@dataclass(frozen=True)
+class BoardConfig:
+    """What a board operator can configure about the command language."""
+
+    tz: ZoneInfo = UTC_ZONE
+    types: TypeRegistry = field(default_factory=TypeRegistry)
+    prefix: str = "!"
+
+
+@dataclass
+class _Pending:
+    pages: list[str]  # not yet sent, in order
+    touched: datetime
+
+
+Command = Callable[[Inbound, str], list[str]]
+
+
+def _head(text: str) -> tuple[str, str]:
+    """Split off the first word; the rest keeps its inner newlines."""
+    match = _HEAD.match(text)
+    if match is None:
+        return "", ""
+    return match[1], text[match.end() :]
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\n", " ")
+
+
+def _line_pages(lines: list[str]) -> list[str]:
+    """Packets of whole lines; every packet but the last ends with MORE_SUFFIX."""
+    pages: list[str] = []
+    start = 0
+    while start < len(lines):
+        packet, used = fit_lines(lines[start:], MAX_PACKET_BYTES)
+        if start + used < len(lines):
+            room = MAX_PACKET_BYTES - utf8_len(MORE_SUFFIX)
+            packet, used = fit_lines(lines[start:], room)
+            packet += MORE_SUFFIX
+        pages.append(packet)
+        start += used
+    return pages
+
+
+def _guard(texts: list[str]) -> list[str]:
+    """Last line of defence: no packet leaves the core over MAX_PACKET_BYTES."""
+    packets: list[str] = []
+    for text in texts:
+        if utf8_len(text) <= MAX_PACKET_BYTES:
+            packets.append(text)
+        else:
+            logger.warning("re-splitting an oversized reply of %d bytes", utf8_len(text))
+            packets.extend(split_utf8(text, MAX_PACKET_BYTES))
+    return packets
+
+
+class CommandHandler:
+    """Turns one inbound text into the replies to send; holds only the pending `more` pages.
+
+    Not thread-safe: the daemon calls it from one thread.
+    """
+
+    def __init__(self, store: Store, config: BoardConfig) -> None:
+        if not config.prefix or config.prefix != config.prefix.strip():
+            raise ValueError("the command prefix must be non-empty, without spaces")
+        self._store = store
+        self._config = config
+        self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
+        self._commands: dict[str, Command] = {
+            "help": self._help,
+            "?": self._help,
+            "post": self._post,
+            "list": self._list,
+            "read": self._read,
+            "more": self._more,
+            "del": self._delete,
+        }
+
+    def handle(self, msg: Inbound) -> list[Reply]:
+        """Replies for one message; user mistakes become a one-packet answer, never an error."""
+        body = self._command_text(msg)
+        if body is None:
+            return []
+        self._forget_stale(msg.now)
+        try:
+            texts = self._dispatch(msg, body)
+        except BoardError as exc:
+            texts = [truncate_utf8(str(exc), MAX_PACKET_BYTES)]
+        return [Reply(to=msg.sender, ring=msg.ring, text=text) for text in _guard(texts)]
+
+    def _command_text(self, msg: Inbound) -> str | None:
+        """The command without its prefix, or None when a shared-channel text is not for us."""
+        text = msg.text.strip()
+        if text.startswith(self._config.prefix):
+            return text[len(self._config.prefix) :].strip()
+        return text if msg.direct else None
+
+    def _dispatch(self, msg: Inbound, body: str) -> list[str]:
+        word, rest = _head(body)
+        if word.startswith("#"):  # a bare `#a3f0` reads that bulletin
+            return self._read(msg, word)
+        command = self._commands.get(word.lower())
+        if command is not None:
+            return command(msg, rest)
+        if not msg.direct:  # other bots on the channel use `!` too: stay quiet
+            return []
+        if not word:
+            return [HINT]
+        return [f"unknown command '{truncate_utf8(word, MAX_ECHOED_WORD)}'; send help"]
+
+    def _help(self, msg: Inbound, _rest: str) -> list[str]:
+        head = [
+            f"DM me, or start with {self._config.prefix} on a channel:",
+            "post <type> [when] <text>",
+            "list [type] · read #ref · more",
+            "del #ref · help",
+        ]
+        tail = "when: tue 18:00, 6pm, tmrw"
+        room = MAX_PACKET_BYTES - utf8_len("\n".join([*head, tail])) - 1
+        types = truncate_utf8("types: " + " ".join(self._config.types.names), max(room, 8))
+        return ["\n".join([*head, types, tail])]
+
+    def _post(self, msg: Inbound, rest: str) -> list[str]:
+        type_word, rest = _head(rest)
+        if not type_word:
+            return [POST_USAGE]
+        types, tz = self._config.types, self._config.tz
+        rule = types.get(type_word)
+        event, used = parse_when(rest.split(maxsplit=2)[:2], msg.now, tz)
+        for _ in range(used):
+            _, rest = _head(rest)
+        if not rest.strip():
+            return [POST_USAGE]
+        bulletin = new_bulletin(
+            types,
+            type=rule.name,
+            text=rest,
+            author=msg.sender,
+            ring=msg.ring,
+            now=msg.now,
+            event_time=event,
+            all_day=event is not None and is_day_only(event, tz),
+        )
+        earlier = self._store.find_repost(bulletin, REPOST_WINDOW)
+        if earlier is not None:
+            bulletin = earlier
+        elif not self._store.add(bulletin, msg.now):
+            try:
+                self._store.get(bulletin.id, msg.ring)
+            except NotFound:
+                return [f"#{bulletin.ref} was deleted; change the text to post it again"]
+        echo = "ok " + self._line(bulletin, msg.now, with_type=True)
+        return [truncate_utf8(echo, MAX_PACKET_BYTES)]
+
+    def _list(self, msg: Inbound, rest: str) -> list[str]:
+        type_word, _ = _head(rest)
+        type_name = self._config.types.get(type_word).name if type_word else None
+        bulletins = self._store.active(msg.now, ring=msg.ring, type=type_name)
+        if not bulletins:
+            self._pending.pop((msg.sender, msg.ring), None)
+            return [f"no {type_name} bulletins" if type_name else "no bulletins"]
+        lines = [
+            truncate_utf8(self._line(b, msg.now, with_type=type_name is None), LIST_LINE_BYTES)
+            for b in bulletins
+        ]
+        return self._first_page(msg, _line_pages(lines))
+
+    def _read(self, msg: Inbound, rest: str) -> list[str]:
+        ref, _ = _head(rest)
+        if not ref:
+            return ["read needs a ref: read #a3f0"]
+        bulletin = self._store.get(ref, msg.ring, now=msg.now)
+        header = f"#{bulletin.ref} {bulletin.type}"
+        if bulletin.event_time is not None:
+            header += " " + format_when(bulletin.event_time, msg.now, self._config.tz)
+        return self._first_page(msg, paginate(f"{header}\n{bulletin.text}\nby {bulletin.author}"))
+
+    def _more(self, msg: Inbound, _rest: str) -> list[str]:
+        key = (msg.sender, msg.ring)
+        pending = self._pending.get(key)
+        if pending is None:
+            return [NOTHING_MORE]
+        page = pending.pages.pop(0)
+        if pending.pages:
+            pending.touched = msg.now
+            self._pending.move_to_end(key)
+        else:
+            del self._pending[key]
+        return [page]
+
+    def _delete(self, msg: Inbound, rest: str) -> list[str]:
+        ref, _ = _head(rest)
+        if not ref:
+            return ["del needs a ref: del #a3f0"]
+        bulletin = self._store.delete(ref, requester=msg.sender, ring=msg.ring, now=msg.now)
+        return [f"deleted #{bulletin.ref}"]
+
+    def _line(self, bulletin: Bulletin, now: datetime, *, with_type: bool) -> str:
+        """`#a3f0 meal tue 18:00: Soup at the hall`, on one line."""
+        parts = [f"#{bulletin.ref}"]
+        if with_type:
+            parts.append(bulletin.type)
+        if bulletin.event_time is not None:
+            parts.append(format_when(bulletin.event_time, now, self._config.tz))
+        return " ".join(parts) + ": " + _one_line(bulletin.text)
+
+    def _first_page(self, msg: Inbound, pages: list[str]) -> list[str]:
+        """Send the first page now and keep the rest for `more`."""
+        key = (msg.sender, msg.ring)
+        self._pending.pop(key, None)
+        if len(pages) > 1:
+            self._pending[key] = _Pending(pages[1:], msg.now)
+            while len(self._pending) > MAX_CONVERSATIONS:
+                self._pending.popitem(last=False)
+        return pages[:1]
+
+    def _forget_stale(self, now: datetime) -> None:
+        """Drop pending pages untouched for PENDING_TTL (the dict is kept oldest first)."""
+        while self._pending:
+            key, pending = next(iter(self._pending.items()))
+            if now - pending.touched < PENDING_TTL:
+                break
+            del self._pending[key]
