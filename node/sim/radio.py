@@ -81,7 +81,7 @@ class Transmission:
         decoded = self.packet.decoded
         if decoded.portnum != portnums_pb2.PortNum.TEXT_MESSAGE_APP:
             return None
-        return decoded.payload.decode("utf-8", errors="replace")
+        return str(decoded.payload.decode("utf-8", errors="replace"))
 
 
 @dataclass
@@ -152,7 +152,7 @@ class SimulatedRadio:
         """
         packet = self._text_packet(sender, text, channel, direct, pki_encrypted)
         self.deliver(packet)
-        return packet.id
+        return int(packet.id)
 
     def deliver(self, packet: mesh_pb2.MeshPacket) -> None:
         """Hand a packet heard over the air to the connected client."""
@@ -271,9 +271,6 @@ class SimulatedRadio:
         self.counters.packets_from_client += 1
         setattr(packet, "from", self.node_num)  # the firmware stamps its own number
         transmission = Transmission(packet=packet, at=time.monotonic())
-        with self._state:
-            self._transmissions.append(transmission)
-            self._state.notify_all()
         self._send_to_client(
             mesh_pb2.FromRadio(
                 queueStatus=mesh_pb2.QueueStatus(
@@ -281,8 +278,12 @@ class SimulatedRadio:
                 )
             )
         )
+        # Listeners first, so whoever waits on a transmission sees its effects already.
         for listener in self._transmit_listeners:
             listener(transmission)
+        with self._state:
+            self._transmissions.append(transmission)
+            self._state.notify_all()
         if packet.want_ack and packet.to in self._handhelds:
             self.deliver(self._ack_packet(packet))
 

@@ -1,0 +1,5 @@
+"""`python -m node` is the `meshboard` command."""
+
+from node.cli import cli
+
+cli()

@@ -1,0 +1,273 @@
+"""The `meshboard` command: the only module that imports click.
+
+Domain errors from `board/` and link errors become one `Error: …` line and exit code 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+import platformdirs
+import tzlocal
+
+from board.bulletin import Bulletin, new_bulletin
+from board.commands import BoardConfig, CommandHandler
+from board.errors import BoardError
+from board.store import Store
+from board.when import format_when, is_day_only, parse_when_text
+from node.daemon import Daemon, utc_now
+from node.demo import run_demo
+from node.link import LinkError, MeshtasticLink
+
+LOCAL_AUTHOR = "!00000000"  # bulletins posted on the Pi itself, by whoever runs the board
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def default_db_path() -> Path:
+    """The database lives in the user's data directory, never in the working directory."""
+    return platformdirs.user_data_path("meshboard") / "meshboard.db"
+
+
+def _zone(_ctx: click.Context, _param: click.Parameter, value: str | None) -> ZoneInfo:
+    name = value or tzlocal.get_localzone_name() or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise click.BadParameter(f"unknown time zone {name!r}") from error
+
+
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MESHBOARD_DB",
+    default=default_db_path,
+    show_default="meshboard.db in the user data directory; env MESHBOARD_DB",
+    help="SQLite database of this board.",
+)
+tz_option = click.option(
+    "--tz",
+    "tz",
+    envvar="MESHBOARD_TZ",
+    callback=_zone,
+    help="Time zone for event times people type (default: this machine's).",
+)
+ring_option = click.option(
+    "--ring", type=click.IntRange(0, 7), help="Only this ring (channel index)."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Output JSON for scripts.")
+
+
+@contextmanager
+def board_errors() -> Iterator[None]:
+    """Turn domain and radio errors into click's one-line error and exit code 1."""
+    try:
+        yield
+    except (BoardError, LinkError) as error:
+        raise click.ClickException(str(error)) from error
+
+
+def open_store(db_path: Path) -> Store:
+    with board_errors():
+        try:
+            return Store.open(db_path)
+        except OSError as error:
+            raise click.ClickException(f"cannot open database {db_path}: {error}") from error
+
+
+def bulletin_record(bulletin: Bulletin) -> dict[str, Any]:
+    """The JSON shape of a bulletin, shared by every read command."""
+
+    def iso(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment is not None else None
+
+    return {
+        "ref": bulletin.ref,
+        "id": bulletin.id,
+        "type": bulletin.type,
+        "text": bulletin.text,
+        "event_time": iso(bulletin.event_time),
+        "expires_at": iso(bulletin.expires_at),
+        "created_at": iso(bulletin.created_at),
+        "author": bulletin.author,
+        "ring": bulletin.ring,
+    }
+
+
+def emit_json(data: object) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def logging_options(quiet_level: int) -> Callable[[F], F]:
+    """`-v` for debug logging; logs go to stderr, where journald picks them up."""
+
+    def decorate(command: F) -> F:
+        @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+        @functools.wraps(command)
+        def wrapper(*args: Any, verbose: bool, **kwargs: Any) -> Any:
+            logging.basicConfig(
+                level=logging.DEBUG if verbose else quiet_level,
+                format="%(levelname)s %(name)s: %(message)s",
+                stream=sys.stderr,
+            )
+            return command(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+@click.group()
+@click.version_option(package_name="meshboard", prog_name="meshboard")
+def cli() -> None:
+    """Meshboard: a neighbourhood bulletin board over a Meshtastic LoRa mesh."""
+
+
+@cli.command()
+@click.option(
+    "--port",
+    envvar="MESHBOARD_PORT",
+    required=True,
+    help="Serial device of the radio, e.g. /dev/ttyUSB0 (env MESHBOARD_PORT).",
+)
+@db_option
+@tz_option
+@logging_options(logging.INFO)
+def run(port: str, db_path: Path, tz: ZoneInfo) -> None:
+    """Run the board node daemon on a radio until SIGINT or SIGTERM."""
+    store = open_store(db_path)
+    daemon = Daemon(MeshtasticLink(port), store, CommandHandler(store, BoardConfig(tz=tz)))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with board_errors():
+        daemon.run(stop)
+
+
+@cli.command()
+@click.argument("type_name", metavar="TYPE")
+@click.argument("words", metavar="TEXT", nargs=-1, required=True)
+@click.option("--when", help="Event time: today, tomorrow or a weekday, and/or 18:00 or 6pm.")
+@click.option("--ring", type=click.IntRange(0, 7), default=0, show_default=True, help="Ring.")
+@click.option("--author", default=LOCAL_AUTHOR, show_default=True, help="Author's node id.")
+@db_option
+@tz_option
+def post(
+    type_name: str,
+    words: tuple[str, ...],
+    when: str | None,
+    ring: int,
+    author: str,
+    db_path: Path,
+    tz: ZoneInfo,
+) -> None:
+    """Add a bulletin to this board."""
+    store = open_store(db_path)
+    now = utc_now()
+    with board_errors():
+        event_time = parse_when_text(when, now, tz) if when else None
+        bulletin = new_bulletin(
+            BoardConfig().types,
+            type=type_name,
+            text=" ".join(words),
+            author=author,
+            ring=ring,
+            now=now,
+            event_time=event_time,
+            all_day=event_time is not None and is_day_only(event_time, tz),
+        )
+        store.add(bulletin, now)
+    click.echo(f"ok #{bulletin.ref}")
+
+
+@cli.command(name="list")
+@click.argument("type_name", metavar="[TYPE]", required=False)
+@ring_option
+@db_option
+@tz_option
+@json_option
+def list_(
+    type_name: str | None, ring: int | None, db_path: Path, tz: ZoneInfo, as_json: bool
+) -> None:
+    """List active bulletins, newest first."""
+    store = open_store(db_path)
+    now = utc_now()
+    with board_errors():
+        if type_name is not None:
+            type_name = BoardConfig().types.get(type_name).name
+        bulletins = store.active(now, ring=ring, type=type_name)
+    if as_json:
+        emit_json([bulletin_record(b) for b in bulletins])
+        return
+    if not bulletins:
+        click.echo("no bulletins")
+    for b in bulletins:
+        when = format_when(b.event_time, now, tz) if b.event_time else "-"
+        click.echo(f"#{b.ref}  ring {b.ring}  {b.type:<9} {when:<12} {b.text}")
+
+
+@cli.command()
+@click.argument("ref")
+@db_option
+@tz_option
+@json_option
+def show(ref: str, db_path: Path, tz: ZoneInfo, as_json: bool) -> None:
+    """Show one bulletin by its reference (#a3f0 or a3f0)."""
+    store = open_store(db_path)
+    with board_errors():
+        bulletin = store.get(ref)
+    if as_json:
+        emit_json(bulletin_record(bulletin))
+        return
+
+    def local(moment: datetime) -> str:
+        return moment.astimezone(tz).strftime("%a %d %b %Y %H:%M %Z")
+
+    click.echo(f"#{bulletin.ref}  {bulletin.type}  ring {bulletin.ring}")
+    click.echo(bulletin.text)
+    if bulletin.event_time:
+        click.echo(f"when:    {local(bulletin.event_time)}")
+    click.echo(f"by:      {bulletin.author}")
+    click.echo(f"posted:  {local(bulletin.created_at)}")
+    click.echo(f"expires: {local(bulletin.expires_at)}")
+    click.echo(f"id:      {bulletin.id}")
+
+
+@cli.command()
+@click.argument("ref")
+@db_option
+def delete(ref: str, db_path: Path) -> None:
+    """Remove a bulletin (the board operator may remove any)."""
+    store = open_store(db_path)
+    with board_errors():
+        removed = store.delete(ref, requester=None, ring=None, now=utc_now())
+    click.echo(f"deleted #{removed.ref}")
+
+
+@cli.command()
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the demo's database here (default: a temporary file).",
+)
+@tz_option
+@logging_options(logging.WARNING)
+def demo(db_path: Path | None, tz: ZoneInfo) -> None:
+    """Run a board node on a simulated radio and let a scripted neighbour use it."""
+    with board_errors():
+        stored = run_demo(click.echo, db_path, tz)
+    click.echo(f"demo done: the board holds {stored} bulletin(s)")

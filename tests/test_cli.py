@@ -1,0 +1,131 @@
+"""The `meshboard` command through click's CliRunner: exact output and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from node.cli import cli, default_db_path
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return str(tmp_path / "board.db")
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def post(db: str, *args: str) -> str:
+    code, output = invoke("post", *args, "--db", db)
+    assert code == 0, output
+    assert output.startswith("ok #")
+    return output.strip().removeprefix("ok #")
+
+
+def test_version() -> None:
+    assert invoke("--version") == (0, "meshboard, version 0.1.0\n")
+
+
+def test_post_list_show_delete_round_trip(db: str) -> None:
+    ref = post(db, "tool", "Ladder,", "3 m", "--ring", "1")
+    assert invoke("list", "--db", db) == (
+        0,
+        f"#{ref}  ring 1  tool      -            Ladder, 3 m\n",
+    )
+
+    code, output = invoke("show", f"#{ref}", "--db", db, "--json")
+    assert code == 0
+    record = json.loads(output)
+    assert (
+        record["ref"],
+        record["type"],
+        record["text"],
+        record["ring"],
+        record["event_time"],
+    ) == (ref, "tool", "Ladder, 3 m", 1, None)
+    assert record["author"] == "!00000000"
+
+    assert invoke("delete", ref, "--db", db) == (0, f"deleted #{ref}\n")
+    assert invoke("list", "--db", db) == (0, "no bulletins\n")
+    assert invoke("list", "--db", db, "--json") == (0, "[]\n")
+
+
+def test_list_filters_by_type_and_ring(db: str) -> None:
+    meal = post(db, "meal", "Soup", "--when", "tomorrow 18:00", "--tz", "Europe/Berlin")
+    post(db, "tool", "Drill")
+    post(db, "meal", "Curry", "--ring", "2")
+    code, output = invoke("list", "MEAL", "--ring", "0", "--db", db, "--json")
+    assert code == 0
+    [record] = json.loads(output)
+    assert record["ref"] == meal
+    assert record["event_time"] is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("post", "soup", "Hot"),
+            "Error: unknown type 'soup'; types: meal skill tool childcare food notice\n",
+        ),
+        (("post", "meal", "Soup", "--when", "25:00"), None),
+        (("show", "zz9"), "Error: no bulletin #zz9\n"),
+        (("delete", "#zz9"), "Error: no bulletin #zz9\n"),
+        (
+            ("list", "soup"),
+            "Error: unknown type 'soup'; types: meal skill tool childcare food notice\n",
+        ),
+    ],
+)
+def test_errors_are_one_line_and_exit_1(
+    db: str, args: tuple[str, ...], message: str | None
+) -> None:
+    code, output = invoke(*args, "--db", db)
+    assert code == 1
+    assert output.startswith("Error: ")
+    assert output.count("\n") == 1
+    if message is not None:
+        assert output == message
+
+
+def test_run_with_a_missing_port_is_a_clear_error(db: str, tmp_path: Path) -> None:
+    missing = tmp_path / "ttyUSB9"
+    code, output = invoke("run", "--port", str(missing), "--db", db)
+    assert code == 1
+    assert output.startswith(f"Error: cannot open radio at {missing}: ")
+    assert "Traceback" not in output
+
+
+def test_run_requires_a_port(db: str) -> None:
+    code, output = invoke("run", "--db", db)
+    assert code == 2
+    assert "Missing option '--port'" in output
+
+
+def test_db_comes_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "env.db"
+    result = CliRunner(env={"MESHBOARD_DB": str(path)}).invoke(cli, ["post", "notice", "Hi"])
+    assert result.exit_code == 0
+    assert path.exists()
+
+
+def test_default_db_is_in_the_user_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_db_path() == tmp_path / "data" / "meshboard" / "meshboard.db"
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_every_command_has_help_and_is_in_the_readme(command: str) -> None:
+    code, _ = invoke(command, "--help")
+    assert code == 0
+    assert (cli.commands[command].help or "").strip()
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert f"meshboard {command}" in readme
