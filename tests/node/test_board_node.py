@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from click.testing import CliRunner
 
+from board.paging import MORE_SUFFIX
 from node.cli import cli
 from node.sim.radio import BROADCAST_NUM
 from tests.conftest import BOARD_TZ, HANDHELD, OTHER_HANDHELD, BoardNode
@@ -86,3 +87,15 @@ def test_replies_are_paced_at_least_the_configured_interval_apart(board_node: Bo
 def test_garbage_on_the_serial_line_does_not_stop_the_board(board_node: BoardNode) -> None:
     board_node.radio.write_raw(b"\x00\xff boot noise \x94\xc3\x00\x03\xff\xff\xff")
     assert "post <type>" in board_node.ask("help")
+
+
+def test_a_long_bulletin_arrives_in_packets_of_at_most_200_bytes(board_node: BoardNode) -> None:
+    text = "Grød med smør 🍲 und Käse für alle, 土曜日 " * 4
+    text = text.encode()[:180].decode("utf-8", errors="ignore").strip()
+    ref = board_node.ask(f"post food {text}").split()[1]
+    pages = [board_node.ask(f"read {ref}")]
+    while pages[-1].endswith(MORE_SUFFIX):
+        pages.append(board_node.ask("more"))
+    assert len(pages) > 1
+    assert all(len(t.packet.decoded.payload) <= 200 for t in board_node.radio.transmissions)
+    assert text in "".join(p.removesuffix(MORE_SUFFIX) for p in pages)
