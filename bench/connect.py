@@ -1,0 +1,68 @@
+"""How long a board node takes from start to serving, on the simulated radio.
+
+    python bench/connect.py [RUNS]
+
+Starts the real daemon (MeshtasticLink over SerialInterface) against a fresh simulated radio RUNS
+times and reports the time until the config handshake completes, and until the first reply to
+a handheld's `help` leaves the daemon. Figures as JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from board.commands import BoardConfig, CommandHandler
+from board.store import Store
+from node.daemon import Daemon
+from node.link import MeshtasticLink
+from node.sim.radio import SimulatedRadio
+
+HANDHELD = 0x1234ABCD
+
+
+def one_run(scratch: Path, index: int) -> tuple[float, float]:
+    with SimulatedRadio() as radio:
+        radio.add_handheld(HANDHELD, "Ana")
+        store = Store.open(scratch / f"run{index}.db")
+        daemon = Daemon(MeshtasticLink(radio.port), store, CommandHandler(store, BoardConfig()))
+        stop = threading.Event()
+        started = time.monotonic()
+        thread = threading.Thread(target=daemon.run, args=(stop,))
+        thread.start()
+        if not daemon.connected.wait(30):
+            raise RuntimeError("daemon did not connect")
+        connected = time.monotonic() - started
+        asked = time.monotonic()
+        radio.receive_text(HANDHELD, "help")
+        radio.wait_for_texts(HANDHELD, 1, timeout=30)
+        replied = time.monotonic() - asked
+        stop.set()
+        thread.join()
+        return connected, replied
+
+
+def main(runs: int) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        results = [one_run(Path(scratch), i) for i in range(runs)]
+    connect = [c for c, _ in results]
+    reply = [r for _, r in results]
+    print(
+        json.dumps(
+            {
+                "runs": runs,
+                "connect_s": {"median": statistics.median(connect), "max": max(connect)},
+                "first_reply_s": {"median": statistics.median(reply), "max": max(reply)},
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
