@@ -1,0 +1,49 @@
+"""Time for the shell, optionally running faster than real time.
+
+A simulated neighbourhood counts LoRa airtime and Trickle intervals in simulated seconds while
+the test waits only a fraction of that: every component of one simulation shares one `Clock`
+with the same `speed`. In production `speed` is 1 and the clock is the system's.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+
+class Clock:
+    """Wall time and monotonic seconds, `speed` times faster than real time."""
+
+    def __init__(self, speed: float = 1.0, start: datetime | None = None) -> None:
+        if speed <= 0:
+            raise ValueError("clock speed must be positive")
+        self.speed = speed
+        self._real_origin = time.monotonic()
+        self._wall_origin = start or datetime.now(UTC)
+        # At real speed with no fixed start, follow the system clock (NTP, GPS fixes).
+        self._follows_system = speed == 1.0 and start is None
+
+    def monotonic(self) -> float:
+        """Seconds of this clock's time since it was made."""
+        return (time.monotonic() - self._real_origin) * self.speed
+
+    def now(self) -> datetime:
+        """The current UTC time as this clock sees it."""
+        if self._follows_system:
+            return datetime.now(UTC)
+        return self._wall_origin + timedelta(seconds=self.monotonic())
+
+    def to_real(self, seconds: float) -> float:
+        """How many real seconds `seconds` of this clock's time take."""
+        return max(0.0, seconds) / self.speed
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(self.to_real(seconds))
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        """Wait for `event` at most `seconds` of this clock's time."""
+        return event.wait(self.to_real(seconds))
+
+
+SYSTEM_CLOCK = Clock()
