@@ -77,6 +77,15 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What one inbound message caused: replies to send, and changes other boards must hear."""
+
+    replies: list[Reply]
+    posted: list[Bulletin] = field(default_factory=list)  # newly stored bulletins
+    deleted: list[str] = field(default_factory=list)  # ids of bulletins removed (tombstoned)
+
+
+@dataclass(frozen=True)
 class BoardConfig:
     """What a board operator can configure about the command language."""
 
@@ -145,6 +154,7 @@ class CommandHandler:
         self._store = store
         self._config = config
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
+        self._changes = Outcome(replies=[])
         self._commands: dict[str, Command] = {
             "help": self._help,
             "?": self._help,
@@ -155,17 +165,21 @@ class CommandHandler:
             "del": self._delete,
         }
 
-    def handle(self, msg: Inbound) -> list[Reply]:
-        """Replies for one message; user mistakes become a one-packet answer, never an error."""
+    def handle(self, msg: Inbound) -> Outcome:
+        """Replies and changes for one message; user mistakes become a one-packet answer."""
         body = self._command_text(msg)
         if body is None:
-            return []
+            return Outcome(replies=[])
         self._forget_stale(msg.now)
+        self._changes = Outcome(replies=[])
         try:
             texts = self._dispatch(msg, body)
         except BoardError as exc:
             texts = [truncate_utf8(str(exc), MAX_PACKET_BYTES)]
-        return [Reply(to=msg.sender, ring=msg.ring, text=text) for text in _guard(texts)]
+        self._changes.replies.extend(
+            Reply(to=msg.sender, ring=msg.ring, text=text) for text in _guard(texts)
+        )
+        return self._changes
 
     def _command_text(self, msg: Inbound) -> str | None:
         """The command without its prefix, or None when a shared-channel text is not for us."""
@@ -223,7 +237,9 @@ class CommandHandler:
         earlier = self._store.find_repost(bulletin, REPOST_WINDOW)
         if earlier is not None:
             bulletin = earlier
-        elif not self._store.add(bulletin, msg.now):
+        elif self._store.add(bulletin, msg.now):
+            self._changes.posted.append(bulletin)
+        else:
             try:
                 self._store.get(bulletin.id, msg.ring)
             except NotFound:
@@ -272,6 +288,7 @@ class CommandHandler:
         if not ref:
             return ["del needs a ref: del #a3f0"]
         bulletin = self._store.delete(ref, requester=msg.sender, ring=msg.ring, now=msg.now)
+        self._changes.deleted.append(bulletin.id)
         return [f"deleted #{bulletin.ref}"]
 
     def _line(self, bulletin: Bulletin, now: datetime, *, with_type: bool) -> str:

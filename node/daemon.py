@@ -92,7 +92,8 @@ class Daemon:
             direct=received.direct,
             now=self._clock(),
         )
-        replies = self._handler.handle(inbound)
+        outcome = self._handler.handle(inbound)
+        replies = outcome.replies
         self.handled += 1
         logger.debug(
             "%s on ring %d: %r → %d replies",

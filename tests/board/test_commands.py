@@ -19,6 +19,7 @@ from board.commands import (
     BoardConfig,
     CommandHandler,
     Inbound,
+    Outcome,
     Reply,
 )
 from board.paging import MAX_PACKET_BYTES, MORE_SUFFIX
@@ -37,7 +38,9 @@ class Person:
         self.handler, self.sender, self.ring, self.now = handler, sender, ring, NOW
 
     def send(self, text: str, *, direct: bool = True) -> list[Reply]:
-        replies = self.handler.handle(Inbound(self.sender, self.ring, text, direct, self.now))
+        replies = self.handler.handle(
+            Inbound(self.sender, self.ring, text, direct, self.now)
+        ).replies
         for reply in replies:
             assert (reply.to, reply.ring) == (self.sender, self.ring)
             assert len(reply.text.encode("utf-8")) <= MAX_PACKET_BYTES
@@ -404,3 +407,16 @@ def test_no_input_raises_or_overflows_a_packet(prefix: str, text: str, direct: b
     person.send("list")
     person.send("more")
     engine.dispose()
+
+
+def test_the_outcome_names_what_other_boards_must_hear(handler: CommandHandler) -> None:
+    def send(text: str, sender: str = ALICE) -> Outcome:
+        return handler.handle(Inbound(sender, 0, text, True, NOW))
+
+    posted = send("post meal Soup")
+    [bulletin] = posted.posted
+    assert posted.replies[0].text.startswith(f"ok #{bulletin.ref}")
+    assert send("post meal Soup").posted == []  # a re-send changes nothing
+    assert send(f"del #{bulletin.ref}", sender=BOB).deleted == []  # refused
+    assert send(f"del #{bulletin.ref}").deleted == [bulletin.id]
+    assert send("list").posted == send("list").deleted == []
