@@ -54,3 +54,11 @@ class AmbiguousRef(BoardError):
 
 class NotAuthor(BoardError):
     """Someone other than the author tried to delete a bulletin."""
+
+
+class ForeignPacket(BoardError):
+    """A payload on the board port that is not ours: another app, or a newer board plane."""
+
+
+class MalformedPacket(BoardError):
+    """A board-plane payload of our version that is truncated, oversized or has bad fields."""

@@ -1,0 +1,308 @@
+"""The board-plane codec: five small binary messages, each within one Meshtastic packet.
+
+Airtime is the scarce resource (≈1 kbit/s on LongFast), so every field is fixed-width binary and
+nothing is sent that the receiver can derive. Every payload starts with MAGIC_VERSION so another
+private app's traffic, or a future version, is recognised and dropped. `decode` validates
+everything that arrives and raises only ForeignPacket or MalformedPacket; whatever it returns
+re-encodes to the same bytes. docs/wire-format.md lays out every field.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import IntEnum
+
+from board.bulletin import MAX_RING, Bulletin
+from board.errors import ForeignPacket, MalformedBulletin, MalformedPacket
+from board.sync.keys import BUCKET_COUNT, KEY_BYTES, bucket_of
+
+#: Magic nibble 0xB ("board"), format version 1.
+MAGIC_VERSION = 0xB1
+MAGIC = MAGIC_VERSION >> 4
+VERSION = MAGIC_VERSION & 0x0F
+#: Meshtastic's DATA_PAYLOAD_LEN: the most one packet's Data.payload can carry.
+MAX_BOARD_PAYLOAD = 233
+HEADER_BYTES = 2  # magic/version, kind
+PREFIX_BYTES = 4
+FINGERPRINT_BYTES = 8
+
+_DIGEST = struct.Struct(f">BH{FINGERPRINT_BYTES}s{BUCKET_COUNT}H")
+_INVENTORY = struct.Struct(">BHHH")  # ring, bucket mask, range low, range high
+_TOMBSTONE = struct.Struct(f">{KEY_BYTES}sB4s4sII")
+_NODE_BYTES = 4
+_OPERATOR = bytes(_NODE_BYTES)  # deleted_by on the air when a board operator deleted
+
+MAX_ANNOUNCE_BULLETIN = MAX_BOARD_PAYLOAD - HEADER_BYTES
+MAX_INVENTORY_PREFIXES = (MAX_BOARD_PAYLOAD - HEADER_BYTES - _INVENTORY.size) // PREFIX_BYTES
+MAX_REQUEST_PREFIXES = (MAX_BOARD_PAYLOAD - HEADER_BYTES - 1) // PREFIX_BYTES
+
+
+class Kind(IntEnum):
+    ANNOUNCE = 1
+    TOMBSTONE = 2
+    DIGEST = 3
+    INVENTORY = 4
+    REQUEST = 5
+
+
+def _check_ring(ring: int) -> None:
+    if not 0 <= ring <= MAX_RING:
+        raise MalformedPacket(f"ring {ring} is not a channel index 0..{MAX_RING}")
+
+
+def _check_prefixes(prefixes: tuple[bytes, ...], most: int) -> None:
+    if len(prefixes) > most:
+        raise MalformedPacket(f"{len(prefixes)} key prefixes; at most {most}")
+    if any(len(p) != PREFIX_BYTES for p in prefixes):
+        raise MalformedPacket(f"key prefixes are {PREFIX_BYTES} bytes")
+    if any(a >= b for a, b in itertools.pairwise(prefixes)):
+        raise MalformedPacket("key prefixes must be sorted and distinct")
+
+
+def _unix(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+@dataclass(frozen=True)
+class Announce:
+    """One bulletin in its canonical encoding: the id is its hash, so it needs nothing else."""
+
+    bulletin_bytes: bytes
+
+    def bulletin(self) -> Bulletin:
+        try:
+            return Bulletin.from_canonical_bytes(self.bulletin_bytes)
+        except MalformedBulletin as exc:
+            raise MalformedPacket(str(exc)) from exc
+
+    @classmethod
+    def of(cls, bulletin: Bulletin) -> Announce:
+        return cls(bulletin.canonical_bytes())
+
+
+@dataclass(frozen=True)
+class TombstoneMsg:
+    """A deletion: what the store needs to delete the target and keep it deleted until it expires.
+
+    `author` is the deleted bulletin's author (so a board that never held it can still list who
+    posted it); `deleted_by` is who asked, or None for a board operator.
+    """
+
+    target: bytes
+    ring: int
+    author: str
+    deleted_by: str | None
+    deleted_at: datetime
+    expires_at: datetime
+
+    def __post_init__(self) -> None:
+        _check_ring(self.ring)
+        if len(self.target) != KEY_BYTES:
+            raise MalformedPacket(f"tombstone target is {KEY_BYTES} bytes")
+        for node in (self.author, self.deleted_by):
+            if node is not None and not _is_node(node):
+                raise MalformedPacket(f"bad node id {node!r}")
+        if self.deleted_by == "!00000000":
+            raise MalformedPacket("node !00000000 cannot delete")
+        for moment in (self.deleted_at, self.expires_at):
+            if moment.tzinfo is None or not 0 < moment.timestamp() < 2**32:
+                raise MalformedPacket("tombstone time out of range")
+            if moment.microsecond:
+                raise MalformedPacket("tombstone times are whole seconds")
+
+
+def _is_node(node: str) -> bool:
+    return len(node) == 9 and node[0] == "!" and all(c in "0123456789abcdef" for c in node[1:])
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A ring's active item set in 43 bytes: count, whole-set fingerprint, 16 bucket fingerprints.
+
+    A mismatch in a bucket's fingerprint tells the receiver *where* the sets differ, so the answer
+    (an Inventory) lists only those buckets' keys instead of the whole ring.
+    """
+
+    ring: int
+    count: int
+    fingerprint: bytes
+    buckets: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        _check_ring(self.ring)
+        if not 0 <= self.count <= 0xFFFF:
+            raise MalformedPacket(f"digest count {self.count} out of range")
+        if len(self.fingerprint) != FINGERPRINT_BYTES:
+            raise MalformedPacket(f"digest fingerprint is {FINGERPRINT_BYTES} bytes")
+        if len(self.buckets) != BUCKET_COUNT or not all(0 <= b <= 0xFFFF for b in self.buckets):
+            raise MalformedPacket(f"a digest has {BUCKET_COUNT} 16-bit bucket fingerprints")
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Every active key the sender holds in the masked buckets whose first two bytes lie in
+    [low, high], as 4-byte prefixes: a complete listing, so the receiver can both request what it
+    lacks and push what the sender lacks.
+    """
+
+    ring: int
+    mask: int
+    prefixes: tuple[bytes, ...]
+    low: int = 0x0000
+    high: int = 0xFFFF
+
+    def __post_init__(self) -> None:
+        _check_ring(self.ring)
+        if not 0 < self.mask <= 0xFFFF:
+            raise MalformedPacket("an inventory covers at least one bucket")
+        if not 0 <= self.low <= self.high <= 0xFFFF:
+            raise MalformedPacket("bad inventory range")
+        _check_prefixes(self.prefixes, MAX_INVENTORY_PREFIXES)
+        for prefix in self.prefixes:
+            if not self.covers(prefix):
+                raise MalformedPacket("inventory key outside its buckets")
+
+    def covers(self, key_or_prefix: bytes) -> bool:
+        """Whether this listing speaks for a key (it is in a masked bucket and the range)."""
+        first_two = int.from_bytes(key_or_prefix[:2], "big")
+        in_bucket = bool(self.mask >> bucket_of(key_or_prefix) & 1)
+        return in_bucket and self.low <= first_two <= self.high
+
+
+@dataclass(frozen=True)
+class Request:
+    """Please announce the items whose keys start with these prefixes (on this ring)."""
+
+    ring: int
+    key_prefixes: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        _check_ring(self.ring)
+        if not self.key_prefixes:
+            raise MalformedPacket("a request names at least one key")
+        _check_prefixes(self.key_prefixes, MAX_REQUEST_PREFIXES)
+
+
+Message = Announce | TombstoneMsg | Digest | Inventory | Request
+
+
+def kind_of(msg: Message) -> Kind:
+    kinds: dict[type[Message], Kind] = {
+        Announce: Kind.ANNOUNCE,
+        TombstoneMsg: Kind.TOMBSTONE,
+        Digest: Kind.DIGEST,
+        Inventory: Kind.INVENTORY,
+        Request: Kind.REQUEST,
+    }
+    return kinds[type(msg)]
+
+
+def encode(msg: Message) -> bytes:
+    """The payload for one packet; raises MalformedPacket rather than exceed MAX_BOARD_PAYLOAD."""
+    body: bytes
+    match msg:
+        case Announce(bulletin_bytes=data):
+            body = data
+        case TombstoneMsg():
+            body = _TOMBSTONE.pack(
+                msg.target,
+                msg.ring,
+                bytes.fromhex(msg.author[1:]),
+                _OPERATOR if msg.deleted_by is None else bytes.fromhex(msg.deleted_by[1:]),
+                _unix(msg.deleted_at),
+                _unix(msg.expires_at),
+            )
+        case Digest():
+            body = _DIGEST.pack(msg.ring, msg.count, msg.fingerprint, *msg.buckets)
+        case Inventory():
+            header = _INVENTORY.pack(msg.ring, msg.mask, msg.low, msg.high)
+            body = header + b"".join(msg.prefixes)
+        case Request():
+            body = bytes([msg.ring]) + b"".join(msg.key_prefixes)
+    payload = bytes([MAGIC_VERSION, kind_of(msg)]) + body
+    if len(payload) > MAX_BOARD_PAYLOAD:
+        raise MalformedPacket(f"{len(payload)}-byte payload; at most {MAX_BOARD_PAYLOAD}")
+    return payload
+
+
+def decode(payload: bytes) -> Message:
+    """The message in a board-plane payload; raises ForeignPacket or MalformedPacket only."""
+    if not payload:
+        raise ForeignPacket("empty payload")
+    if payload[0] >> 4 != MAGIC:
+        raise ForeignPacket(f"not a board-plane packet (first byte 0x{payload[0]:02x})")
+    if payload[0] != MAGIC_VERSION:
+        raise ForeignPacket(f"board-plane version {payload[0] & 0x0F}; this board speaks {VERSION}")
+    if len(payload) > MAX_BOARD_PAYLOAD:
+        raise MalformedPacket(f"{len(payload)}-byte payload; at most {MAX_BOARD_PAYLOAD}")
+    if len(payload) < HEADER_BYTES:
+        raise MalformedPacket("payload has no message kind")
+    try:
+        kind = Kind(payload[1])
+    except ValueError:
+        raise MalformedPacket(f"unknown message kind {payload[1]}") from None
+    body = payload[HEADER_BYTES:]
+    decoders: dict[Kind, Callable[[bytes], Message]] = {
+        Kind.ANNOUNCE: _decode_announce,
+        Kind.TOMBSTONE: _decode_tombstone,
+        Kind.DIGEST: _decode_digest,
+        Kind.INVENTORY: _decode_inventory,
+        Kind.REQUEST: _decode_request,
+    }
+    return decoders[kind](body)
+
+
+def _exact(body: bytes, layout: struct.Struct, name: str) -> None:
+    if len(body) != layout.size:
+        raise MalformedPacket(f"{name} is {len(body)} bytes; expected {layout.size}")
+
+
+def _split_prefixes(data: bytes) -> tuple[bytes, ...]:
+    if len(data) % PREFIX_BYTES:
+        raise MalformedPacket(f"key prefixes are {PREFIX_BYTES} bytes each")
+    return tuple(data[i : i + PREFIX_BYTES] for i in range(0, len(data), PREFIX_BYTES))
+
+
+def _decode_announce(body: bytes) -> Announce:
+    announce = Announce(body)
+    announce.bulletin()  # validates: only canonical bulletins get past the edge
+    return announce
+
+
+def _decode_tombstone(body: bytes) -> TombstoneMsg:
+    _exact(body, _TOMBSTONE, "tombstone")
+    target, ring, author, deleted_by, deleted_at, expires_at = _TOMBSTONE.unpack(body)
+    if not deleted_at or not expires_at:
+        raise MalformedPacket("tombstone time out of range")
+    return TombstoneMsg(
+        target=target,
+        ring=ring,
+        author="!" + author.hex(),
+        deleted_by=None if deleted_by == _OPERATOR else "!" + deleted_by.hex(),
+        deleted_at=datetime.fromtimestamp(deleted_at, UTC),
+        expires_at=datetime.fromtimestamp(expires_at, UTC),
+    )
+
+
+def _decode_digest(body: bytes) -> Digest:
+    _exact(body, _DIGEST, "digest")
+    ring, count, fingerprint, *buckets = _DIGEST.unpack(body)
+    return Digest(ring, count, fingerprint, tuple(buckets))
+
+
+def _decode_inventory(body: bytes) -> Inventory:
+    if len(body) < _INVENTORY.size:
+        raise MalformedPacket("inventory is truncated")
+    ring, mask, low, high = _INVENTORY.unpack_from(body)
+    prefixes = _split_prefixes(body[_INVENTORY.size :])
+    return Inventory(ring, mask, prefixes, low, high)
+
+
+def _decode_request(body: bytes) -> Request:
+    if not body:
+        raise MalformedPacket("request is truncated")
+    return Request(body[0], _split_prefixes(body[1:]))
