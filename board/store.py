@@ -8,6 +8,7 @@ the board acknowledged survives power loss (DESIGN.md).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,39 @@ class TombstoneRow(SQLModel, table=True):
     deleted_by: str | None = None  # None: the local operator
     deleted_at: int
     expires_at: int = Field(index=True)
+
+
+class AirtimeRow(SQLModel, table=True):
+    """One transmission of this board (seconds on air), so the airtime budget survives restarts."""
+
+    __tablename__ = "airtime"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: float = Field(index=True)  # unix seconds
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A deletion as sync carries it; `deleted_by=None` is a board operator."""
+
+    bulletin_id: str
+    ring: int
+    author: str
+    deleted_by: str | None
+    deleted_at: datetime
+    expires_at: datetime
+
+
+def _tombstone(row: TombstoneRow) -> Tombstone:
+    return Tombstone(
+        bulletin_id=row.id,
+        ring=row.ring,
+        author=row.author,
+        deleted_by=row.deleted_by,
+        deleted_at=datetime.fromtimestamp(row.deleted_at, UTC),
+        expires_at=datetime.fromtimestamp(row.expires_at, UTC),
+    )
 
 
 def _seconds(moment: datetime) -> int:
@@ -130,7 +164,7 @@ class Store:
         if not event.contains(engine, "connect", _on_connect):
             event.listen(engine, "connect", _on_connect)
             event.listen(engine, "begin", _on_begin)
-        tables = [SQLModel.metadata.tables[name] for name in ("bulletin", "tombstone")]
+        tables = [SQLModel.metadata.tables[name] for name in ("bulletin", "tombstone", "airtime")]
         SQLModel.metadata.create_all(engine, tables=tables)
 
     @classmethod
@@ -274,6 +308,85 @@ class Store:
             statement = statement.where(col(BulletinRow.expires_at) > _seconds(now))
         with Session(self.engine) as session, session.begin():
             return session.exec(statement).one()
+
+    def active_ids(self, ring: int, now: datetime) -> list[str]:
+        """Ids of a ring's unexpired bulletins: what sync summarises and compares."""
+        statement = select(BulletinRow.id).where(
+            BulletinRow.ring == ring, col(BulletinRow.expires_at) > _seconds(now)
+        )
+        with Session(self.engine) as session, session.begin():
+            return list(session.exec(statement))
+
+    def canonical(self, bulletin_id: str) -> bytes | None:
+        """A stored bulletin's canonical bytes by exact id, ready to put on the air."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(BulletinRow, bulletin_id)
+            return None if row is None else row.canonical
+
+    def tombstones(self, ring: int, now: datetime) -> list[Tombstone]:
+        """A ring's unexpired tombstones."""
+        statement = select(TombstoneRow).where(
+            TombstoneRow.ring == ring, col(TombstoneRow.expires_at) > _seconds(now)
+        )
+        with Session(self.engine) as session, session.begin():
+            return [_tombstone(row) for row in session.exec(statement)]
+
+    def get_tombstone(self, bulletin_id: str) -> Tombstone | None:
+        with Session(self.engine) as session, session.begin():
+            row = session.get(TombstoneRow, bulletin_id)
+            return None if row is None else _tombstone(row)
+
+    def apply_tombstone(self, tombstone: Tombstone, now: datetime) -> bool:
+        """Store a deletion heard from the mesh, in one transaction; False if nothing changed.
+
+        The target, if held, is deleted, and the tombstone takes its expiry (the target's own
+        word beats the message's). A tombstone never reaches across rings: one whose target lives
+        on another ring is refused.
+        """
+        expires_at = _seconds(tombstone.expires_at)
+        with Session(self.engine) as session, session.begin():
+            if session.get(TombstoneRow, tombstone.bulletin_id) is not None:
+                return False
+            target = session.get(BulletinRow, tombstone.bulletin_id)
+            if target is not None:
+                if target.ring != tombstone.ring:
+                    logger.warning("tombstone for %s on the wrong ring", tombstone.bulletin_id)
+                    return False
+                expires_at = target.expires_at
+            if expires_at <= _seconds(now):
+                return False
+            if target is not None:
+                session.delete(target)
+            row = {
+                "id": tombstone.bulletin_id,
+                "ring": tombstone.ring,
+                "author": target.author if target is not None else tombstone.author,
+                "deleted_by": tombstone.deleted_by,
+                "deleted_at": _seconds(tombstone.deleted_at),
+                "expires_at": expires_at,
+            }
+            session.exec(insert(TombstoneRow).values(row))
+        logger.info("tombstone for bulletin %s from the mesh", tombstone.bulletin_id)
+        return True
+
+    def record_airtime(self, at: datetime, seconds: float, forget_before: datetime) -> None:
+        """Remember one transmission and forget those that left the budget window: one write."""
+        with Session(self.engine) as session, session.begin():
+            session.add(AirtimeRow(at=at.timestamp(), seconds=seconds))
+            session.exec(delete(AirtimeRow).where(col(AirtimeRow.at) < forget_before.timestamp()))
+
+    def airtime_since(self, since: datetime) -> list[tuple[datetime, float]]:
+        """This board's transmissions from `since` on, oldest first."""
+        statement = (
+            select(AirtimeRow)
+            .where(col(AirtimeRow.at) >= since.timestamp())
+            .order_by(col(AirtimeRow.at))
+        )
+        with Session(self.engine) as session, session.begin():
+            return [
+                (datetime.fromtimestamp(row.at, UTC), row.seconds)
+                for row in session.exec(statement)
+            ]
 
     @staticmethod
     def _filtered(
