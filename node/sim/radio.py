@@ -105,9 +105,18 @@ class _Counters:
 class SimulatedRadio:
     """One simulated radio behind a pty. Use as a context manager or call `close()`."""
 
-    def __init__(self, node_num: int = 0x5B0A4D01, profile: RadioProfile | None = None) -> None:
+    def __init__(
+        self,
+        node_num: int = 0x5B0A4D01,
+        profile: RadioProfile | None = None,
+        *,
+        auto_ack: bool = True,
+    ) -> None:
         self.node_num = node_num
         self.profile = profile or RadioProfile()
+        # Standalone, the radio plays its handhelds' firmware and ACKs what is sent to them;
+        # in a simulated mesh the destination's radio does that, so the mesh turns this off.
+        self.auto_ack = auto_ack
         self.counters = _Counters()
         self._master_fd, self._slave_fd = os.openpty()
         tty.setraw(self._slave_fd)
@@ -284,7 +293,7 @@ class SimulatedRadio:
         with self._state:
             self._transmissions.append(transmission)
             self._state.notify_all()
-        if packet.want_ack and packet.to in self._handhelds:
+        if self.auto_ack and packet.want_ack and packet.to in self._handhelds:
             self.deliver(self._ack_packet(packet))
 
     def _send_config(self, config_id: int) -> None:

@@ -1,0 +1,212 @@
+"""A virtual handheld: a mesh node with a scripted person instead of a client.
+
+Tests and the demo use it as the neighbour who posts from a T-Deck or a phone: it sends texts
+into the simulated mesh and keeps what its radio would show on the screen, including the ACK or
+NAK of each direct message it sent.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from meshtastic.protobuf import mesh_pb2, portnums_pb2
+
+from node.sim.radio import BROADCAST_NUM, RadioProfile, node_id
+
+Transmit = Callable[[mesh_pb2.MeshPacket], None]
+ROUTING_OK = mesh_pb2.Routing.Error.NONE
+
+
+@dataclass(frozen=True)
+class HeardText:
+    """A text the handheld's radio delivered to its person."""
+
+    sender: int
+    to: int
+    channel: int  # this handheld's own index of the channel it arrived on
+    text: str
+    packet_id: int
+    hop_start: int
+    hop_limit: int
+    pki_encrypted: bool
+
+    @property
+    def direct(self) -> bool:
+        return self.to != BROADCAST_NUM
+
+    @property
+    def hops_away(self) -> int:
+        return self.hop_start - self.hop_limit
+
+
+@dataclass(frozen=True)
+class RoutingReport:
+    """An ACK or NAK for a packet this handheld sent.
+
+    `sender` is the destination for a real ACK and this handheld itself for an implicit ACK
+    (a relay was heard repeating the packet) or a NAK.
+    """
+
+    request_id: int
+    sender: int
+    error_reason: int
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.error_reason == ROUTING_OK)
+
+
+class VirtualHandheld:
+    """A handheld in a `Mesh`; the mesh builds it and hands it the way onto the air."""
+
+    def __init__(
+        self, node_num: int, profile: RadioProfile, transmit: Transmit, rng: random.Random
+    ) -> None:
+        self.node_num = node_num
+        self.profile = profile
+        self._transmit = transmit
+        self._rng = rng
+        self._state = threading.Condition()
+        self._packets: list[mesh_pb2.MeshPacket] = []
+        self._texts: list[HeardText] = []
+        self._routing: list[RoutingReport] = []
+
+    @property
+    def node_id(self) -> str:
+        return node_id(self.node_num)
+
+    # -- the person's side ----------------------------------------------------------------
+
+    def send_text(
+        self,
+        text: str,
+        to: int | None = None,
+        channel: int = 0,
+        *,
+        want_ack: bool | None = None,
+        hop_limit: int | None = None,
+        pki_encrypted: bool = False,
+    ) -> int:
+        """Send a text (a direct message when `to` is given); returns the packet id.
+
+        Like the apps, a direct message asks for an ACK unless told otherwise.
+        """
+        return self.send_data(
+            text.encode("utf-8"),
+            portnums_pb2.PortNum.TEXT_MESSAGE_APP,
+            to,
+            channel,
+            want_ack=(to is not None) if want_ack is None else want_ack,
+            hop_limit=hop_limit,
+            pki_encrypted=pki_encrypted,
+        )
+
+    def send_data(
+        self,
+        payload: bytes,
+        portnum: int,
+        to: int | None = None,
+        channel: int = 0,
+        *,
+        want_ack: bool = False,
+        hop_limit: int | None = None,
+        pki_encrypted: bool = False,
+    ) -> int:
+        """Send any payload on any port; returns the packet id."""
+        packet = mesh_pb2.MeshPacket(
+            to=BROADCAST_NUM if to is None else to,
+            channel=channel,
+            id=self._rng.getrandbits(32) or 1,
+            decoded=mesh_pb2.Data(portnum=portnum, payload=payload),
+            want_ack=want_ack,
+            hop_limit=self.profile.hop_limit if hop_limit is None else hop_limit,
+            pki_encrypted=pki_encrypted,
+        )
+        setattr(packet, "from", self.node_num)
+        self._transmit(packet)
+        return int(packet.id)
+
+    @property
+    def inbox(self) -> list[HeardText]:
+        """Every text delivered to this handheld, in order."""
+        with self._state:
+            return list(self._texts)
+
+    @property
+    def packets(self) -> list[mesh_pb2.MeshPacket]:
+        """Every packet delivered, texts, ACKs and all."""
+        with self._state:
+            return list(self._packets)
+
+    @property
+    def routing(self) -> list[RoutingReport]:
+        with self._state:
+            return list(self._routing)
+
+    def wait_for_text(
+        self, predicate: Callable[[HeardText], bool] = lambda _: True, timeout: float = 10.0
+    ) -> HeardText:
+        """The first delivered text matching `predicate`; TimeoutError after `timeout` real s."""
+        with self._state:
+            found: list[HeardText] = []
+
+            def match() -> bool:
+                found[:] = [t for t in self._texts if predicate(t)][:1]
+                return bool(found)
+
+            if not self._state.wait_for(match, timeout):
+                raise TimeoutError(
+                    f"{self.node_id}: no matching text in {timeout} s; inbox: "
+                    f"{[t.text for t in self._texts]}"
+                )
+            return found[0]
+
+    def wait_for_ack(
+        self, packet_id: int, timeout: float = 10.0, *, implicit: bool = False
+    ) -> RoutingReport:
+        """The ACK from the destination, or the NAK, for `packet_id`.
+
+        With `implicit=True` an implicit ACK (a relay was heard repeating it) is enough.
+        """
+
+        def final(report: RoutingReport) -> bool:
+            if report.request_id != packet_id:
+                return False
+            return not report.ok or implicit or report.sender != self.node_num
+
+        with self._state:
+            if not self._state.wait_for(lambda: any(map(final, self._routing)), timeout):
+                raise TimeoutError(f"{self.node_id}: no ACK/NAK for {packet_id:#x} in {timeout} s")
+            return next(r for r in self._routing if final(r))
+
+    # -- the radio's side -----------------------------------------------------------------
+
+    def deliver(self, packet: mesh_pb2.MeshPacket) -> None:
+        """Show a packet heard over the air (the mesh calls this)."""
+        decoded = packet.decoded
+        sender = int(getattr(packet, "from"))
+        with self._state:
+            self._packets.append(packet)
+            if decoded.portnum == portnums_pb2.PortNum.TEXT_MESSAGE_APP:
+                self._texts.append(
+                    HeardText(
+                        sender=sender,
+                        to=packet.to,
+                        channel=packet.channel,
+                        text=decoded.payload.decode("utf-8", errors="replace"),
+                        packet_id=packet.id,
+                        hop_start=packet.hop_start,
+                        hop_limit=packet.hop_limit,
+                        pki_encrypted=packet.pki_encrypted,
+                    )
+                )
+            elif decoded.portnum == portnums_pb2.PortNum.ROUTING_APP and decoded.request_id:
+                routing = mesh_pb2.Routing()
+                routing.ParseFromString(decoded.payload)
+                self._routing.append(
+                    RoutingReport(decoded.request_id, sender, routing.error_reason)
+                )
+            self._state.notify_all()

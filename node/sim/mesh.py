@@ -1,0 +1,820 @@
+"""A simulated LoRa mesh: pty radios and virtual handhelds sharing one simulated medium.
+
+Each node runs a model of the Meshtastic 2.x firmware's router: managed flooding (duplicates
+dropped by (from, id); each radio rebroadcasts once with hop_limit - 1 after an SNR-weighted
+contention delay, and cancels that rebroadcast when it hears a neighbour's first), carrier sense,
+ACKs for want_ack direct messages with up to three attempts and a NAK, implicit ACKs when a
+relay is heard repeating one's own packet, and the regional duty-cycle limit. Links are
+symmetric with a loss probability; overlapping frames at a receiver collide.
+
+Every duration is LoRa airtime for the mesh's preset, in simulated seconds of a shared `Clock`,
+so a test at speed 100 waits 19 ms for a 1.9 s LongFast packet while every figure counts 1.9 s.
+
+Random choices (loss, contention delays, ids the radios make up) are derived from the seed and
+the packet they concern, so the same transmissions replay the same way. Real clients on pty
+radios pick their own packet ids and send whenever their threads run, so runs with them are only
+approximately replayable; runs driven by virtual handhelds alone replay exactly.
+
+Simplifications, on purpose: no next-hop routing for DMs (2.6 firmware learns next hops; here
+every packet floods), no on-air NodeInfo/position/telemetry chatter, one preset for the whole
+mesh, and a switched-off radio keeps its serial line (only its LoRa side goes silent).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import math
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from meshtastic.protobuf import config_pb2, mesh_pb2, portnums_pb2, telemetry_pb2
+
+from node.clock import Clock
+from node.sim import lora
+from node.sim.handheld import VirtualHandheld
+from node.sim.radio import (
+    BROADCAST_NUM,
+    RadioProfile,
+    SimulatedRadio,
+    Transmission,
+    node_id,
+)
+from node.sim.scheduler import Scheduler
+from node.sim.station import (
+    ChannelKey,
+    Dice,
+    Kind,
+    NodeStats,
+    PacketKey,
+    QueuedTx,
+    Reception,
+    Reliable,
+    Station,
+    TxKind,
+    packet_key,
+)
+
+logger = logging.getLogger(__name__)
+
+Member = SimulatedRadio | VirtualHandheld
+Role = config_pb2.Config.DeviceConfig.Role
+RoutingError = mesh_pb2.Routing.Error
+
+FIRST_NODE_NUM = 0x5B0A0001
+HOP_MAX = 7
+NUM_RELIABLE_RETX = 3  # attempts in total, the first transmission included
+CW_MIN, CW_MAX = 3, 8  # contention window exponents (RadioInterface.h)
+SNR_MIN, SNR_MAX = -20, 10  # the range the firmware maps onto the contention window
+PROCESSING_TIME = 4.5  # seconds the firmware allows for an ACK to be built and sent
+MAX_TX_QUEUE = 16
+CAPTURE_DB = 6.0  # a frame this much stronger survives an overlapping weaker one
+DEFAULT_SNR = 0.0
+EU_868_DUTY_CYCLE = 10.0  # percent of an hour
+
+
+@dataclass(frozen=True)
+class Link:
+    """A symmetric radio link."""
+
+    loss: float = 0.0  # probability that one frame is not heard
+    snr: float = DEFAULT_SNR  # dB; weighs the rebroadcast delay, decides collisions
+
+
+@dataclass(frozen=True)
+class AirRecord:
+    """One transmission, for benchmarks that sum airtime by port or by sender."""
+
+    at: float  # simulated seconds since the mesh started
+    sender: int  # the radio that transmitted
+    origin: int  # the packet's `from`
+    packet_id: int
+    to: int
+    port: int
+    payload_bytes: int  # LoRa payload: header and encrypted Data
+    airtime: float
+    hop_limit: int
+    kind: TxKind
+
+
+@dataclass(frozen=True)
+class MeshStats:
+    """Per-node figures and totals at one moment."""
+
+    nodes: dict[int, NodeStats]
+    total_airtime: float
+    transmissions: int
+    airtime_by_port: dict[int, float]
+    airtime_by_kind: dict[str, float]
+
+
+class Mesh:
+    """Several radios and handhelds, who hears whom, and the air between them.
+
+    Use as a context manager or call `close()`: it stops the scheduler thread and closes the
+    pty radios it created.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        preset: lora.Preset = lora.LONG_FAST,
+        seed: int = 0,
+        collisions: bool = True,
+        duty_cycle_percent: float | None = EU_868_DUTY_CYCLE,
+        telemetry_interval: float | None = 60.0,
+    ) -> None:
+        self.clock = clock or Clock()
+        self.preset = preset
+        self.seed = seed
+        self.collisions = collisions
+        self.duty_cycle_percent = duty_cycle_percent
+        self.telemetry_interval = telemetry_interval
+        self.positions: dict[int, tuple[float, float]] = {}
+        self._dice = Dice(seed)
+        self._sched = Scheduler(self.clock)
+        self._stations: dict[int, Station] = {}
+        self._links: dict[frozenset[int], Link] = {}
+        self._log: list[AirRecord] = []
+        self._closed = False
+        if telemetry_interval:
+            self._sched.after(telemetry_interval, self._report_telemetry, background=True)
+
+    # -- members --------------------------------------------------------------------------
+
+    def add_radio(
+        self,
+        num: int | None = None,
+        profile: RadioProfile | None = None,
+        *,
+        radio: SimulatedRadio | None = None,
+    ) -> SimulatedRadio:
+        """A pty radio in the mesh: a new one (closed with the mesh) or `radio`, adopted.
+
+        Its clients connect to `radio.port` with the unmodified SerialInterface. The mesh
+        takes over its ACKs, and its node database lists the other members.
+        """
+        if radio is None:
+            num = self._new_num(num)
+            radio = SimulatedRadio(num, self._profile(num, profile, "Radio"), auto_ack=False)
+            owned = True
+        else:
+            owned = False
+            radio.auto_ack = False
+        self._join(Station(endpoint=radio, kind="radio", owned=owned))
+        return radio
+
+    def add_handheld(
+        self, num: int | None = None, profile: RadioProfile | None = None
+    ) -> VirtualHandheld:
+        """A virtual handheld in the mesh, with a person scripted by the caller."""
+        num = self._new_num(num)
+        handheld = VirtualHandheld(
+            num,
+            self._profile(num, profile, "Handheld"),
+            lambda packet: self._from_handheld(num, packet),
+            random.Random(f"{self.seed}:{num}"),
+        )
+        self._join(Station(endpoint=handheld, kind="handheld", owned=True))
+        return handheld
+
+    @property
+    def members(self) -> list[Member]:
+        """Radios and handhelds in the order they joined."""
+        with self._sched.lock:
+            return [self._member(s) for s in self._stations.values()]
+
+    def member(self, num: int) -> Member:
+        with self._sched.lock:
+            return self._member(self._station(num))
+
+    # -- topology -------------------------------------------------------------------------
+
+    def link(
+        self, a: Member | int, b: Member | int, loss: float = 0.0, snr: float = DEFAULT_SNR
+    ) -> None:
+        """Let `a` and `b` hear each other (again), losing each frame with probability `loss`."""
+        x, y = _num(a), _num(b)
+        if x == y:
+            raise ValueError("a node cannot link to itself")
+        if not 0.0 <= loss <= 1.0:
+            raise ValueError(f"loss is a probability, not {loss}")
+        with self._sched.lock:
+            self._station(x), self._station(y)
+            self._links[frozenset((x, y))] = Link(loss, snr)
+
+    def unlink(self, a: Member | int, b: Member | int) -> None:
+        """Partition `a` from `b`; `link` heals it."""
+        with self._sched.lock:
+            self._links.pop(frozenset((_num(a), _num(b))), None)
+
+    def neighbours(self, a: Member | int) -> dict[int, Link]:
+        x = _num(a)
+        with self._sched.lock:
+            return {n: link for pair, link in self._links.items() if x in pair for n in pair - {x}}
+
+    def set_online(self, a: Member | int, online: bool) -> None:
+        """Switch a radio's LoRa side on or off; switched off it hears and sends nothing and
+        forgets its queue, as a power cycle would."""
+        with self._sched.lock:
+            station = self._station(_num(a))
+            if online:
+                station.online = True
+            elif station.online:
+                station.power_off()
+            logger.info("%s switched %s", node_id(station.num), "on" if online else "off")
+
+    def is_online(self, a: Member | int) -> bool:
+        with self._sched.lock:
+            return self._station(_num(a)).online
+
+    # -- builders: add nodes and link them in one go --------------------------------------
+
+    def add_full(self, nodes: int | Sequence[Kind], *, loss: float = 0.0) -> list[Member]:
+        """New nodes that all hear each other; `nodes` is a count of handhelds or a list of
+        kinds ("radio", "handheld"). Returns them in order."""
+        members = self._populate(nodes)
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                self.link(a, b, loss)
+        return members
+
+    def add_line(self, nodes: int | Sequence[Kind], *, loss: float = 0.0) -> list[Member]:
+        """New nodes in a chain: each hears only the one before and the one after it."""
+        members = self._populate(nodes)
+        for a, b in itertools.pairwise(members):
+            self.link(a, b, loss)
+        return members
+
+    def add_random_geometric(
+        self, nodes: int | Sequence[Kind], radius: float, *, loss: float = 0.0
+    ) -> list[Member]:
+        """New nodes at random places in a unit square (from the mesh's seed), linked when
+        closer than `radius`.
+
+        A link's SNR falls linearly from 10 dB (same place) to -15 dB (at `radius`). Nothing
+        guarantees the graph is connected.
+        """
+        members = self._populate(nodes)
+        place = random.Random(f"{self.seed}:positions:{len(self.positions)}")
+        for member in members:
+            self.positions[member.node_num] = (place.random(), place.random())
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                distance = math.dist(self.positions[a.node_num], self.positions[b.node_num])
+                if distance <= radius:
+                    self.link(a, b, loss, snr=10.0 - 25.0 * distance / radius)
+        return members
+
+    # -- figures --------------------------------------------------------------------------
+
+    @property
+    def log(self) -> list[AirRecord]:
+        """Every transmission so far, in order."""
+        with self._sched.lock:
+            return list(self._log)
+
+    def now(self) -> float:
+        """Simulated seconds since the mesh started."""
+        return self._sched.now()
+
+    def stats(self) -> MeshStats:
+        with self._sched.lock:
+            now = self._sched.now()
+            by_port: dict[int, float] = defaultdict(float)
+            by_kind: dict[str, float] = defaultdict(float)
+            for record in self._log:
+                by_port[record.port] += record.airtime
+                by_kind[record.kind] += record.airtime
+            return MeshStats(
+                nodes={num: s.stats(now) for num, s in self._stations.items()},
+                total_airtime=sum(r.airtime for r in self._log),
+                transmissions=len(self._log),
+                airtime_by_port=dict(by_port),
+                airtime_by_kind=dict(by_kind),
+            )
+
+    def node_stats(self, a: Member | int) -> NodeStats:
+        with self._sched.lock:
+            return self._station(_num(a)).stats(self._sched.now())
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Block until nothing is on the air or waiting to go on it (real seconds).
+
+        Periodic telemetry does not count; a packet a pty client is still writing does not
+        either, so wait for what the client should have sent first.
+        """
+        if not self._sched.wait_idle(timeout):
+            raise TimeoutError(f"the mesh was still busy after {timeout} s")
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the scheduler and the radios this mesh built; raise if a callback failed."""
+        if self._closed:
+            return
+        self._closed = True
+        self._sched.stop()
+        for station in self._stations.values():
+            if station.owned and isinstance(station.endpoint, SimulatedRadio):
+                station.endpoint.close()
+        if self._sched.errors:
+            raise RuntimeError(f"{len(self._sched.errors)} mesh callbacks failed") from (
+                self._sched.errors[0]
+            )
+
+    def __enter__(self) -> Mesh:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- joining --------------------------------------------------------------------------
+
+    def _new_num(self, num: int | None) -> int:
+        with self._sched.lock:
+            if num is None:
+                num = FIRST_NODE_NUM + len(self._stations)
+                while num in self._stations:
+                    num += 1
+            if num in self._stations:
+                raise ValueError(f"{node_id(num)} is already in the mesh")
+            return num
+
+    def _profile(self, num: int, profile: RadioProfile | None, label: str) -> RadioProfile:
+        profile = profile or RadioProfile(
+            long_name=f"{label} {num & 0xFFFF:04x}", short_name=f"{num & 0xFFFF:04x}"
+        )
+        return dataclasses.replace(profile, modem_preset=lora.modem_preset_of(self.preset))
+
+    def _join(self, station: Station) -> None:
+        with self._sched.lock:
+            if station.num in self._stations:
+                raise ValueError(f"{node_id(station.num)} is already in the mesh")
+            new = station.endpoint
+            for other in self._stations.values():
+                if isinstance(other.endpoint, SimulatedRadio):
+                    other.endpoint.add_handheld(new.node_num, *_names(new.profile))
+                if isinstance(new, SimulatedRadio):
+                    new.add_handheld(other.num, *_names(other.profile))
+            self._stations[station.num] = station
+            if isinstance(new, SimulatedRadio):
+                num = station.num
+                new.on_transmit(lambda transmission: self._from_radio(num, transmission))
+
+    def _populate(self, nodes: int | Sequence[Kind]) -> list[Member]:
+        kinds: Sequence[Kind] = ["handheld"] * nodes if isinstance(nodes, int) else nodes
+        members: list[Member] = []
+        for kind in kinds:
+            if kind == "radio":
+                members.append(self.add_radio())
+            elif kind == "handheld":
+                members.append(self.add_handheld())
+            else:
+                raise ValueError(f"unknown node kind {kind!r}")
+        return members
+
+    def _station(self, num: int) -> Station:
+        try:
+            return self._stations[num]
+        except KeyError:
+            raise KeyError(f"{node_id(num)} is not in the mesh") from None
+
+    @staticmethod
+    def _member(station: Station) -> Member:
+        endpoint = station.endpoint
+        assert isinstance(endpoint, SimulatedRadio | VirtualHandheld)
+        return endpoint
+
+    # -- from clients onto the air --------------------------------------------------------
+
+    def _from_radio(self, num: int, transmission: Transmission) -> None:
+        with self._sched.lock:
+            self._originate(self._stations[num], transmission.packet)
+
+    def _from_handheld(self, num: int, packet: mesh_pb2.MeshPacket) -> None:
+        with self._sched.lock:
+            self._originate(self._stations[num], packet)
+
+    def _originate(self, station: Station, packet: mesh_pb2.MeshPacket) -> None:
+        """A packet from the radio's own client (Router::sendLocal → ReliableRouter::send)."""
+        if self._closed:
+            return
+        if not station.online:
+            station.counters.dropped_offline += 1
+            logger.info("%s is switched off; dropped packet %#x", node_id(station.num), packet.id)
+            return
+        if packet.to == station.num:
+            return  # for the radio itself (admin and the like): never on the air
+        channel = station.channel_key(packet.channel)
+        if channel is None:
+            logger.warning("%s has no channel %d", node_id(station.num), packet.channel)
+            return
+        now = self._sched.now()
+        air = mesh_pb2.MeshPacket()
+        air.CopyFrom(packet)
+        setattr(air, "from", station.num)
+        air.hop_limit = min(air.hop_limit, HOP_MAX)
+        air.hop_start = air.hop_limit
+        air.channel = 0
+        station.seen[packet_key(air)] = now
+        station.counters.originated += 1
+        if air.want_ack and not _is_routing(air):
+            station.reliable[air.id] = Reliable(air, channel, NUM_RELIABLE_RETX - 1)
+        if air.to == BROADCAST_NUM:
+            air.want_ack = False  # never on the air for broadcasts
+        self._enqueue(station, air, channel, "origin", self._tx_delay(station, air, "origin"))
+
+    def _enqueue(
+        self,
+        station: Station,
+        packet: mesh_pb2.MeshPacket,
+        channel: ChannelKey,
+        kind: TxKind,
+        delay: float,
+    ) -> None:
+        """Router::send: refuse beyond the duty cycle, else queue for the radio."""
+        now = self._sched.now()
+        own = packet_key(packet)[0] == station.num
+        limit = self.duty_cycle_percent
+        if limit is not None and station.ledger.air_util_tx_percent(now) > limit:
+            station.counters.dropped_duty_cycle += 1
+            logger.warning(
+                "%s: duty cycle limit exceeded (%.2f%% > %.1f%% in the last hour); dropped %s %#x",
+                node_id(station.num),
+                station.ledger.air_util_tx_percent(now),
+                limit,
+                kind,
+                packet.id,
+            )
+            if own and kind != "ack":
+                self._give_up(station, packet.id, channel, RoutingError.DUTY_CYCLE_LIMIT)
+            return
+        if len(station.live_queue()) >= MAX_TX_QUEUE:
+            station.counters.dropped_queue_full += 1
+            logger.warning(
+                "%s: TX queue full; dropped %s %#x", node_id(station.num), kind, packet.id
+            )
+            if own:
+                self._arm_retransmission(station, packet)
+            return
+        station.queue.append(QueuedTx(packet, channel, kind, now + delay))
+        self._kick(station)
+
+    def _kick(self, station: Station) -> None:
+        """Make sure a timer fires when the next queued packet may go out."""
+        now = self._sched.now()
+        queue = station.live_queue()
+        if not queue or station.tx_until > now:
+            return  # the end of the current transmission kicks again
+        when = max(now, min(tx.not_before for tx in queue))
+        if station.tx_timer is not None:
+            if not station.tx_timer.cancelled and station.tx_timer.when <= when:
+                return
+            station.tx_timer.cancel()
+        station.tx_timer = self._sched.at(when, lambda: self._try_transmit(station))
+
+    def _try_transmit(self, station: Station) -> None:
+        station.tx_timer = None
+        now = self._sched.now()
+        queue = station.live_queue()
+        if not queue or not station.online:
+            return
+        head = min(queue, key=lambda tx: tx.not_before)
+        if head.not_before > now:
+            self._kick(station)
+            return
+        quiet_at = station.busy_until(now)
+        if quiet_at > now:  # carrier sense: wait for quiet, then a fresh random backoff
+            head.not_before = quiet_at + self._tx_delay(station, head.packet, "busy", now)
+            self._kick(station)
+            return
+        queue.remove(head)
+        self._transmit(station, head, now)
+
+    def _transmit(self, station: Station, tx: QueuedTx, now: float) -> None:
+        packet = tx.packet
+        key = tx.key
+        seconds = lora.packet_airtime(packet, self.preset)
+        attempt = station.transmissions_of.get(key, 0) + 1
+        station.transmissions_of[key] = attempt
+        station.tx_until = now + seconds
+        station.ledger.sent(now, seconds)
+        counters = station.counters
+        counters.sent += 1
+        if tx.kind == "relay":
+            counters.relayed += 1
+        elif tx.kind == "retransmit":
+            counters.retransmitted += 1
+        elif tx.kind == "ack":
+            counters.acks_sent += 1
+        self._log.append(
+            AirRecord(
+                at=now,
+                sender=station.num,
+                origin=key[0],
+                packet_id=key[1],
+                to=packet.to,
+                port=packet.decoded.portnum,
+                payload_bytes=lora.on_air_bytes(packet),
+                airtime=seconds,
+                hop_limit=packet.hop_limit,
+                kind=tx.kind,
+            )
+        )
+        for rx in station.receiving:  # half duplex: whatever it was hearing is gone
+            rx.corrupted = True
+        for num, link in self.neighbours(station.num).items():
+            self._propagate(station, self._stations[num], tx, link, now, seconds, attempt)
+        self._sched.at(station.tx_until, lambda: self._end_transmission(station, tx))
+
+    def _propagate(
+        self,
+        sender: Station,
+        receiver: Station,
+        tx: QueuedTx,
+        link: Link,
+        now: float,
+        seconds: float,
+        attempt: int,
+    ) -> None:
+        if not receiver.online:
+            return
+        if receiver.tx_until > now:
+            receiver.counters.collisions += 1  # it is transmitting itself and cannot listen
+            return
+        origin, packet_id = tx.key
+        roll = self._dice.unit("loss", origin, packet_id, sender.num, receiver.num, attempt)
+        if roll < link.loss:
+            receiver.counters.lost += 1
+            return
+        arrival = Reception(sender.num, tx.packet, tx.channel, now, now + seconds, link.snr)
+        if self.collisions:
+            for other in receiver.receiving:
+                if other.end > now:
+                    arrival.corrupted |= other.snr - arrival.snr < CAPTURE_DB
+                    other.corrupted |= arrival.snr - other.snr < CAPTURE_DB
+        receiver.receiving.append(arrival)
+        self._sched.at(arrival.end, lambda: self._end_reception(receiver, arrival))
+
+    def _end_transmission(self, station: Station, tx: QueuedTx) -> None:
+        if tx.kind in ("origin", "retransmit") and tx.packet.id in station.reliable:
+            self._arm_retransmission(station, tx.packet)
+        self._kick(station)
+
+    # -- off the air ----------------------------------------------------------------------
+
+    def _end_reception(self, station: Station, arrival: Reception) -> None:
+        if arrival not in station.receiving:
+            return  # switched off meanwhile
+        station.receiving.remove(arrival)
+        now = self._sched.now()
+        station.ledger.heard(now, arrival.end - arrival.start)
+        if arrival.corrupted:
+            station.counters.collisions += 1
+            return
+        self._hear(station, arrival, now)
+
+    def _hear(self, station: Station, arrival: Reception, now: float) -> None:
+        """FloodingRouter / ReliableRouter on a frame that decoded cleanly."""
+        packet = arrival.packet
+        key = packet_key(packet)
+        station.counters.heard += 1
+        if key[0] == station.num:  # a neighbour repeating our own packet: implicit ACK
+            reliable = station.reliable.get(packet.id)
+            if reliable is not None:
+                self._stop_retransmission(station, packet.id)
+                self._to_own_client(station, packet.id, RoutingError.NONE, reliable.channel)
+            return
+        readable = self._readable_index(station, arrival)
+        if key in station.seen:
+            station.counters.duplicates += 1
+            if 0 < packet.hop_start == packet.hop_limit:
+                # The originator retransmits (its ACK may have been lost): answer and relay
+                # again, unless our own rebroadcast is still waiting (firmware 2.6).
+                if not any(tx.key == key for tx in station.live_queue()):
+                    if packet.to == station.num and packet.want_ack and readable is not None:
+                        self._send_ack(station, packet, arrival.channel)
+                    self._maybe_relay(station, arrival)
+            elif station.profile.role != Role.ROUTER:
+                self._cancel_relay(station, key)
+            return
+        station.seen[key] = now
+        if readable is not None and packet.to in (station.num, BROADCAST_NUM):
+            self._deliver(station, packet, readable, arrival.snr)
+            if packet.to == station.num:
+                if _is_routing(packet):
+                    self._stop_retransmission(station, packet.decoded.request_id)
+                elif packet.want_ack:
+                    self._send_ack(station, packet, arrival.channel)
+        if packet.to != station.num:
+            self._maybe_relay(station, arrival)
+
+    def _readable_index(self, station: Station, arrival: Reception) -> int | None:
+        """The receiver's own index of the packet's channel, if it can decrypt it."""
+        index = station.channel_index(arrival.channel)
+        if arrival.packet.pki_encrypted:
+            return (index or 0) if arrival.packet.to == station.num else None
+        return index
+
+    def _maybe_relay(self, station: Station, arrival: Reception) -> None:
+        packet = arrival.packet
+        if packet.hop_limit <= 0 or station.profile.role == Role.CLIENT_MUTE:
+            return
+        relay = mesh_pb2.MeshPacket()
+        relay.CopyFrom(packet)
+        relay.hop_limit = packet.hop_limit - 1
+        relay.relay_node = station.num & 0xFF
+        delay = self._relay_delay(station, packet, arrival.snr)
+        self._enqueue(station, relay, arrival.channel, "relay", delay)
+
+    def _cancel_relay(self, station: Station, key: PacketKey) -> None:
+        for tx in station.live_queue():
+            if tx.kind == "relay" and tx.key == key:
+                tx.cancelled = True
+                station.counters.relays_cancelled += 1
+
+    def _deliver(
+        self, station: Station, packet: mesh_pb2.MeshPacket, channel: int, snr: float
+    ) -> None:
+        shown = mesh_pb2.MeshPacket()
+        shown.CopyFrom(packet)
+        shown.channel = channel
+        shown.rx_time = int(self.clock.now().timestamp())
+        shown.rx_snr = snr
+        shown.rx_rssi = int(-100 + snr)
+        station.counters.received += 1
+        station.endpoint.deliver(shown)
+
+    # -- ACKs, retransmissions, NAKs ------------------------------------------------------
+
+    def _send_ack(self, station: Station, packet: mesh_pb2.MeshPacket, channel: ChannelKey) -> None:
+        """The destination's routing ACK, flooded back to the sender."""
+        origin, packet_id = packet_key(packet)
+        hops = _hop_limit_for_response(packet, station.profile.hop_limit)
+        ack = mesh_pb2.MeshPacket(
+            to=origin,
+            id=self._dice.packet_id("ack", station.num, origin, packet_id, len(station.seen)),
+            decoded=_routing_data(RoutingError.NONE, packet_id),
+            hop_limit=hops,
+            hop_start=hops,
+            pki_encrypted=packet.pki_encrypted,
+        )
+        setattr(ack, "from", station.num)
+        station.seen[packet_key(ack)] = self._sched.now()
+        self._enqueue(station, ack, channel, "ack", self._tx_delay(station, ack, "ack"))
+
+    def _arm_retransmission(self, station: Station, packet: mesh_pb2.MeshPacket) -> None:
+        reliable = station.reliable.get(packet.id)
+        if reliable is None:
+            return
+        if reliable.timer is not None:
+            reliable.timer.cancel()
+        timeout = self._retransmission_timeout(station, packet)
+        reliable.timer = self._sched.after(timeout, lambda: self._retransmit(station, packet.id))
+
+    def _retransmit(self, station: Station, packet_id: int) -> None:
+        reliable = station.reliable.get(packet_id)
+        if reliable is None:
+            return
+        reliable.timer = None
+        if reliable.attempts_left <= 0:
+            self._give_up(station, packet_id, reliable.channel, RoutingError.MAX_RETRANSMIT)
+            return
+        reliable.attempts_left -= 1
+        again = mesh_pb2.MeshPacket()
+        again.CopyFrom(reliable.packet)
+        if again.to == BROADCAST_NUM:
+            again.want_ack = False
+        delay = self._tx_delay(station, again, "retransmit", reliable.attempts_left)
+        self._enqueue(station, again, reliable.channel, "retransmit", delay)
+
+    def _stop_retransmission(self, station: Station, packet_id: int) -> None:
+        reliable = station.reliable.pop(packet_id, None)
+        if reliable is not None and reliable.timer is not None:
+            reliable.timer.cancel()
+
+    def _give_up(self, station: Station, packet_id: int, channel: ChannelKey, error: int) -> None:
+        self._stop_retransmission(station, packet_id)
+        station.counters.naks += 1
+        logger.info("%s: NAK %s for %#x", node_id(station.num), RoutingError.Name(error), packet_id)
+        self._to_own_client(station, packet_id, error, channel)
+
+    def _to_own_client(
+        self, station: Station, packet_id: int, error: int, channel: ChannelKey
+    ) -> None:
+        """An ACK or NAK the radio makes up itself (implicit ACK, MAX_RETRANSMIT, duty cycle)."""
+        packet = mesh_pb2.MeshPacket(
+            to=station.num,
+            channel=station.channel_index(channel) or 0,
+            id=self._dice.packet_id("local", station.num, packet_id, error),
+            decoded=_routing_data(error, packet_id),
+            rx_time=int(self.clock.now().timestamp()),
+        )
+        setattr(packet, "from", station.num)
+        station.endpoint.deliver(packet)
+
+    # -- timing, as the firmware picks it -------------------------------------------------
+
+    def _contention_window(self, station: Station) -> int:
+        utilisation = station.ledger.channel_utilization_percent(self._sched.now())
+        return _arduino_map(utilisation, 0, 100, CW_MIN, CW_MAX)
+
+    def _tx_delay(self, station: Station, packet: mesh_pb2.MeshPacket, *why: object) -> float:
+        """getTxDelayMsec: a random number of slots from a window that grows with traffic."""
+        slots = self._dice.below(
+            2 ** self._contention_window(station), "tx", station.num, *packet_key(packet), *why
+        )
+        return slots * self.preset.slot_time
+
+    def _relay_delay(self, station: Station, packet: mesh_pb2.MeshPacket, snr: float) -> float:
+        """getTxDelayMsecWeighted: far (low SNR) nodes rebroadcast first; routers before all."""
+        window = _arduino_map(snr, SNR_MIN, SNR_MAX, CW_MIN, CW_MAX)
+        key = ("relay", station.num, *packet_key(packet))
+        if station.profile.role == Role.ROUTER:
+            return self._dice.below(2 * window, *key) * self.preset.slot_time
+        slots = 2 * CW_MAX + self._dice.below(2**window, *key)
+        return slots * self.preset.slot_time
+
+    def _retransmission_timeout(self, station: Station, packet: mesh_pb2.MeshPacket) -> float:
+        """getRetransmissionMsec: two airtimes, a worst-case contention wait and processing."""
+        airtime = lora.packet_airtime(packet, self.preset)
+        window = self._contention_window(station)
+        slots: int = 2**window + 2 * CW_MAX + 2 ** ((CW_MAX + CW_MIN) // 2)
+        return 2 * airtime + slots * self.preset.slot_time + PROCESSING_TIME
+
+    # -- telemetry to the clients ---------------------------------------------------------
+
+    def _report_telemetry(self) -> None:
+        """DeviceTelemetryModule: device metrics to the connected client, every interval."""
+        now = self._sched.now()
+        for station in self._stations.values():
+            radio = station.endpoint
+            if not (isinstance(radio, SimulatedRadio) and station.online and radio.client_ready):
+                continue
+            metrics = telemetry_pb2.DeviceMetrics(
+                channel_utilization=station.ledger.channel_utilization_percent(now),
+                air_util_tx=station.ledger.air_util_tx_percent(now),
+                uptime_seconds=int(now),
+            )
+            report = telemetry_pb2.Telemetry(
+                time=int(self.clock.now().timestamp()), device_metrics=metrics
+            )
+            packet = mesh_pb2.MeshPacket(
+                to=BROADCAST_NUM,
+                id=self._dice.packet_id("telemetry", station.num, now),
+                decoded=mesh_pb2.Data(
+                    portnum=portnums_pb2.PortNum.TELEMETRY_APP, payload=report.SerializeToString()
+                ),
+                rx_time=int(self.clock.now().timestamp()),
+            )
+            setattr(packet, "from", station.num)
+            station.counters.telemetry_reports += 1
+            radio.deliver(packet)
+        if self.telemetry_interval:
+            self._sched.after(self.telemetry_interval, self._report_telemetry, background=True)
+
+
+def _num(member: Member | int) -> int:
+    return member if isinstance(member, int) else member.node_num
+
+
+def _names(profile: RadioProfile) -> tuple[str, str]:
+    return profile.long_name, profile.short_name
+
+
+def _is_routing(packet: mesh_pb2.MeshPacket) -> bool:
+    return bool(packet.decoded.portnum == portnums_pb2.PortNum.ROUTING_APP)
+
+
+def _routing_data(error: int, request_id: int) -> mesh_pb2.Data:
+    return mesh_pb2.Data(
+        portnum=portnums_pb2.PortNum.ROUTING_APP,
+        payload=mesh_pb2.Routing(error_reason=error).SerializeToString(),
+        request_id=request_id,
+    )
+
+
+def _hop_limit_for_response(packet: mesh_pb2.MeshPacket, configured: int) -> int:
+    """RoutingModule::getHopLimitForResponse: as many hops as the request took, plus two."""
+    if packet.hop_start:
+        used = (
+            configured
+            if packet.hop_start < packet.hop_limit
+            else packet.hop_start - packet.hop_limit
+        )
+        if used > configured:
+            return used
+        if used + 2 < configured:
+            return used + 2
+    return configured
+
+
+def _arduino_map(x: float, in_min: int, in_max: int, out_min: int, out_max: int) -> int:
+    """Arduino's integer map(), clamped to the output range."""
+    mapped = int((int(x) - in_min) * (out_max - out_min) / (in_max - in_min)) + out_min
+    return max(out_min, min(out_max, mapped))

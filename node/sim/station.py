@@ -1,0 +1,242 @@
+"""What one mesh radio's firmware keeps in RAM, and the figures it is judged by.
+
+`Mesh` owns one `Station` per node (pty radio or virtual handheld) and runs the firmware's
+routing on it; this module holds the state and the bookkeeping, not the behaviour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from meshtastic.protobuf import mesh_pb2
+
+from node.sim.ledger import AirtimeLedger
+from node.sim.radio import RadioProfile
+from node.sim.scheduler import Timer
+
+ChannelKey = tuple[str, bytes]  # (name, psk): what makes two radios' channels the same channel
+PacketKey = tuple[int, int]  # (from, id): the firmware's duplicate filter
+Kind = Literal["radio", "handheld"]
+TxKind = Literal["origin", "retransmit", "relay", "ack"]
+
+
+class Endpoint(Protocol):
+    """The client side of a mesh radio: a pty radio's client or a virtual person."""
+
+    node_num: int
+    profile: RadioProfile
+
+    def deliver(self, packet: mesh_pb2.MeshPacket) -> None: ...
+
+
+@dataclass
+class Counters:
+    """Packet counts of one radio; airtime lives in its `AirtimeLedger`."""
+
+    sent: int = 0  # every transmission, of any kind
+    originated: int = 0  # packets from its own client
+    retransmitted: int = 0
+    relayed: int = 0
+    acks_sent: int = 0
+    received: int = 0  # delivered to its client
+    heard: int = 0  # decoded off the air, duplicates included
+    duplicates: int = 0
+    lost: int = 0  # link loss: a neighbour sent and this radio never heard it
+    collisions: int = 0  # heard but garbled by an overlapping transmission
+    relays_cancelled: int = 0  # pending rebroadcasts dropped on hearing someone else's
+    dropped_duty_cycle: int = 0
+    dropped_queue_full: int = 0
+    dropped_offline: int = 0
+    naks: int = 0
+    telemetry_reports: int = 0
+
+
+@dataclass(frozen=True)
+class NodeStats:
+    """A snapshot of one node's figures (simulated seconds and percentages)."""
+
+    num: int
+    kind: Kind
+    online: bool
+    airtime_tx: float
+    airtime_tx_last_hour: float
+    air_util_tx_percent: float
+    channel_utilization_percent: float
+    airtime_rx: float
+    sent: int
+    originated: int
+    retransmitted: int
+    relayed: int
+    acks_sent: int
+    received: int
+    heard: int
+    duplicates: int
+    lost: int
+    collisions: int
+    relays_cancelled: int
+    dropped_duty_cycle: int
+    dropped_queue_full: int
+    dropped_offline: int
+    naks: int
+    telemetry_reports: int
+
+
+@dataclass
+class QueuedTx:
+    packet: mesh_pb2.MeshPacket
+    channel: ChannelKey
+    kind: TxKind
+    not_before: float
+    cancelled: bool = False
+
+    @property
+    def key(self) -> PacketKey:
+        return packet_key(self.packet)
+
+
+@dataclass
+class Reception:
+    """A frame arriving at one radio: heard at `end` unless something garbled it."""
+
+    transmitter: int
+    packet: mesh_pb2.MeshPacket
+    channel: ChannelKey
+    start: float
+    end: float
+    snr: float
+    corrupted: bool = False
+
+
+@dataclass
+class Reliable:
+    """A want_ack packet of this radio's client that is not yet acknowledged."""
+
+    packet: mesh_pb2.MeshPacket
+    channel: ChannelKey
+    attempts_left: int
+    timer: Timer | None = None
+
+
+@dataclass
+class Station:
+    """One radio's firmware state."""
+
+    endpoint: Endpoint
+    kind: Kind
+    owned: bool  # the mesh built it and closes it
+    online: bool = True
+    ledger: AirtimeLedger = field(default_factory=AirtimeLedger)
+    counters: Counters = field(default_factory=Counters)
+    seen: dict[PacketKey, float] = field(default_factory=dict)
+    queue: list[QueuedTx] = field(default_factory=list)
+    tx_timer: Timer | None = None
+    tx_until: float = 0.0
+    receiving: list[Reception] = field(default_factory=list)
+    reliable: dict[int, Reliable] = field(default_factory=dict)
+    transmissions_of: dict[PacketKey, int] = field(default_factory=dict)
+
+    @property
+    def num(self) -> int:
+        return self.endpoint.node_num
+
+    @property
+    def profile(self) -> RadioProfile:
+        return self.endpoint.profile
+
+    def channel_key(self, index: int) -> ChannelKey | None:
+        channels = self.profile.channels
+        if not 0 <= index < len(channels):
+            return None
+        return (channels[index].name, channels[index].psk)
+
+    def channel_index(self, key: ChannelKey) -> int | None:
+        for index, spec in enumerate(self.profile.channels):
+            if (spec.name, spec.psk) == key:
+                return index
+        return None
+
+    def live_queue(self) -> list[QueuedTx]:
+        self.queue = [tx for tx in self.queue if not tx.cancelled]
+        return self.queue
+
+    def busy_until(self, now: float) -> float:
+        """When the channel this radio senses falls quiet (now, if it is quiet)."""
+        ends = [rx.end for rx in self.receiving if rx.end > now]
+        return max([now, self.tx_until, *ends])
+
+    def power_off(self) -> None:
+        """A radio switched off forgets its queue, its pending ACKs and what it has seen."""
+        self.online = False
+        for tx in self.queue:
+            tx.cancelled = True
+        self.queue.clear()
+        if self.tx_timer is not None:
+            self.tx_timer.cancel()
+            self.tx_timer = None
+        for reliable in self.reliable.values():
+            if reliable.timer is not None:
+                reliable.timer.cancel()
+        self.reliable.clear()
+        for rx in self.receiving:
+            rx.corrupted = True
+        self.receiving.clear()
+        self.seen.clear()
+
+    def stats(self, now: float) -> NodeStats:
+        c = self.counters
+        return NodeStats(
+            num=self.num,
+            kind=self.kind,
+            online=self.online,
+            airtime_tx=self.ledger.total_tx,
+            airtime_tx_last_hour=self.ledger.tx_seconds(now),
+            air_util_tx_percent=self.ledger.air_util_tx_percent(now),
+            channel_utilization_percent=self.ledger.channel_utilization_percent(now),
+            airtime_rx=self.ledger.total_rx,
+            sent=c.sent,
+            originated=c.originated,
+            retransmitted=c.retransmitted,
+            relayed=c.relayed,
+            acks_sent=c.acks_sent,
+            received=c.received,
+            heard=c.heard,
+            duplicates=c.duplicates,
+            lost=c.lost,
+            collisions=c.collisions,
+            relays_cancelled=c.relays_cancelled,
+            dropped_duty_cycle=c.dropped_duty_cycle,
+            dropped_queue_full=c.dropped_queue_full,
+            dropped_offline=c.dropped_offline,
+            naks=c.naks,
+            telemetry_reports=c.telemetry_reports,
+        )
+
+
+def packet_key(packet: mesh_pb2.MeshPacket) -> PacketKey:
+    return (int(getattr(packet, "from")), int(packet.id))
+
+
+class Dice:
+    """Random choices derived from the seed and what they are about, not from call order.
+
+    A loss decision keyed by (sender, packet id, transmitter, receiver, attempt) comes out the
+    same however the threads of real clients interleave, so the same transmissions replay the
+    same way.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def unit(self, *key: object) -> float:
+        """A number in [0, 1)."""
+        digest = hashlib.blake2b(repr((self.seed, *key)).encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2.0**64
+
+    def below(self, n: int, *key: object) -> int:
+        """An integer in [0, n), like Arduino's random(0, n)."""
+        return min(n - 1, int(self.unit(*key) * n)) if n > 0 else 0
+
+    def packet_id(self, *key: object) -> int:
+        return self.below(2**32 - 1, "id", *key) + 1
