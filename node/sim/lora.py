@@ -43,6 +43,11 @@ class Preset:
         return float(2**self.spreading_factor) / self.bandwidth_hz
 
     @property
+    def bit_rate(self) -> float:
+        """Raw bits per second: SF bits per symbol, less the coding overhead."""
+        return self.spreading_factor * 4 / self.coding_rate / self.symbol_time
+
+    @property
     def low_data_rate_optimize(self) -> bool:
         """The radio driver switches LDRO on for symbols longer than 16 ms."""
         return self.symbol_time > LOW_DATA_RATE_SYMBOL_TIME
