@@ -597,9 +597,10 @@ class Mesh:
                 # The originator retransmits (its ACK may have been lost): answer and relay
                 # again, unless our own rebroadcast is still waiting (firmware 2.6).
                 if not any(tx.key == key for tx in station.live_queue()):
-                    if packet.to == station.num and packet.want_ack and readable is not None:
+                    if packet.to != station.num:
+                        self._maybe_relay(station, arrival)
+                    elif packet.want_ack and readable is not None:
                         self._send_ack(station, packet, arrival.channel)
-                    self._maybe_relay(station, arrival)
             elif station.profile.role != Role.ROUTER:
                 self._cancel_relay(station, key)
             return
