@@ -309,13 +309,34 @@ class Store:
         with Session(self.engine) as session, session.begin():
             return session.exec(statement).one()
 
-    def active_ids(self, ring: int, now: datetime) -> list[str]:
-        """Ids of a ring's unexpired bulletins: what sync summarises and compares."""
+    def active_ids(self, ring: int, now: datetime, max_bytes: int | None = None) -> list[str]:
+        """Ids of a ring's unexpired bulletins: what sync summarises and compares.
+
+        `max_bytes` leaves out bulletins whose canonical encoding is longer (those that cannot
+        travel in one packet stay local, and must not make digests disagree for ever).
+        """
         statement = select(BulletinRow.id).where(
             BulletinRow.ring == ring, col(BulletinRow.expires_at) > _seconds(now)
         )
+        if max_bytes is not None:
+            statement = statement.where(func.length(BulletinRow.canonical) <= max_bytes)
         with Session(self.engine) as session, session.begin():
             return list(session.exec(statement))
+
+    def next_expiry(self, ring: int, now: datetime) -> datetime | None:
+        """When the ring's active set next shrinks by itself (a bulletin or tombstone expires)."""
+        moment = _seconds(now)
+        with Session(self.engine) as session, session.begin():
+            times = [
+                session.exec(
+                    select(func.min(table.expires_at)).where(
+                        table.ring == ring, col(table.expires_at) > moment
+                    )
+                ).one()
+                for table in (BulletinRow, TombstoneRow)
+            ]
+        found = [t for t in times if t is not None]
+        return datetime.fromtimestamp(min(found), UTC) if found else None
 
     def canonical(self, bulletin_id: str) -> bytes | None:
         """A stored bulletin's canonical bytes by exact id, ready to put on the air."""

@@ -79,6 +79,13 @@ class Announce:
         except MalformedBulletin as exc:
             raise MalformedPacket(str(exc)) from exc
 
+    @property
+    def ring(self) -> int:
+        """The ring field of the canonical encoding (its second byte), without a full decode."""
+        if len(self.bulletin_bytes) < 2:
+            raise MalformedPacket("announce is truncated")
+        return self.bulletin_bytes[1]
+
     @classmethod
     def of(cls, bulletin: Bulletin) -> Announce:
         return cls(bulletin.canonical_bytes())

@@ -1,0 +1,464 @@
+"""The sync engine: what a board sends on the board plane, and when, so that boards agree.
+
+Two mechanisms, because a new bulletin and a lost packet need different things:
+
+* **Relay flood for news.** A board that learns an item it did not ask for announces it once,
+  after a random delay in [0, relay_window), unless it hears `redundancy_k` other boards announce
+  it first (counter-based suppression, Trickle's k applied to data). Packets go out with hop
+  limit 0, so this *is* the flood: each board transmits each new item at most once, and boards
+  beyond the firmware's hop limit still get it.
+* **Trickle-paced digests for repair.** Each ring has a Trickle timer (RFC 6206). A digest that
+  differs from ours is answered, after a delay in [relay_window, 2·relay_window) and only if it
+  still differs then (a flood in progress usually closes the gap first), by an Inventory of the
+  differing buckets; that tells both sides what to Request and what to push. Only a confirmed
+  difference resets Trickle to imin: resetting on every new item would make every board digest
+  after every post and break the airtime target, so news never touches Trickle.
+
+Items learned by asking (a Request we sent or heard) are not relayed: they are repairs, and the
+neighbours that lack them find out from the next digest. All scheduling state lives in memory; a
+restart just restarts Trickle at imin. Everything stored goes through `Store`, one transaction
+per item.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from board.bulletin import Bulletin
+from board.errors import ForeignPacket, MalformedPacket
+from board.store import Store, Tombstone
+from board.sync.keys import bulletin_key, bytes_to_id, id_to_bytes, tombstone_key
+from board.sync.reconcile import consistent, differing, inventories, prefix, summarise
+from board.sync.trickle import Trickle
+from board.sync.wire import (
+    MAX_ANNOUNCE_BULLETIN,
+    MAX_REQUEST_PREFIXES,
+    Announce,
+    Digest,
+    Inventory,
+    Message,
+    Request,
+    TombstoneMsg,
+    decode,
+    encode,
+    kind_of,
+)
+
+logger = logging.getLogger(__name__)
+
+#: How long a requested key prefix is remembered (in relay windows): what arrives for it in that
+#: time is a repair, not news, and is not relayed.
+REQUEST_MEMORY = 8.0
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One board-plane packet for the node to broadcast on channel `ring` (hop limit 0)."""
+
+    ring: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    rings: frozenset[int] = frozenset({0})  # rings this board serves; anything else is dropped
+    imin: float = 15.0  # Trickle, seconds
+    imax: float = 3600.0
+    redundancy_k: int = 1  # consistent digests, or other announces of an item, that suppress ours
+    relay_window: float = 8.0  # ≫ one packet's airtime, so a neighbour's relay can suppress ours
+
+
+@dataclass
+class SyncStats:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dropped_foreign: int = 0
+    dropped_malformed: int = 0
+    dropped_wrong_ring: int = 0
+    suppressed: int = 0  # scheduled transmissions cancelled because others already sent them
+    sent: Counter[str] = field(default_factory=Counter)  # by message kind: "announce", "digest"…
+
+
+@dataclass
+class _Pending:
+    """An announce we mean to make; others who announce the item first may make it pointless.
+
+    Hearings count once per sender, and never the board we learned the item from, so a packet
+    received twice, or the teaching packet itself, does not suppress the relay.
+    """
+
+    due: float
+    teacher: str | None = None
+    heard: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Answer:
+    """An Inventory we owe a neighbour whose digest differed from ours."""
+
+    due: float
+    digest: Digest
+
+
+@dataclass
+class _Ring:
+    trickle: Trickle
+    announces: dict[bytes, _Pending] = field(default_factory=dict)  # by item key
+    answers: dict[str, _Answer] = field(default_factory=dict)  # by digest sender
+    wanted: set[bytes] = field(default_factory=set)  # key prefixes to request
+    request_due: float | None = None
+    requested: dict[bytes, float] = field(default_factory=dict)  # prefix -> remembered until
+    refused: set[bytes] = field(default_factory=set)  # prefixes of items we would not store
+    items: _Items | None = None  # cached view of the store, valid until `items_until`
+    items_from: float = 0.0
+    items_until: float = 0.0
+
+    def busy(self) -> bool:
+        return bool(self.announces or self.wanted or self.answers)
+
+
+@dataclass(frozen=True)
+class _Items:
+    """A ring's active items as sync sees them, read from the store at one moment."""
+
+    bulletins: dict[bytes, str]  # key -> bulletin id
+    tombstones: dict[bytes, Tombstone]  # key -> tombstone
+    deleted: frozenset[bytes]  # keys of tombstoned bulletins: never worth asking for
+
+    def all_keys(self) -> list[bytes]:
+        return [*self.bulletins, *self.tombstones]
+
+
+#: The item cache is re-read from the store at least this often (seconds), in case something
+#: other than this engine changed the store without telling it.
+ITEMS_MAX_AGE = 60.0
+
+#: Seconds of slack when deciding what is due: `next_wakeup` rounds to microseconds, and a
+#: clock that wakes exactly then must still find the work due.
+_SLACK = 1e-3
+
+
+def _seconds(now: datetime) -> float:
+    return now.timestamp()
+
+
+class SyncEngine:
+    """Board-plane sync for one board: feed it what is heard, send what `poll` returns."""
+
+    def __init__(self, store: Store, config: SyncConfig, rng: random.Random) -> None:
+        self.store = store
+        self.config = config
+        self.stats = SyncStats()
+        self._rng = rng
+        k = config.redundancy_k
+        self._rings = {
+            ring: _Ring(Trickle(config.imin, config.imax, k, rng)) for ring in sorted(config.rings)
+        }
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def start(self, now: datetime) -> None:
+        """Begin Trickle on every ring at imin: a restarted board compares notes soon."""
+        for state in self._rings.values():
+            state.trickle.start(_seconds(now))
+
+    def local_bulletin(self, bulletin: Bulletin, now: datetime) -> None:
+        """A bulletin stored from a handheld or the CLI: announce it once, now."""
+        state = self._rings.get(bulletin.ring)
+        if state is None:
+            logger.info("not syncing bulletin %s: ring %d not served", bulletin.id, bulletin.ring)
+            return
+        if len(bulletin.canonical_bytes()) > MAX_ANNOUNCE_BULLETIN:
+            logger.warning("bulletin %s is too long for one packet; it stays local", bulletin.id)
+            return
+        state.items = None
+        state.announces[bulletin_key(bulletin.id)] = _Pending(_seconds(now))
+
+    def local_tombstone(self, bulletin_id: str, now: datetime) -> None:
+        """A deletion made here (already in the store): announce the tombstone once, now."""
+        tombstone = self.store.get_tombstone(bulletin_id)
+        if tombstone is None or tombstone.ring not in self._rings:
+            logger.info("no tombstone to sync for %s", bulletin_id)
+            return
+        state = self._rings[tombstone.ring]
+        state.items = None
+        state.announces.pop(bulletin_key(bulletin_id), None)
+        state.announces[tombstone_key(bulletin_id)] = _Pending(_seconds(now))
+
+    def receive(self, payload: bytes, ring: int, sender: str, now: datetime) -> None:
+        """A board-plane packet heard on channel `ring`; bad input is logged and counted only."""
+        self.stats.received += 1
+        try:
+            msg = decode(payload)
+        except ForeignPacket as exc:
+            self.stats.dropped_foreign += 1
+            logger.debug("dropped a packet from %s: %s", sender, exc)
+            return
+        except MalformedPacket as exc:
+            self.stats.dropped_malformed += 1
+            logger.info("dropped a malformed packet from %s: %s", sender, exc)
+            return
+        state = self._rings.get(ring)
+        if state is None or msg.ring != ring:
+            self.stats.dropped_wrong_ring += 1
+            logger.info("dropped a %s from %s heard on ring %d", kind_of(msg).name, sender, ring)
+            return
+        t = _seconds(now)
+        match msg:
+            case Announce():
+                self._on_announce(state, msg.bulletin(), sender, now)
+            case TombstoneMsg():
+                self._on_tombstone(state, msg, sender, now)
+            case Digest():
+                self._on_digest(state, msg, sender, now)
+            case Inventory():
+                self._on_inventory(state, msg, now)
+            case Request():
+                self._on_request(state, msg, now)
+        state.requested = {p: until for p, until in state.requested.items() if until > t}
+
+    # -- outputs --------------------------------------------------------------------------------
+
+    def poll(self, now: datetime) -> list[Outgoing]:
+        """Everything due for transmission now, in the order it should go out."""
+        out: list[Outgoing] = []
+        t = _seconds(now) + _SLACK
+        for ring, state in self._rings.items():
+            out.extend(self._due_announces(ring, state, now))
+            out.extend(self._due_requests(ring, state, t))
+            out.extend(self._due_answers(ring, state, now))
+            if state.trickle.should_transmit(t):
+                if state.busy():
+                    self.stats.suppressed += 1  # news is still moving; a digest now would lie
+                else:
+                    out.append(self._send(ring, summarise(ring, self._items(ring, now).all_keys())))
+        return out
+
+    def next_wakeup(self) -> datetime | None:
+        """When `poll` next has something to do."""
+        times: list[float] = []
+        for state in self._rings.values():
+            times.extend(p.due for p in state.announces.values())
+            times.extend(a.due for a in state.answers.values())
+            if state.request_due is not None:
+                times.append(state.request_due)
+            event = state.trickle.next_event()
+            if event is not None:
+                times.append(event)
+        return datetime.fromtimestamp(min(times), UTC) if times else None
+
+    # -- handlers -------------------------------------------------------------------------------
+
+    def _on_announce(self, state: _Ring, bulletin: Bulletin, sender: str, now: datetime) -> None:
+        key = bulletin_key(bulletin.id)
+        self._heard(state, key, sender)
+        if self.store.add(bulletin, now):
+            self._learned(state, key, sender, now)
+            return
+        self.stats.duplicates += 1
+        if self.store.get_tombstone(bulletin.id) is not None:
+            # Someone still has a bulletin we deleted: tell them, once per neighbourhood.
+            self._schedule(state, tombstone_key(bulletin.id), now)
+        elif bulletin.expires_at <= now:
+            state.refused.add(prefix(key))
+
+    def _on_tombstone(self, state: _Ring, msg: TombstoneMsg, sender: str, now: datetime) -> None:
+        bulletin_id = bytes_to_id(msg.target)
+        key = tombstone_key(bulletin_id)
+        self._heard(state, key, sender)
+        state.announces.pop(bulletin_key(bulletin_id), None)
+        tombstone = Tombstone(
+            bulletin_id, msg.ring, msg.author, msg.deleted_by, msg.deleted_at, msg.expires_at
+        )
+        if self.store.apply_tombstone(tombstone, now):
+            self._learned(state, key, sender, now)
+        else:
+            self.stats.duplicates += 1
+
+    def _on_digest(self, state: _Ring, digest: Digest, sender: str, now: datetime) -> None:
+        ours = summarise(digest.ring, self._items(digest.ring, now).all_keys())
+        if consistent(ours, digest):
+            state.trickle.heard_consistent()
+            state.answers.pop(sender, None)
+            return
+        window = self.config.relay_window
+        answer = state.answers.get(sender)
+        if answer is None:
+            due = _seconds(now) + self._rng.uniform(window, 2 * window)
+            state.answers[sender] = _Answer(due, digest)
+        else:
+            answer.digest = digest
+
+    def _on_inventory(self, state: _Ring, inventory: Inventory, now: datetime) -> None:
+        items = self._items(inventory.ring, now)
+        ours = {prefix(key): key for key in items.all_keys() if inventory.covers(key)}
+        theirs = set(inventory.prefixes)
+        skip = {prefix(key) for key in items.deleted} | state.refused
+        missing = theirs - ours.keys() - skip
+        extra = [key for p, key in ours.items() if p not in theirs]
+        self._cancel_same_answers(state, inventory, items, agree=not missing and not extra)
+        t = _seconds(now)
+        for key in extra:
+            self._schedule(state, key, now)
+        fresh = missing - state.wanted
+        if fresh:
+            state.wanted |= fresh
+            due = t + self._rng.uniform(0, self.config.relay_window / 2)
+            state.request_due = due if state.request_due is None else min(state.request_due, due)
+        if missing or extra:
+            state.trickle.heard_inconsistent(t)
+
+    def _on_request(self, state: _Ring, request: Request, now: datetime) -> None:
+        t = _seconds(now)
+        memory = t + REQUEST_MEMORY * self.config.relay_window
+        asked = set(request.key_prefixes)
+        for p in asked:
+            state.requested[p] = memory
+        state.wanted -= asked  # someone asked already; we will hear the answer too
+        if not state.wanted:
+            state.request_due = None
+        by_prefix: dict[bytes, list[bytes]] = {}
+        for key in self._items(request.ring, now).all_keys():
+            by_prefix.setdefault(prefix(key), []).append(key)
+        for p in asked:
+            for key in by_prefix.get(p, []):
+                self._schedule(state, key, now)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _heard(self, state: _Ring, key: bytes, sender: str) -> None:
+        """`sender` announced `key`: count it against our own pending announce of it."""
+        pending = state.announces.get(key)
+        if pending is None or sender == pending.teacher:
+            return
+        pending.heard.add(sender)
+        if len(pending.heard) >= self.config.redundancy_k:
+            del state.announces[key]
+            self.stats.suppressed += 1
+
+    def _learned(self, state: _Ring, key: bytes, teacher: str, now: datetime) -> None:
+        """A new item is stored: relay it, unless it answered a request (then it is a repair)."""
+        self.stats.stored += 1
+        state.items = None
+        p = prefix(key)
+        state.wanted.discard(p)
+        if not state.wanted:
+            state.request_due = None
+        if p in state.requested:
+            return
+        self._schedule(state, key, now, teacher)
+
+    def _schedule(
+        self, state: _Ring, key: bytes, now: datetime, teacher: str | None = None
+    ) -> None:
+        """Announce `key` after a random delay in the relay window, unless others do first."""
+        if key not in state.announces:
+            due = _seconds(now) + self._rng.uniform(0, self.config.relay_window)
+            state.announces[key] = _Pending(due, teacher)
+
+    def _cancel_same_answers(
+        self, state: _Ring, inventory: Inventory, items: _Items, *, agree: bool
+    ) -> None:
+        """Drop Inventories we owe when this one already lists what ours would."""
+        if not agree:
+            return
+        ours = summarise(inventory.ring, items.all_keys())
+        for sender, answer in list(state.answers.items()):
+            mask = differing(ours, answer.digest)
+            if inventory.low == 0 and inventory.high == 0xFFFF and mask & ~inventory.mask == 0:
+                del state.answers[sender]
+                self.stats.suppressed += 1
+
+    def _items(self, ring: int, now: datetime) -> _Items:
+        """The ring's active items, cached until something changes or the next expiry."""
+        state = self._rings[ring]
+        t = _seconds(now)
+        if state.items is not None and state.items_from <= t < state.items_until:
+            return state.items
+        state.items = self._read_items(ring, now)
+        state.items_from = t
+        expiry = self.store.next_expiry(ring, now)
+        state.items_until = t + ITEMS_MAX_AGE
+        if expiry is not None:
+            state.items_until = min(state.items_until, _seconds(expiry))
+        return state.items
+
+    def _read_items(self, ring: int, now: datetime) -> _Items:
+        bulletins = {
+            bulletin_key(bid): bid
+            for bid in self.store.active_ids(ring, now, max_bytes=MAX_ANNOUNCE_BULLETIN)
+        }
+        tombstones = {tombstone_key(t.bulletin_id): t for t in self.store.tombstones(ring, now)}
+        deleted = frozenset(id_to_bytes(t.bulletin_id) for t in tombstones.values())
+        return _Items(bulletins, tombstones, deleted)
+
+    def _send(self, ring: int, msg: Message) -> Outgoing:
+        payload = encode(msg)
+        self.stats.sent[kind_of(msg).name.lower()] += 1
+        return Outgoing(ring, payload)
+
+    def _due_announces(self, ring: int, state: _Ring, now: datetime) -> list[Outgoing]:
+        t = _seconds(now) + _SLACK
+        due = sorted((p.due, key) for key, p in state.announces.items() if p.due <= t)
+        if not due:
+            return []
+        items = self._items(ring, now)
+        out = []
+        for _, key in due:
+            del state.announces[key]
+            msg = self._announcement(items, key)
+            if msg is not None:
+                out.append(self._send(ring, msg))
+        return out
+
+    def _announcement(self, items: _Items, key: bytes) -> Message | None:
+        if key in items.bulletins:
+            data = self.store.canonical(items.bulletins[key])
+            return None if data is None else Announce(data)
+        tombstone = items.tombstones.get(key)
+        if tombstone is None:
+            return None  # expired or deleted since it was scheduled
+        return TombstoneMsg(
+            id_to_bytes(tombstone.bulletin_id),
+            tombstone.ring,
+            tombstone.author,
+            tombstone.deleted_by,
+            tombstone.deleted_at,
+            tombstone.expires_at,
+        )
+
+    def _due_requests(self, ring: int, state: _Ring, t: float) -> list[Outgoing]:
+        if state.request_due is None or state.request_due > t:
+            return []
+        wanted = sorted(state.wanted)
+        state.wanted.clear()
+        state.request_due = None
+        memory = t + REQUEST_MEMORY * self.config.relay_window
+        out = []
+        for start in range(0, len(wanted), MAX_REQUEST_PREFIXES):
+            chunk = tuple(wanted[start : start + MAX_REQUEST_PREFIXES])
+            for p in chunk:
+                state.requested[p] = memory
+            out.append(self._send(ring, Request(ring, chunk)))
+        return out
+
+    def _due_answers(self, ring: int, state: _Ring, now: datetime) -> list[Outgoing]:
+        t = _seconds(now) + _SLACK
+        due = [sender for sender, a in state.answers.items() if a.due <= t]
+        if not due:
+            return []
+        items = self._items(ring, now)
+        ours = summarise(ring, items.all_keys())
+        mask = 0
+        for sender in due:
+            mask |= differing(ours, state.answers.pop(sender).digest)
+        if not mask:
+            self.stats.suppressed += 1  # the gap closed while we waited
+            return []
+        state.trickle.heard_inconsistent(t)
+        return [self._send(ring, inv) for inv in inventories(ring, items.all_keys(), mask)]

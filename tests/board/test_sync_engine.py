@@ -1,0 +1,374 @@
+"""Sync engines wired together in memory: convergence, suppression, repair, rings, steady state.
+
+`Mesh` is a tiny discrete-event harness: each board is a SyncEngine on its own in-memory store;
+what one polls reaches its neighbours after the packet's LongFast airtime, with optional seeded
+loss. No radio, no threads, no wall clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from board.airtime import estimate_airtime
+from board.bulletin import Bulletin, new_bulletin
+from board.store import Store
+from board.sync.engine import SyncConfig, SyncEngine
+from board.sync.wire import Announce, Digest, Kind, Message, TombstoneMsg, decode, encode
+from board.types import TypeRegistry
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+TYPES = TypeRegistry()
+
+
+def bulletin(n: int, now: datetime, ring: int = 0, text_bytes: int = 0) -> Bulletin:
+    text = f"Soup number {n} at the hall"
+    text += "." * max(0, text_bytes - len(text))
+    return new_bulletin(TYPES, type="tool", text=text, author="!a1b2c3d4", ring=ring, now=now)
+
+
+@dataclass
+class Sent:
+    at: float
+    board: int
+    msg: Message
+    airtime: float
+
+
+@dataclass
+class Board:
+    store: Store
+    engine: SyncEngine
+    neighbours: list[int]
+    online: bool = True
+
+
+@dataclass
+class Mesh:
+    """Boards joined by links; `run` advances simulated time, delivering what each one sends."""
+
+    links: list[list[int]]
+    loss: float = 0.0
+    seed: int = 0
+    config: SyncConfig = field(default_factory=SyncConfig)
+    duplicate: bool = False
+
+    def __post_init__(self) -> None:
+        self.now = T0.timestamp()
+        self.sent: list[Sent] = []
+        self._air: list[tuple[float, int, int, int, bytes]] = []
+        self._seq = 0
+        self._loss_rng = random.Random(self.seed + 1000)
+        self.boards = [
+            Board(Store.open("sqlite://"), self._engine(None, i), links)
+            for i, links in enumerate(self.links)
+        ]
+
+    def _engine(self, store: Store | None, i: int) -> SyncEngine:
+        store = store or Store.open("sqlite://")
+        return SyncEngine(store, self.config, random.Random(self.seed * 100 + i))
+
+    @property
+    def time(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
+
+    def start(self) -> None:
+        for i, board in enumerate(self.boards):
+            board.engine = self._engine(board.store, i)
+            board.engine.start(self.time)
+
+    def restart(self, i: int) -> None:
+        board = self.boards[i]
+        board.online = True
+        board.engine = self._engine(board.store, i)
+        board.engine.start(self.time)
+
+    def post(self, i: int, item: Bulletin) -> None:
+        board = self.boards[i]
+        assert board.store.add(item, self.time)
+        board.engine.local_bulletin(item, self.time)
+
+    def delete(self, i: int, bulletin_id: str) -> None:
+        board = self.boards[i]
+        board.store.delete(bulletin_id, None, None, self.time)
+        board.engine.local_tombstone(bulletin_id, self.time)
+
+    def run(self, seconds: float, until: Callable[[], bool] | None = None) -> float:
+        """Advance up to `seconds`; stop early once `until()` holds. Returns the time taken."""
+        start, end = self.now, self.now + seconds
+        while True:
+            wakeups = [
+                w.timestamp()
+                for b in self.boards
+                if b.online and (w := b.engine.next_wakeup()) is not None
+            ]
+            if self._air:
+                wakeups.append(self._air[0][0])
+            if not wakeups or min(wakeups) > end:
+                self.now = end
+                return end - start
+            self.now = max(self.now, min(wakeups))
+            while self._air and self._air[0][0] <= self.now:
+                _, _, sender, ring, payload = heapq.heappop(self._air)
+                for target in self.boards[sender].neighbours:
+                    self._deliver(sender, target, ring, payload)
+            for i, board in enumerate(self.boards):
+                wake = board.engine.next_wakeup()
+                if board.online and wake is not None and wake.timestamp() <= self.now:
+                    for out in board.engine.poll(self.time):
+                        airtime = estimate_airtime(len(out.payload))
+                        self.sent.append(Sent(self.now, i, decode(out.payload), airtime))
+                        self._seq += 1
+                        heapq.heappush(
+                            self._air, (self.now + airtime, self._seq, i, out.ring, out.payload)
+                        )
+            if until is not None and until():
+                return self.now - start
+
+    def _deliver(self, sender: int, target: int, ring: int, payload: bytes) -> None:
+        board = self.boards[target]
+        if not board.online or self._loss_rng.random() < self.loss:
+            return
+        for _ in range(2 if self.duplicate else 1):
+            board.engine.receive(payload, ring, f"!{sender:08x}", self.time)
+
+    def holds(self, item: Bulletin) -> list[bool]:
+        return [b.store.canonical(item.id) is not None for b in self.boards]
+
+    def converged(self, items: Iterable[Bulletin]) -> Callable[[], bool]:
+        ids = {item.id for item in items}
+        return lambda: all(ids <= set(b.store.active_ids(0, self.time)) for b in self.boards)
+
+    def count(self, kind: Kind, since: float = 0.0) -> int:
+        kinds = {Kind.ANNOUNCE: Announce, Kind.TOMBSTONE: TombstoneMsg, Kind.DIGEST: Digest}
+        return sum(1 for s in self.sent if s.at >= since and isinstance(s.msg, kinds[kind]))
+
+    def airtime(self, since: float = 0.0) -> float:
+        return sum(s.airtime for s in self.sent if s.at >= since)
+
+
+def full(n: int) -> list[list[int]]:
+    return [[j for j in range(n) if j != i] for i in range(n)]
+
+
+def line(n: int) -> list[list[int]]:
+    return [[j for j in (i - 1, i + 1) if 0 <= j < n] for i in range(n)]
+
+
+def geometric(n: int, radius: float, seed: int) -> list[list[int]]:
+    """A connected random geometric graph in the unit square (re-drawn until connected)."""
+    rng = random.Random(seed)
+    while True:
+        points = [(rng.random(), rng.random()) for _ in range(n)]
+        links = [
+            [
+                j
+                for j in range(n)
+                if j != i
+                and (points[i][0] - points[j][0]) ** 2 + (points[i][1] - points[j][1]) ** 2
+                < radius**2
+            ]
+            for i in range(n)
+        ]
+        seen, todo = {0}, [0]
+        while todo:
+            for j in links[todo.pop()]:
+                if j not in seen:
+                    seen.add(j)
+                    todo.append(j)
+        if len(seen) == n:
+            return links
+
+
+def settled(links: list[list[int]], **options: object) -> Mesh:
+    """A mesh whose boards started an hour ago and have agreed (on nothing) since."""
+    mesh = Mesh(links, **options)  # type: ignore[arg-type]
+    mesh.start()
+    mesh.run(3600.0)
+    return mesh
+
+
+# -- a new bulletin: the flood ------------------------------------------------------------------
+
+
+def test_full_five_converge_with_at_most_two_announces() -> None:
+    mesh = settled(full(5))
+    since = mesh.now
+    item = bulletin(1, mesh.time)
+    mesh.post(0, item)
+    mesh.run(600.0, until=mesh.converged([item]))
+    mesh.run(600.0)
+    assert all(mesh.holds(item))
+    assert mesh.count(Kind.ANNOUNCE, since) <= 2
+
+
+@pytest.mark.parametrize(
+    ("name", "links"),
+    [("line-10", line(10))] + [(f"geometric-10 #{s}", geometric(10, 0.45, s)) for s in range(4)],
+)
+def test_one_new_bulletin_costs_at_most_a_plain_flood(name: str, links: list[list[int]]) -> None:
+    """Each board announces at most once; all radios together stay within 1.25x a plain flood."""
+    mesh = settled(links)
+    since = mesh.now
+    item = bulletin(1, mesh.time, text_bytes=150)
+    mesh.post(0, item)
+    mesh.run(3600.0, until=mesh.converged([item]))
+    mesh.run(600.0)  # whatever the flood set off has finished
+    assert all(mesh.holds(item)), name
+    announcers = [s.board for s in mesh.sent if s.at >= since and isinstance(s.msg, Announce)]
+    assert len(announcers) == len(set(announcers))
+    plain_flood = len(links) * estimate_airtime(len(encode(Announce.of(item))))
+    assert mesh.airtime(since) <= 1.25 * plain_flood, name
+
+
+# -- repair ------------------------------------------------------------------------------------
+
+
+def test_lossy_line_converges_on_a_hundred_bulletins() -> None:
+    mesh = Mesh(line(10), loss=0.2, seed=7)
+    mesh.start()
+    rng = random.Random(3)
+    items = []
+    for n in range(100):
+        mesh.run(20.0)
+        items.append(bulletin(n, mesh.time))
+        mesh.post(rng.randrange(10), items[-1])
+    taken = mesh.run(6 * 3600.0, until=mesh.converged(items))
+    assert mesh.converged(items)()
+    assert taken < 2 * 3600.0
+
+
+def test_board_offline_for_a_day_catches_up_after_start() -> None:
+    mesh = settled(line(4))
+    mesh.boards[3].online = False
+    items = []
+    for n in range(12):
+        items.append(bulletin(n, mesh.time))
+        mesh.post(n % 3, items[-1])
+        mesh.run(2 * 3600.0)
+    assert mesh.holds(items[-1]) == [True, True, True, False]
+    since = mesh.now
+    mesh.restart(3)
+    taken = mesh.run(3600.0, until=mesh.converged(items))
+    assert mesh.converged(items)()
+    assert taken < 120.0
+    assert mesh.boards[3].engine.stats.sent["announce"] == 0  # repairs are not relayed
+    assert mesh.count(Kind.ANNOUNCE, since) == len(items)
+
+
+def test_tombstone_reaches_every_board_and_the_bulletin_stays_gone() -> None:
+    mesh = settled(line(5))
+    item = bulletin(1, mesh.time)
+    mesh.post(0, item)
+    mesh.run(600.0)
+    assert all(mesh.holds(item))
+    mesh.delete(4, item.id)
+    mesh.run(600.0)
+    assert not any(mesh.holds(item))
+    assert all(b.store.get_tombstone(item.id) for b in mesh.boards)
+    # A board that slept through the deletion comes back and announces the bulletin again.
+    for board in mesh.boards:
+        board.engine.receive(encode(Announce.of(item)), 0, "!stale000", mesh.time)
+    mesh.run(600.0)
+    assert not any(mesh.holds(item))
+
+
+def test_receiving_every_packet_twice_changes_nothing() -> None:
+    def scenario(duplicate: bool) -> tuple[list[list[str]], dict[str, int]]:
+        mesh = settled(full(5), duplicate=duplicate)
+        items = [bulletin(n, mesh.time) for n in range(3)]
+        for n, item in enumerate(items):
+            mesh.post(n, item)
+        mesh.run(600.0)
+        mesh.delete(4, items[0].id)
+        mesh.run(3600.0)
+        stores = [sorted(b.store.active_ids(0, mesh.time)) for b in mesh.boards]
+        sent: dict[str, int] = {}
+        for b in mesh.boards:
+            for kind, n in b.engine.stats.sent.items():
+                sent[kind] = sent.get(kind, 0) + n
+        return stores, sent
+
+    once, twice = scenario(False), scenario(True)
+    assert once == twice
+    assert len(once[0][0]) == 2
+
+
+# -- rings and bad input -----------------------------------------------------------------------
+
+
+def engine(rings: frozenset[int] = frozenset({0, 1})) -> SyncEngine:
+    return SyncEngine(Store.open("sqlite://"), SyncConfig(rings=rings), random.Random(0))
+
+
+@pytest.mark.parametrize(
+    ("bulletin_ring", "heard_on"),
+    [(1, 0), (0, 1), (2, 2)],
+    ids=["ring-1 bulletin on ring 0", "ring-0 bulletin on ring 1", "ring not served"],
+)
+def test_bulletin_on_the_wrong_ring_is_dropped(bulletin_ring: int, heard_on: int) -> None:
+    sync = engine()
+    sync.receive(encode(Announce.of(bulletin(1, T0, ring=bulletin_ring))), heard_on, "!x", T0)
+    assert sync.stats.dropped_wrong_ring == 1
+    assert sync.store.count() == 0
+    assert sync.poll(T0) == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "counter"),
+    [
+        (b"", "dropped_foreign"),
+        (b'{"text": "hello"}', "dropped_foreign"),
+        (bytes([0xB2, 1, 2, 3]), "dropped_foreign"),
+        (bytes([0xB1, 9]), "dropped_malformed"),
+        (bytes([0xB1, 1]) + b"garbage", "dropped_malformed"),
+        (bytes([0xB1, 3]) + bytes(10), "dropped_malformed"),
+    ],
+)
+def test_foreign_and_malformed_payloads_are_counted_never_raised(
+    payload: bytes, counter: str
+) -> None:
+    sync = engine()
+    sync.receive(payload, 0, "!x", T0)
+    assert getattr(sync.stats, counter) == 1
+    assert sync.stats.received == 1
+
+
+def test_bulletin_too_long_for_a_packet_stays_local() -> None:
+    sync = engine()
+    long = Bulletin(
+        type="announcement" * 2,
+        text="y" * 200,
+        author="!a1b2c3d4",
+        ring=0,
+        created_at=T0,
+        expires_at=T0 + timedelta(days=1),
+    )
+    sync.store.add(long, T0)
+    sync.local_bulletin(long, T0)
+    assert sync.poll(T0) == []
+    assert sync.store.active_ids(0, T0, max_bytes=231) == []
+
+
+# -- steady state ------------------------------------------------------------------------------
+
+
+def test_agreeing_neighbourhood_sends_at_most_two_digests_an_hour() -> None:
+    mesh = Mesh(full(5))
+    mesh.start()
+    for n in range(5):
+        mesh.post(n, bulletin(n, mesh.time))
+    mesh.run(2 * 3600.0)
+    hours = []
+    for _ in range(6):
+        since = mesh.now
+        mesh.run(3600.0)
+        hours.append(mesh.count(Kind.DIGEST, since))
+    assert max(hours) <= 2
+    assert sum(hours) <= 9
+    assert {s.msg.__class__.__name__ for s in mesh.sent if s.at >= since} <= {"Digest"}
