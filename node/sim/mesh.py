@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from meshtastic.protobuf import config_pb2, mesh_pb2, portnums_pb2, telemetry_pb2
 
 from node.clock import Clock
-from node.sim import lora
+from node.sim import firmware, lora
 from node.sim.handheld import VirtualHandheld
 from node.sim.radio import (
     BROADCAST_NUM,
@@ -65,12 +65,6 @@ Role = config_pb2.Config.DeviceConfig.Role
 RoutingError = mesh_pb2.Routing.Error
 
 FIRST_NODE_NUM = 0x5B0A0001
-HOP_MAX = 7
-NUM_RELIABLE_RETX = 3  # attempts in total, the first transmission included
-CW_MIN, CW_MAX = 3, 8  # contention window exponents (RadioInterface.h)
-SNR_MIN, SNR_MAX = -20, 10  # the range the firmware maps onto the contention window
-PROCESSING_TIME = 4.5  # seconds the firmware allows for an ACK to be built and sent
-MAX_TX_QUEUE = 16
 CAPTURE_DB = 6.0  # a frame this much stronger survives an overlapping weaker one
 DEFAULT_SNR = 0.0
 EU_868_DUTY_CYCLE = 10.0  # percent of an hour
@@ -106,7 +100,10 @@ class MeshStats:
 
     nodes: dict[int, NodeStats]
     total_airtime: float
-    transmissions: int
+    transmissions: int  # frames put on the air, relays and ACKs included
+    delivered: int  # packets shown to clients and handheld owners
+    lost: int  # frames a neighbour never heard (link loss)
+    collisions: int  # frames garbled at a receiver
     airtime_by_port: dict[int, float]
     airtime_by_kind: dict[str, float]
 
@@ -187,6 +184,16 @@ class Mesh:
         """Radios and handhelds in the order they joined."""
         with self._sched.lock:
             return [self._member(s) for s in self._stations.values()]
+
+    @property
+    def radios(self) -> list[SimulatedRadio]:
+        """The pty radios, in the order they joined."""
+        return [m for m in self.members if isinstance(m, SimulatedRadio)]
+
+    @property
+    def handhelds(self) -> list[VirtualHandheld]:
+        """The virtual handhelds, in the order they joined."""
+        return [m for m in self.members if isinstance(m, VirtualHandheld)]
 
     def member(self, num: int) -> Member:
         with self._sched.lock:
@@ -290,10 +297,14 @@ class Mesh:
             for record in self._log:
                 by_port[record.port] += record.airtime
                 by_kind[record.kind] += record.airtime
+            nodes = {num: s.stats(now) for num, s in self._stations.items()}
             return MeshStats(
-                nodes={num: s.stats(now) for num, s in self._stations.items()},
+                nodes=nodes,
                 total_airtime=sum(r.airtime for r in self._log),
                 transmissions=len(self._log),
+                delivered=sum(n.received for n in nodes.values()),
+                lost=sum(n.lost for n in nodes.values()),
+                collisions=sum(n.collisions for n in nodes.values()),
                 airtime_by_port=dict(by_port),
                 airtime_by_kind=dict(by_kind),
             )
@@ -418,13 +429,13 @@ class Mesh:
         air = mesh_pb2.MeshPacket()
         air.CopyFrom(packet)
         setattr(air, "from", station.num)
-        air.hop_limit = min(air.hop_limit, HOP_MAX)
+        air.hop_limit = min(air.hop_limit, firmware.HOP_MAX)
         air.hop_start = air.hop_limit
         air.channel = 0
         station.seen[packet_key(air)] = now
         station.counters.originated += 1
         if air.want_ack and not _is_routing(air):
-            station.reliable[air.id] = Reliable(air, channel, NUM_RELIABLE_RETX - 1)
+            station.reliable[air.id] = Reliable(air, channel, firmware.NUM_RELIABLE_RETX - 1)
         if air.to == BROADCAST_NUM:
             air.want_ack = False  # never on the air for broadcasts
         self._enqueue(station, air, channel, "origin", self._tx_delay(station, air, "origin"))
@@ -454,7 +465,7 @@ class Mesh:
             if own and kind != "ack":
                 self._give_up(station, packet.id, channel, RoutingError.DUTY_CYCLE_LIMIT)
             return
-        if len(station.live_queue()) >= MAX_TX_QUEUE:
+        if len(station.live_queue()) >= firmware.MAX_TX_QUEUE:
             station.counters.dropped_queue_full += 1
             logger.warning(
                 "%s: TX queue full; dropped %s %#x", node_id(station.num), kind, packet.id
@@ -656,7 +667,7 @@ class Mesh:
     def _send_ack(self, station: Station, packet: mesh_pb2.MeshPacket, channel: ChannelKey) -> None:
         """The destination's routing ACK, flooded back to the sender."""
         origin, packet_id = packet_key(packet)
-        hops = _hop_limit_for_response(packet, station.profile.hop_limit)
+        hops = firmware.hop_limit_for_response(packet, station.profile.hop_limit)
         ack = mesh_pb2.MeshPacket(
             to=origin,
             id=self._dice.packet_id("ack", station.num, origin, packet_id, len(station.seen)),
@@ -722,31 +733,28 @@ class Mesh:
     # -- timing, as the firmware picks it -------------------------------------------------
 
     def _contention_window(self, station: Station) -> int:
-        utilisation = station.ledger.channel_utilization_percent(self._sched.now())
-        return _arduino_map(utilisation, 0, 100, CW_MIN, CW_MAX)
+        now = self._sched.now()
+        return firmware.contention_window(station.ledger.channel_utilization_percent(now))
 
     def _tx_delay(self, station: Station, packet: mesh_pb2.MeshPacket, *why: object) -> float:
         """getTxDelayMsec: a random number of slots from a window that grows with traffic."""
-        slots = self._dice.below(
-            2 ** self._contention_window(station), "tx", station.num, *packet_key(packet), *why
-        )
+        window = 2 ** self._contention_window(station)
+        slots = self._dice.below(window, "tx", station.num, *packet_key(packet), *why)
         return slots * self.preset.slot_time
 
     def _relay_delay(self, station: Station, packet: mesh_pb2.MeshPacket, snr: float) -> float:
         """getTxDelayMsecWeighted: far (low SNR) nodes rebroadcast first; routers before all."""
-        window = _arduino_map(snr, SNR_MIN, SNR_MAX, CW_MIN, CW_MAX)
-        key = ("relay", station.num, *packet_key(packet))
-        if station.profile.role == Role.ROUTER:
-            return self._dice.below(2 * window, *key) * self.preset.slot_time
-        slots = 2 * CW_MAX + self._dice.below(2**window, *key)
+        window = firmware.snr_window(snr)
+        router = station.profile.role == Role.ROUTER
+        draw = self._dice.below(
+            2 * window if router else 2**window, "relay", station.num, *packet_key(packet)
+        )
+        slots = firmware.relay_delay_slots(window, draw, router=router)
         return slots * self.preset.slot_time
 
     def _retransmission_timeout(self, station: Station, packet: mesh_pb2.MeshPacket) -> float:
-        """getRetransmissionMsec: two airtimes, a worst-case contention wait and processing."""
-        airtime = lora.packet_airtime(packet, self.preset)
         window = self._contention_window(station)
-        slots: int = 2**window + 2 * CW_MAX + 2 ** ((CW_MAX + CW_MIN) // 2)
-        return 2 * airtime + slots * self.preset.slot_time + PROCESSING_TIME
+        return firmware.retransmission_timeout(packet, self.preset, window)
 
     # -- telemetry to the clients ---------------------------------------------------------
 
@@ -798,24 +806,3 @@ def _routing_data(error: int, request_id: int) -> mesh_pb2.Data:
         payload=mesh_pb2.Routing(error_reason=error).SerializeToString(),
         request_id=request_id,
     )
-
-
-def _hop_limit_for_response(packet: mesh_pb2.MeshPacket, configured: int) -> int:
-    """RoutingModule::getHopLimitForResponse: as many hops as the request took, plus two."""
-    if packet.hop_start:
-        used = (
-            configured
-            if packet.hop_start < packet.hop_limit
-            else packet.hop_start - packet.hop_limit
-        )
-        if used > configured:
-            return used
-        if used + 2 < configured:
-            return used + 2
-    return configured
-
-
-def _arduino_map(x: float, in_min: int, in_max: int, out_min: int, out_max: int) -> int:
-    """Arduino's integer map(), clamped to the output range."""
-    mapped = int((int(x) - in_min) * (out_max - out_min) / (in_max - in_min)) + out_min
-    return max(out_min, min(out_max, mapped))

@@ -275,6 +275,7 @@ def test_every_transmission_is_booked_as_airtime_and_duty_cycle(mesh: Mesh) -> N
     ]
     stats = mesh.stats()
     assert stats.total_airtime == pytest.approx(2 * full)
+    assert (stats.transmissions, stats.delivered, stats.lost) == (2, 2, 0)
     assert stats.airtime_by_port == {TEXT_PORT: pytest.approx(2 * full)}
     relay = stats.nodes[b.node_num]
     assert relay.airtime_tx == pytest.approx(full)
@@ -306,6 +307,24 @@ def test_a_radio_over_its_duty_cycle_refuses_to_send() -> None:
             ids[3],
             RoutingError.DUTY_CYCLE_LIMIT,
         )
+
+
+def test_the_duty_cycle_is_a_sliding_hour() -> None:
+    # On a very fast clock an hour passes in under a second of the test's time.
+    clock = Clock(speed=20_000)
+    with Mesh(clock=clock, preset=lora.LONG_SLOW, duty_cycle_percent=0.5) as mesh:
+        sender, listener = handhelds(mesh.add_line(2))
+        for _ in range(3):  # 18 s allowed; the third 12.7 s packet is refused
+            sender.send_text("x" * 200, hop_limit=0)
+            mesh.wait_idle()
+        assert mesh.node_stats(sender).dropped_duty_cycle == 1
+
+        first = mesh.log[0].at
+        clock.sleep(first + 3600 - mesh.now())  # the first packet leaves the window
+        sender.send_text("x" * 200, hop_limit=0)
+        mesh.wait_idle()
+        assert len(listener.inbox) == 3
+        assert mesh.node_stats(sender).dropped_duty_cycle == 1
 
 
 # -- real meshtastic clients on pty radios ----------------------------------------------------
@@ -350,8 +369,9 @@ class Heard:
 
 def test_two_real_clients_talk_through_a_relay() -> None:
     with Mesh(clock=Clock(speed=100), seed=2, telemetry_interval=None) as mesh:
-        radio_a, relay, radio_b = mesh.add_line(["radio", "handheld", "radio"])
-        assert isinstance(radio_a, SimulatedRadio) and isinstance(radio_b, SimulatedRadio)
+        mesh.add_line(["radio", "handheld", "radio"])
+        radio_a, radio_b = mesh.radios
+        [relay] = mesh.handhelds
         client_a = SerialInterface(devPath=radio_a.port)
         client_b = SerialInterface(devPath=radio_b.port)
         texts_b = Heard("meshtastic.receive.text", client_b)
