@@ -98,6 +98,22 @@ def test_hearing_a_neighbour_relay_first_cancels_ones_own(mesh: Mesh) -> None:
     assert [r.kind for r in mesh.log] == ["origin", "relay"]
 
 
+def test_the_farthest_neighbour_rebroadcasts_first(mesh: Mesh) -> None:
+    # The firmware weighs the rebroadcast delay by SNR: a weak signal means a far node, whose
+    # rebroadcast covers the most new ground, so it goes first and the near one stands down.
+    origin, near, far = handhelds([mesh.add_handheld() for _ in range(3)])
+    mesh.link(origin, near, snr=10.0)
+    mesh.link(origin, far, snr=-15.0)
+    mesh.link(near, far)
+    origin.send_text("who repeats me?")
+    mesh.wait_idle()
+    assert [(r.sender, r.kind) for r in mesh.log] == [
+        (origin.node_num, "origin"),
+        (far.node_num, "relay"),
+    ]
+    assert mesh.node_stats(near).relays_cancelled == 1
+
+
 def test_frames_from_hidden_terminals_collide_at_the_node_between_them(mesh: Mesh) -> None:
     left, middle, right = handhelds(mesh.add_line(3))
     long_text = "x" * 200  # 1.9 s on air: far longer than the senders' random start delays
