@@ -17,7 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-from board.commands import BoardConfig, CommandHandler
 from board.store import Store
 from node.daemon import Daemon
 from node.link import MeshtasticLink
@@ -30,7 +29,7 @@ def one_run(scratch: Path, index: int) -> tuple[float, float]:
     with SimulatedRadio() as radio:
         radio.add_handheld(HANDHELD, "Ana")
         store = Store.open(scratch / f"run{index}.db")
-        daemon = Daemon(MeshtasticLink(radio.port), store, CommandHandler(store, BoardConfig()))
+        daemon = Daemon.assemble(MeshtasticLink(radio.port), store)
         stop = threading.Event()
         started = time.monotonic()
         thread = threading.Thread(target=daemon.run, args=(stop,))

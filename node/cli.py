@@ -23,11 +23,12 @@ import platformdirs
 import tzlocal
 
 from board.bulletin import Bulletin, new_bulletin
-from board.commands import BoardConfig, CommandHandler
+from board.commands import BoardConfig
 from board.errors import BoardError
 from board.store import Store
 from board.when import format_when, is_day_only, parse_when_text
-from node.daemon import Daemon, utc_now
+from node.clock import SYSTEM_CLOCK
+from node.daemon import Daemon
 from node.demo import run_demo
 from node.link import LinkError, MeshtasticLink
 
@@ -149,7 +150,7 @@ def cli() -> None:
 def run(port: str, db_path: Path, tz: ZoneInfo) -> None:
     """Run the board node daemon on a radio until SIGINT or SIGTERM."""
     store = open_store(db_path)
-    daemon = Daemon(MeshtasticLink(port), store, CommandHandler(store, BoardConfig(tz=tz)))
+    daemon = Daemon.assemble(MeshtasticLink(port), store, board=BoardConfig(tz=tz))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -176,7 +177,7 @@ def post(
 ) -> None:
     """Add a bulletin to this board."""
     store = open_store(db_path)
-    now = utc_now()
+    now = SYSTEM_CLOCK.now()
     with board_errors():
         event_time = parse_when_text(when, now, tz) if when else None
         bulletin = new_bulletin(
@@ -204,7 +205,7 @@ def list_(
 ) -> None:
     """List active bulletins, newest first."""
     store = open_store(db_path)
-    now = utc_now()
+    now = SYSTEM_CLOCK.now()
     with board_errors():
         if type_name is not None:
             type_name = BoardConfig().types.get(type_name).name
@@ -253,7 +254,7 @@ def delete(ref: str, db_path: Path) -> None:
     """Remove a bulletin (the board operator may remove any)."""
     store = open_store(db_path)
     with board_errors():
-        removed = store.delete(ref, requester=None, ring=None, now=utc_now())
+        removed = store.delete(ref, requester=None, ring=None, now=SYSTEM_CLOCK.now())
     click.echo(f"deleted #{removed.ref}")
 
 

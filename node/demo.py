@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from board.commands import BoardConfig, CommandHandler
+from board.commands import BoardConfig
 from board.store import Store
 from node.daemon import Daemon
 from node.link import MeshtasticLink
@@ -44,9 +44,7 @@ def run_demo(say: Callable[[str], None], db_path: Path | None, tz: ZoneInfo) -> 
         with SimulatedRadio(profile=RadioProfile(long_name="Hall board")) as radio:
             radio.add_handheld(NEIGHBOUR_NUM, NEIGHBOUR_NAME)
             store = Store.open(database)
-            daemon = Daemon(
-                MeshtasticLink(radio.port), store, CommandHandler(store, BoardConfig(tz=tz))
-            )
+            daemon = Daemon.assemble(MeshtasticLink(radio.port), store, board=BoardConfig(tz=tz))
             stop = threading.Event()
             failure: list[BaseException] = []
 

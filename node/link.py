@@ -21,6 +21,10 @@ from pubsub import pub
 logger = logging.getLogger(__name__)
 
 BROADCAST_NUM = 0xFFFFFFFF
+BOARD_PORT = 384  # the board plane's private app port (256-511); payloads carry a magic byte
+# Board-plane packets reach direct neighbours only: boards relay what they store themselves,
+# so the firmware's flooding would only send every packet again.
+BOARD_HOP_LIMIT = 0
 
 
 class LinkError(Exception):
@@ -40,7 +44,26 @@ class ReceivedText:
     pki_encrypted: bool  # the firmware verified the sender's public key
 
 
-TextHandler = Callable[[ReceivedText], None]
+@dataclass(frozen=True)
+class ReceivedBoardPacket:
+    """A board-plane packet (private port) heard from another board."""
+
+    sender: str
+    channel: int
+    payload: bytes
+    packet_id: int
+
+
+@dataclass(frozen=True)
+class RadioMetrics:
+    """What the radio reports about the air (firmware device metrics, percentages)."""
+
+    channel_utilization: float
+    air_util_tx: float
+
+
+Received = ReceivedText | ReceivedBoardPacket | RadioMetrics
+ReceiveHandler = Callable[[Received], None]
 LostHandler = Callable[[], None]
 
 
@@ -50,9 +73,11 @@ class RadioLink(Protocol):
     @property
     def node_id(self) -> str: ...
 
-    def start(self, on_text: TextHandler, on_lost: LostHandler) -> None: ...
+    def start(self, on_receive: ReceiveHandler, on_lost: LostHandler) -> None: ...
 
     def send_text(self, text: str, destination: str, channel: int) -> int: ...
+
+    def send_board(self, payload: bytes, channel: int) -> int: ...
 
     def close(self) -> None: ...
 
@@ -68,7 +93,7 @@ class MeshtasticLink:
     def __init__(self, port: str) -> None:
         self.port = port
         self._interface: SerialInterface | None = None
-        self._on_text: TextHandler | None = None
+        self._on_receive: ReceiveHandler | None = None
         self._on_lost: LostHandler | None = None
         self._lock = threading.Lock()
 
@@ -77,11 +102,12 @@ class MeshtasticLink:
         interface = self._require_interface()
         return f"!{interface.myInfo.my_node_num:08x}"
 
-    def start(self, on_text: TextHandler, on_lost: LostHandler) -> None:
+    def start(self, on_receive: ReceiveHandler, on_lost: LostHandler) -> None:
         """Open the port and finish the config handshake; raise LinkError if that fails."""
-        self._on_text, self._on_lost = on_text, on_lost
+        self._on_receive, self._on_lost = on_receive, on_lost
         # pypubsub keeps weak references: the bound methods live as long as this link does.
-        pub.subscribe(self._handle_text, "meshtastic.receive.text")
+        # The root topic receives every packet; _handle_packet picks what the board uses.
+        pub.subscribe(self._handle_packet, "meshtastic.receive")
         pub.subscribe(self._handle_lost, "meshtastic.connection.lost")
         # Build the interface without connecting, so that packets arriving right after the
         # handshake can already be matched to it.
@@ -107,8 +133,23 @@ class MeshtasticLink:
             raise LinkError(f"cannot send to {destination}: {error}") from error
         return int(packet.id)
 
+    def send_board(self, payload: bytes, channel: int) -> int:
+        """Broadcast a board-plane packet on `channel` to direct neighbours."""
+        interface = self._require_interface()
+        try:
+            packet = interface.sendData(
+                payload,
+                portNum=BOARD_PORT,
+                channelIndex=channel,
+                hopLimit=BOARD_HOP_LIMIT,
+                wantAck=False,
+            )
+        except (OSError, serial.SerialException, MeshInterface.MeshInterfaceError) as error:
+            raise LinkError(f"cannot send a board packet: {error}") from error
+        return int(packet.id)
+
     def close(self) -> None:
-        pub.unsubscribe(self._handle_text, "meshtastic.receive.text")
+        pub.unsubscribe(self._handle_packet, "meshtastic.receive")
         pub.unsubscribe(self._handle_lost, "meshtastic.connection.lost")
         with self._lock:
             interface, self._interface = self._interface, None
@@ -128,12 +169,12 @@ class MeshtasticLink:
         with self._lock:
             return interface is not None and interface is self._interface
 
-    def _handle_text(self, packet: dict[str, Any], interface: Any) -> None:
-        if not self._is_ours(interface) or self._on_text is None:
+    def _handle_packet(self, packet: dict[str, Any], interface: Any) -> None:
+        if not self._is_ours(interface) or self._on_receive is None:
             return
-        received = _to_received_text(packet, interface.myInfo.my_node_num)
+        received = _to_received(packet, interface.myInfo.my_node_num)
         if received is not None:
-            self._on_text(received)
+            self._on_receive(received)
 
     def _handle_lost(self, interface: Any) -> None:
         if self._is_ours(interface) and self._on_lost is not None:
@@ -141,20 +182,36 @@ class MeshtasticLink:
             self._on_lost()
 
 
-def _to_received_text(packet: dict[str, Any], my_num: int) -> ReceivedText | None:
-    """Reduce the client's packet dict; None for packets that are not usable text."""
+def _to_received(packet: dict[str, Any], my_num: int) -> Received | None:
+    """Reduce the client's packet dict to what the board uses; None for everything else."""
     decoded = packet.get("decoded") or {}
     payload = decoded.get("payload")
     sender = packet.get("from")
     if not isinstance(payload, bytes) or not isinstance(sender, int):
-        logger.warning("ignoring text packet without payload or sender: id=%s", packet.get("id"))
         return None
+    portnum = decoded.get("portnum")
     if sender == my_num:
+        metrics = (decoded.get("telemetry") or {}).get("deviceMetrics")
+        if portnum == "TELEMETRY_APP" and metrics:
+            return RadioMetrics(
+                channel_utilization=float(metrics.get("channelUtilization", 0.0)),
+                air_util_tx=float(metrics.get("airUtilTx", 0.0)),
+            )
+        return None
+    channel = int(packet.get("channel", 0))
+    if portnum == BOARD_PORT:
+        return ReceivedBoardPacket(
+            sender=f"!{sender:08x}",
+            channel=channel,
+            payload=payload,
+            packet_id=int(packet.get("id", 0)),
+        )
+    if portnum != "TEXT_MESSAGE_APP":
         return None
     rx_time = packet.get("rxTime")
     return ReceivedText(
         sender=f"!{sender:08x}",
-        channel=int(packet.get("channel", 0)),
+        channel=channel,
         # Invalid UTF-8 still deserves an answer, so decode leniently here.
         text=payload.decode("utf-8", errors="replace"),
         direct=packet.get("to") == my_num,

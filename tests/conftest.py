@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from board.commands import BoardConfig, CommandHandler
+from board.commands import BoardConfig
 from board.store import Store
 from node.daemon import Daemon
 from node.link import MeshtasticLink
@@ -43,10 +43,10 @@ def board_node(tmp_path: Path) -> Iterator[BoardNode]:
         radio.add_handheld(OTHER_HANDHELD, "Bo")
         db_path = tmp_path / "board.db"
         store = Store.open(db_path)
-        daemon = Daemon(
+        daemon = Daemon.assemble(
             MeshtasticLink(radio.port),
             store,
-            CommandHandler(store, BoardConfig(tz=BOARD_TZ)),
+            board=BoardConfig(tz=BOARD_TZ),
             text_interval=FAST_PACING,
         )
         stop = threading.Event()

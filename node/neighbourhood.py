@@ -1,0 +1,179 @@
+"""A simulated neighbourhood: real board daemons on pty radios, joined by one simulated mesh.
+
+Each board node is the production daemon talking through the real `SerialInterface` to its own
+simulated radio, with its own SQLite file; all of them share the mesh's clock, so Trickle
+intervals and airtime run faster than real time. `meshboard demo`, the sync tests and the
+benchmarks build their meshes with this.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from board.commands import BoardConfig
+from board.store import Store
+from board.sync.engine import SyncConfig
+from node.daemon import Daemon
+from node.link import MeshtasticLink
+from node.outbox import MIN_TEXT_INTERVAL
+from node.sim.mesh import Mesh
+from node.sim.radio import SimulatedRadio, node_id
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 30.0  # real seconds for a daemon's serial handshake
+
+
+@dataclass
+class BoardNode:
+    """One board node of the neighbourhood; its database outlives its daemon."""
+
+    name: str
+    radio: SimulatedRadio
+    db_path: Path
+    sync: SyncConfig
+    store: Store | None = None
+    daemon: Daemon | None = None
+    _thread: threading.Thread | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    failures: list[BaseException] = field(default_factory=list)
+
+    @property
+    def node_id(self) -> str:
+        return node_id(self.radio.node_num)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+
+class Neighbourhood:
+    """Board daemons on the pty radios of a `Mesh`."""
+
+    def __init__(
+        self,
+        mesh: Mesh,
+        workdir: Path,
+        *,
+        board: BoardConfig | None = None,
+        sync: SyncConfig | None = None,
+        text_interval: float = MIN_TEXT_INTERVAL,
+    ) -> None:
+        self.mesh = mesh
+        self.workdir = workdir
+        self._board = board or BoardConfig()
+        self._sync = sync or SyncConfig()
+        self._text_interval = text_interval
+        self.boards: list[BoardNode] = []
+
+    def attach(
+        self, radio: SimulatedRadio, name: str | None = None, *, sync: SyncConfig | None = None
+    ) -> BoardNode:
+        """Run a board daemon on `radio` (already in the mesh) with a fresh database."""
+        index = len(self.boards)
+        node = BoardNode(
+            name=name or f"board-{index}",
+            radio=radio,
+            db_path=self.workdir / f"board-{index}-{radio.node_num:08x}.db",
+            sync=sync or self._sync,
+        )
+        self.boards.append(node)
+        self.start(node)
+        return node
+
+    def start(self, node: BoardNode) -> None:
+        """Start (or restart) `node`'s daemon on its existing database; wait until connected."""
+        if node.running:
+            raise RuntimeError(f"{node.name} is already running")
+        node.store = Store.open(node.db_path)
+        node.daemon = Daemon.assemble(
+            MeshtasticLink(node.radio.port),
+            node.store,
+            board=self._board,
+            sync=node.sync,
+            clock=self.mesh.clock,
+            seed=self.mesh.seed * 1000 + self.boards.index(node),
+            text_interval=self._text_interval,
+        )
+        node._stop = threading.Event()
+        daemon, stop = node.daemon, node._stop
+
+        def serve() -> None:
+            try:
+                daemon.run(stop)
+            except Exception as error:  # kept for the caller: a test or the demo reports it
+                logger.exception("%s failed", node.name)
+                node.failures.append(error)
+                daemon.connected.set()
+
+        node._thread = threading.Thread(target=serve, name=node.name, daemon=True)
+        node._thread.start()
+        if not daemon.connected.wait(CONNECT_TIMEOUT) or node.failures:
+            raise RuntimeError(f"{node.name} did not start: {node.failures}")
+
+    def stop(self, node: BoardNode) -> None:
+        """Stop `node`'s daemon, as a power cut would between two packets; keep its database."""
+        node._stop.set()
+        if node._thread is not None:
+            node._thread.join(timeout=30)
+            if node._thread.is_alive():
+                raise RuntimeError(f"{node.name} did not stop")
+        if node.store is not None:
+            node.store.close()
+        node.store, node.daemon, node._thread = None, None, None
+
+    def holdings(self, node: BoardNode, ring: int | None = None) -> set[str]:
+        """Ids of the active bulletins `node` holds, read from its database."""
+        if node.store is not None:  # the engine's pool is thread-safe; sessions are per call
+            return {b.id for b in node.store.active(self.mesh.clock.now(), ring=ring)}
+        store = Store.open(node.db_path)
+        try:
+            return {b.id for b in store.active(self.mesh.clock.now(), ring=ring)}
+        finally:
+            store.close()
+
+    def wait_until(
+        self,
+        condition: Callable[[], bool],
+        timeout: float,
+        *,
+        progress: Callable[[], None] | None = None,
+        every: float = 0.25,
+    ) -> bool:
+        """Poll `condition` every `every` real seconds until it holds or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._raise_failures()
+            if condition():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            if progress is not None:
+                progress()
+            time.sleep(every)
+
+    def converged(self, ids: set[str], ring: int | None = None) -> bool:
+        """True when every board holds every bulletin in `ids`."""
+        return all(ids <= self.holdings(node, ring) for node in self.boards)
+
+    def close(self) -> None:
+        for node in self.boards:
+            if node.running:
+                self.stop(node)
+        self._raise_failures()
+
+    def _raise_failures(self) -> None:
+        for node in self.boards:
+            if node.failures:
+                raise RuntimeError(f"{node.name} failed") from node.failures[0]
+
+    def __enter__(self) -> Neighbourhood:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

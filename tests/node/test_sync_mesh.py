@@ -1,0 +1,161 @@
+"""Board nodes keep each other in sync across a simulated neighbourhood mesh.
+
+Every board here is the real daemon on the real meshtastic client over its own pty; the mesh
+counts LoRa airtime in simulated seconds and runs them `SPEED` times faster than real time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from board.commands import BoardConfig
+from board.sync.engine import SyncConfig
+from node.clock import Clock
+from node.neighbourhood import BoardNode, Neighbourhood
+from node.sim.handheld import VirtualHandheld
+from node.sim.mesh import Mesh
+from node.sim.radio import ChannelSpec, RadioProfile, SimulatedRadio
+
+SPEED = 100.0
+CONVERGE = 60.0  # real seconds
+PUBLIC = ChannelSpec()
+INNER = ChannelSpec(name="inner", psk=bytes(range(16)))
+TWO_RINGS = RadioProfile(channels=(PUBLIC, INNER))
+
+
+@pytest.fixture
+def mesh() -> Iterator[Mesh]:
+    with Mesh(clock=Clock(speed=SPEED), seed=7) as mesh:
+        yield mesh
+
+
+@pytest.fixture
+def hood(mesh: Mesh, tmp_path: Path) -> Iterator[Neighbourhood]:
+    with Neighbourhood(
+        mesh,
+        tmp_path,
+        board=BoardConfig(),
+        sync=SyncConfig(rings=frozenset({0, 1})),
+        text_interval=1.5,
+    ) as hood:
+        yield hood
+
+
+def boards(hood: Neighbourhood, radios: list[SimulatedRadio]) -> list[BoardNode]:
+    return [hood.attach(radio) for radio in radios]
+
+
+def neighbour_of(
+    mesh: Mesh, board: BoardNode, profile: RadioProfile | None = None
+) -> VirtualHandheld:
+    person = mesh.add_handheld(profile=profile)
+    mesh.link(person, board.radio)
+    return person
+
+
+def post(person: VirtualHandheld, board: BoardNode, text: str, channel: int = 0) -> str:
+    """Post as `person` at `board`; returns the ref from the board's `ok #ref` reply."""
+    before = len(person.inbox)
+    person.send_text(text, to=board.radio.node_num, channel=channel)
+    reply = person.wait_for_text(
+        lambda t: t.sender == board.radio.node_num and person.inbox.index(t) >= before,
+        timeout=30,
+    )
+    assert reply.text.startswith("ok #"), reply.text
+    return reply.text.split()[1].removeprefix("#")
+
+
+def ask(person: VirtualHandheld, board: BoardNode, text: str, channel: int = 0) -> str:
+    before = len(person.inbox)
+    person.send_text(text, to=board.radio.node_num, channel=channel)
+    return person.wait_for_text(
+        lambda t: t.sender == board.radio.node_num and person.inbox.index(t) >= before,
+        timeout=30,
+    ).text
+
+
+def test_a_post_reaches_every_board_of_a_fully_connected_five(
+    mesh: Mesh, hood: Neighbourhood
+) -> None:
+    nodes = boards(hood, [m for m in mesh.add_full(["radio"] * 5) if isinstance(m, SimulatedRadio)])
+    ana, ben = neighbour_of(mesh, nodes[0]), neighbour_of(mesh, nodes[4])
+    post(ana, nodes[0], "post meal tomorrow 18:00 Soup at the hall")
+    wanted = hood.holdings(nodes[0])
+    assert hood.wait_until(lambda: hood.converged(wanted), CONVERGE)
+    assert "Soup at the hall" in ask(ben, nodes[4], "list meal")
+
+
+def test_a_hundred_bulletins_converge_on_a_lossy_line_of_ten(
+    mesh: Mesh, hood: Neighbourhood
+) -> None:
+    radios = [m for m in mesh.add_line(["radio"] * 10, loss=0.2) if isinstance(m, SimulatedRadio)]
+    nodes = boards(hood, radios)
+    people = [neighbour_of(mesh, node) for node in nodes]
+    for round_ in range(10):
+        for index, (person, node) in enumerate(zip(people, nodes, strict=True)):
+            post(person, node, f"post notice Note {round_} from board {index}")
+    wanted = set().union(*(hood.holdings(node) for node in nodes))
+    assert len(wanted) == 100
+    assert hood.wait_until(lambda: hood.converged(wanted), 240)
+
+
+def test_a_partition_that_heals_converges(mesh: Mesh, hood: Neighbourhood) -> None:
+    radios = [m for m in mesh.add_line(["radio"] * 4) if isinstance(m, SimulatedRadio)]
+    nodes = boards(hood, radios)
+    mesh.unlink(radios[1], radios[2])
+    ref = post(neighbour_of(mesh, nodes[0]), nodes[0], "post tool Ladder to lend")
+    wanted = hood.holdings(nodes[0])
+    assert hood.wait_until(lambda: wanted <= hood.holdings(nodes[1]), CONVERGE)
+    assert not wanted & (hood.holdings(nodes[2]) | hood.holdings(nodes[3])), ref
+    mesh.link(radios[1], radios[2])
+    assert hood.wait_until(lambda: hood.converged(wanted), CONVERGE)
+
+
+def test_a_board_that_was_off_catches_up_after_restart(mesh: Mesh, hood: Neighbourhood) -> None:
+    nodes = boards(hood, [m for m in mesh.add_full(["radio"] * 3) if isinstance(m, SimulatedRadio)])
+    ana = neighbour_of(mesh, nodes[0])
+    post(ana, nodes[0], "post skill Bike repair sat 10:00")
+    first = hood.holdings(nodes[0])
+    assert hood.wait_until(lambda: hood.converged(first), CONVERGE)
+
+    hood.stop(nodes[2])
+    post(ana, nodes[0], "post food Apples to share")
+    wanted = hood.holdings(nodes[0])
+    assert hood.wait_until(lambda: wanted <= hood.holdings(nodes[1]), CONVERGE)
+    assert hood.holdings(nodes[2]) == first
+
+    hood.start(nodes[2])
+    assert hood.wait_until(lambda: hood.converged(wanted), CONVERGE)
+
+
+def test_a_deletion_reaches_every_board(mesh: Mesh, hood: Neighbourhood) -> None:
+    nodes = boards(hood, [m for m in mesh.add_line(["radio"] * 3) if isinstance(m, SimulatedRadio)])
+    ana = neighbour_of(mesh, nodes[0])
+    ref = post(ana, nodes[0], "post childcare Swap on thu 15:00")
+    wanted = hood.holdings(nodes[0])
+    assert hood.wait_until(lambda: hood.converged(wanted), CONVERGE)
+    assert ask(ana, nodes[0], f"del #{ref}") == f"deleted #{ref}"
+    assert hood.wait_until(lambda: not any(hood.holdings(n) for n in nodes), CONVERGE)
+
+
+def test_a_private_ring_never_reaches_another_channel(mesh: Mesh, hood: Neighbourhood) -> None:
+    radios = [mesh.add_radio(profile=TWO_RINGS) for _ in range(3)]
+    outsider = mesh.add_radio()  # public channel only: cannot read the inner ring
+    for a, b in zip(radios, [*radios[1:], outsider], strict=True):
+        mesh.link(a, b)
+    nodes = [*boards(hood, radios), hood.attach(outsider, sync=SyncConfig(rings=frozenset({0})))]
+    insider = neighbour_of(mesh, nodes[0], TWO_RINGS)
+    post(insider, nodes[0], "post meal Inner circle supper", channel=1)
+    secret = hood.holdings(nodes[0], ring=1)
+    assert hood.wait_until(
+        lambda: all(secret <= hood.holdings(n, ring=1) for n in nodes[:3]), CONVERGE
+    )
+
+    public_person = neighbour_of(mesh, nodes[2])
+    assert ask(public_person, nodes[2], "list", channel=0) == "no bulletins"
+    for node in nodes:
+        assert not secret & hood.holdings(node, ring=0)
+    assert not hood.holdings(nodes[3])
