@@ -260,15 +260,27 @@ def delete(ref: str, db_path: Path) -> None:
 
 @cli.command()
 @click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Keep the demo's database here (default: a temporary file).",
+    "--nodes",
+    type=click.IntRange(2, 20),
+    default=6,
+    show_default=True,
+    help="Board nodes in the simulated street.",
 )
+@click.option(
+    "--loss",
+    type=click.FloatRange(0.0, 0.9),
+    default=0.1,
+    show_default=True,
+    help="Probability that a packet between neighbours is lost.",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Replays the same mesh.")
 @tz_option
 @logging_options(logging.WARNING)
-def demo(db_path: Path | None, tz: ZoneInfo) -> None:
-    """Run a board node on a simulated radio and let a scripted neighbour use it."""
-    with board_errors():
-        stored = run_demo(click.echo, db_path, tz)
-    click.echo(f"demo done: the board holds {stored} bulletin(s)")
+def demo(nodes: int, loss: float, seed: int, tz: ZoneInfo) -> None:
+    """Run a simulated neighbourhood of board nodes: a post spreads from one end to the other."""
+    result = run_demo(click.echo, nodes=nodes, loss=loss, seed=seed, tz=tz)
+    if not result.converged:
+        raise click.ClickException(
+            f"only {result.boards_holding} of {result.boards} boards got the post"
+        )
+    click.echo(f"demo done: all {result.boards} boards hold the post")

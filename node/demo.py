@@ -1,91 +1,134 @@
-"""`meshboard demo`: one board node on a simulated radio, and a scripted neighbour.
+"""`meshboard demo`: a simulated neighbourhood of board nodes and two neighbours.
 
-Everything is the real thing except the radio hardware: the daemon talks to the simulated radio
-through the official meshtastic client over a pty, and stores in a real SQLite file.
+Everything is the real thing except the radio hardware: each board is the production daemon
+talking through the official meshtastic client over its own pty to a simulated radio, with its
+own SQLite file; the radios share a simulated LoRa mesh whose clock runs faster than real time.
+Ana posts a meal at one end of the street, the boards pass it along, and Ben reads it at the
+other end.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
-import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from board.commands import BoardConfig
-from board.store import Store
-from node.daemon import Daemon
-from node.link import MeshtasticLink
-from node.sim.radio import RadioProfile, SimulatedRadio, Transmission, node_id
+from node.clock import Clock
+from node.link import BOARD_PORT
+from node.neighbourhood import BoardNode, Neighbourhood
+from node.sim.handheld import VirtualHandheld
+from node.sim.mesh import Mesh
+from node.sim.radio import SimulatedRadio
 
 logger = logging.getLogger(__name__)
 
-NEIGHBOUR_NUM = 0x1234ABCD
-NEIGHBOUR_NAME = "Ana"
-REPLY_TIMEOUT = 30.0
+SPEED = 40.0  # simulated seconds per real second
+REPLY_TIMEOUT = 30.0  # real seconds
+CONVERGE_TIMEOUT = 45.0  # real seconds
+POST = "post meal tomorrow 18:00 Soup at the hall, bring a bowl"
+
+Say = Callable[[str], None]
 
 
-def neighbour_script(ref: str | None) -> list[str]:
-    """What the scripted neighbour types, in order; `read` needs the ref the board gave."""
-    if ref is None:
-        return ["help", "post meal tomorrow 18:00 Soup at the hall, bring a bowl"]
-    return ["list meal", f"read #{ref}"]
+@dataclass(frozen=True)
+class DemoResult:
+    converged: bool
+    boards_holding: int
+    boards: int
 
 
-def run_demo(say: Callable[[str], None], db_path: Path | None, tz: ZoneInfo) -> int:
-    """Run the conversation, calling `say` with each line as it happens.
-
-    Returns how many bulletins the board holds at the end.
-    """
-    with tempfile.TemporaryDirectory(prefix="meshboard-demo-") as scratch:
-        database = db_path or Path(scratch) / "demo.db"
-        with SimulatedRadio(profile=RadioProfile(long_name="Hall board")) as radio:
-            radio.add_handheld(NEIGHBOUR_NUM, NEIGHBOUR_NAME)
-            store = Store.open(database)
-            daemon = Daemon.assemble(MeshtasticLink(radio.port), store, board=BoardConfig(tz=tz))
-            stop = threading.Event()
-            failure: list[BaseException] = []
-
-            def serve() -> None:
-                try:
-                    daemon.run(stop)
-                except Exception as error:  # reported to the person running the demo below
-                    failure.append(error)
-                    daemon.connected.set()
-
-            say(f"simulated radio {node_id(radio.node_num)} on {radio.port}; database {database}")
-            thread = threading.Thread(target=serve, name="demo-daemon")
-            thread.start()
-            daemon.connected.wait(REPLY_TIMEOUT)
-            if failure:
-                thread.join()
-                raise failure[0]
-            radio.on_transmit(lambda t: _show_reply(say, t))
-            try:
-                _converse(say, radio)
-            finally:
-                stop.set()
-                thread.join()
-            return store.count()
+def run_demo(say: Say, *, nodes: int, loss: float, seed: int, tz: ZoneInfo) -> DemoResult:
+    """Run the neighbourhood, calling `say` with each line as it happens."""
+    if nodes < 2:
+        raise ValueError("a neighbourhood needs at least 2 board nodes")
+    with (
+        tempfile.TemporaryDirectory(prefix="meshboard-demo-") as scratch,
+        Mesh(clock=Clock(speed=SPEED), seed=seed) as mesh,
+    ):
+        radios = [
+            r for r in mesh.add_line(["radio"] * nodes, loss=loss) if isinstance(r, SimulatedRadio)
+        ]
+        say(
+            f"{nodes} board nodes in a street, each hearing only its neighbours "
+            f"({loss:.0%} of packets lost); simulated LongFast, {SPEED:.0f}x real time"
+        )
+        with Neighbourhood(mesh, Path(scratch), board=BoardConfig(tz=tz)) as hood:
+            boards = [hood.attach(radio) for radio in radios]
+            ana = _neighbour(mesh, boards[0])
+            ben = _neighbour(mesh, boards[-1])
+            say(f"Ana lives by {boards[0].name}, Ben by {boards[-1].name}")
+            reply = _ask(say, "Ana", ana, boards[0], POST)
+            held = hood.holdings(boards[0])
+            if not reply.startswith("ok #") or not held:
+                raise RuntimeError(f"the board did not take the post: {reply!r}")
+            ref = reply.split()[1]
+            converged = _watch_spread(say, hood, boards, held, ref)
+            if converged:
+                _ask(say, "Ben", ben, boards[-1], "list meal")
+                _ask(say, "Ben", ben, boards[-1], f"read {ref}")
+            _summary(say, mesh, hood, boards)
+            holding = sum(held <= hood.holdings(b) for b in boards)
+            return DemoResult(converged, holding, len(boards))
 
 
-def _converse(say: Callable[[str], None], radio: SimulatedRadio) -> None:
-    ref: str | None = None
-    for phase in range(2):
-        for command in neighbour_script(ref):
-            say(f"{NEIGHBOUR_NAME} → board: {command}")
-            before = len(radio.texts_to(NEIGHBOUR_NUM))
-            radio.receive_text(NEIGHBOUR_NUM, command, direct=True)
-            replies = radio.wait_for_texts(NEIGHBOUR_NUM, before + 1, timeout=REPLY_TIMEOUT)
-            match = re.match(r"ok #(\w+)", replies[-1])
-            if match:
-                ref = match.group(1)
-        if phase == 0 and ref is None:
-            raise RuntimeError("the board did not acknowledge the post")
+def _neighbour(mesh: Mesh, board: BoardNode) -> VirtualHandheld:
+    person = mesh.add_handheld()
+    mesh.link(person, board.radio)
+    return person
 
 
-def _show_reply(say: Callable[[str], None], transmission: Transmission) -> None:
-    if transmission.packet.to == NEIGHBOUR_NUM and transmission.text is not None:
-        say(f"board → {NEIGHBOUR_NAME}: " + transmission.text.replace("\n", "\n    "))
+def _ask(say: Say, name: str, person: VirtualHandheld, board: BoardNode, text: str) -> str:
+    say(f"{name} → {board.name}: {text}")
+    before = len(person.inbox)
+    person.send_text(text, to=board.radio.node_num)
+    reply = person.wait_for_text(
+        lambda t: t.sender == board.radio.node_num and person.inbox.index(t) >= before,
+        timeout=REPLY_TIMEOUT,
+    ).text
+    say(f"{board.name} → {name}: " + reply.replace("\n", "\n    "))
+    return reply
+
+
+def _watch_spread(
+    say: Say, hood: Neighbourhood, boards: list[BoardNode], held: set[str], ref: str
+) -> bool:
+    """Print each board as it receives the bulletin; True once all have it."""
+    start = hood.mesh.now()
+    have: set[str] = set()
+
+    def everyone_has_it() -> bool:
+        for board in boards:
+            if board.name not in have and held <= hood.holdings(board):
+                have.add(board.name)
+                say(
+                    f"  +{hood.mesh.now() - start:6.1f} s  {board.name} has {ref}"
+                    f"  [{len(have)}/{len(boards)}]"
+                )
+        return len(have) == len(boards)
+
+    converged = hood.wait_until(everyone_has_it, CONVERGE_TIMEOUT, every=0.1)
+    if not converged:
+        say(f"not every board had {ref} after {CONVERGE_TIMEOUT:.0f} s of waiting")
+    return converged
+
+
+def _summary(say: Say, mesh: Mesh, hood: Neighbourhood, boards: list[BoardNode]) -> None:
+    log = mesh.log
+    say("")
+    say(
+        f"{'board':10} {'node':10} {'bulletins':>9} {'sync pkts':>9} {'sync air':>9} {'all air':>8}"
+    )
+    for board in boards:
+        num = board.radio.node_num
+        sync = [r for r in log if r.sender == num and r.port == BOARD_PORT]
+        everything = [r for r in log if r.sender == num]
+        say(
+            f"{board.name:10} {board.node_id:10} {len(hood.holdings(board)):9d} {len(sync):9d} "
+            f"{sum(r.airtime for r in sync):7.1f} s {sum(r.airtime for r in everything):6.1f} s"
+        )
+    total = sum(r.airtime for r in log)
+    say(f"total airtime {total:.1f} s over {mesh.now():.0f} simulated seconds")
