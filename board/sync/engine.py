@@ -32,7 +32,7 @@ from board.bulletin import Bulletin
 from board.errors import ForeignPacket, MalformedPacket
 from board.store import Store, Tombstone
 from board.sync.keys import bulletin_key, bytes_to_id, id_to_bytes, tombstone_key
-from board.sync.reconcile import consistent, differing, inventories, prefix, summarise
+from board.sync.reconcile import consistent, differing, fold, inventories, prefix, summarise
 from board.sync.trickle import Trickle
 from board.sync.wire import (
     MAX_ANNOUNCE_BULLETIN,
@@ -95,6 +95,7 @@ class _Pending:
     due: float
     teacher: str | None = None
     heard: set[str] = field(default_factory=set)
+    news: bool = False  # a local post or a relay (not an answer to a request or inventory)
 
 
 @dataclass
@@ -103,6 +104,16 @@ class _Answer:
 
     due: float
     digest: Digest
+    since: set[bytes] = field(default_factory=set)  # keys the sender announced after its digest
+
+
+@dataclass
+class _Audit:
+    """A digest we may owe after a flood: unless every neighbour shows it has the item."""
+
+    due: float
+    holders: set[str]
+    unconditional: bool  # we held back our relay: neighbours cannot tell we have the item
 
 
 @dataclass
@@ -117,9 +128,15 @@ class _Ring:
     items: _Items | None = None  # cached view of the store, valid until `items_until`
     items_from: float = 0.0
     items_until: float = 0.0
+    audits: dict[bytes, _Audit] = field(default_factory=dict)  # by item key
+    neighbours: dict[str, float] = field(default_factory=dict)  # board heard -> when, last
+    followups: dict[str, set[bytes]] = field(default_factory=dict)  # pushed to -> not yet heard
+    followup_due: float | None = None
+    quiet_from: float = 0.0  # no digest before this: news was moving here until lately
 
-    def busy(self) -> bool:
-        return bool(self.announces or self.wanted or self.answers)
+    def busy(self, t: float) -> bool:
+        """News is still moving here, so a digest now would report a difference about to close."""
+        return bool(self.announces or self.wanted or self.answers) or t < self.quiet_from
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,15 @@ class _Items:
 #: The item cache is re-read from the store at least this often (seconds), in case something
 #: other than this engine changed the store without telling it.
 ITEMS_MAX_AGE = 60.0
+
+#: Boards heard on a ring within this many seconds count as its neighbours.
+NEIGHBOUR_MEMORY = 86400.0
+
+#: When an audit digest is due, in relay windows after the relay was held back or sent. Boards
+#: that held back speak first: their digests show they have the item, so the boards that sent
+#: it usually find every neighbour accounted for and stay silent.
+SUPPRESSED_AUDIT = (2, 3)
+SENT_AUDIT = (4, 5)
 
 #: Seconds of slack when deciding what is due: `next_wakeup` rounds to microseconds, and a
 #: clock that wakes exactly then must still find the work due.
@@ -177,7 +203,8 @@ class SyncEngine:
             logger.warning("bulletin %s is too long for one packet; it stays local", bulletin.id)
             return
         state.items = None
-        state.announces[bulletin_key(bulletin.id)] = _Pending(_seconds(now))
+        state.announces[bulletin_key(bulletin.id)] = _Pending(_seconds(now), news=True)
+        state.quiet_from = _seconds(now) + 2 * self.config.relay_window
 
     def local_tombstone(self, bulletin_id: str, now: datetime) -> None:
         """A deletion made here (already in the store): announce the tombstone once, now."""
@@ -188,7 +215,7 @@ class SyncEngine:
         state = self._rings[tombstone.ring]
         state.items = None
         state.announces.pop(bulletin_key(bulletin_id), None)
-        state.announces[tombstone_key(bulletin_id)] = _Pending(_seconds(now))
+        state.announces[tombstone_key(bulletin_id)] = _Pending(_seconds(now), news=True)
 
     def receive(self, payload: bytes, ring: int, sender: str, now: datetime) -> None:
         """A board-plane packet heard on channel `ring`; bad input is logged and counted only."""
@@ -209,6 +236,7 @@ class SyncEngine:
             logger.info("dropped a %s from %s heard on ring %d", kind_of(msg).name, sender, ring)
             return
         t = _seconds(now)
+        state.neighbours[sender] = t
         match msg:
             case Announce():
                 self._on_announce(state, msg.bulletin(), sender, now)
@@ -217,7 +245,7 @@ class SyncEngine:
             case Digest():
                 self._on_digest(state, msg, sender, now)
             case Inventory():
-                self._on_inventory(state, msg, now)
+                self._on_inventory(state, msg, sender, now)
             case Request():
                 self._on_request(state, msg, now)
         state.requested = {p: until for p, until in state.requested.items() if until > t}
@@ -233,10 +261,16 @@ class SyncEngine:
             out.extend(self._due_requests(ring, state, t))
             out.extend(self._due_answers(ring, state, now))
             if state.trickle.should_transmit(t):
-                if state.busy():
-                    self.stats.suppressed += 1  # news is still moving; a digest now would lie
+                if state.busy(t):
+                    self.stats.suppressed += 1
                 else:
-                    out.append(self._send(ring, summarise(ring, self._items(ring, now).all_keys())))
+                    out.append(self._digest(ring, now))
+            out.extend(self._due_audits(ring, state, now))
+            if state.followup_due is not None and state.followup_due <= t:
+                if state.busy(t):
+                    state.followup_due = max(t, state.quiet_from) + self.config.relay_window
+                else:
+                    out.extend(self._due_followup(ring, state, now))
         return out
 
     def next_wakeup(self) -> datetime | None:
@@ -247,6 +281,9 @@ class SyncEngine:
             times.extend(a.due for a in state.answers.values())
             if state.request_due is not None:
                 times.append(state.request_due)
+            times.extend(a.due for a in state.audits.values())
+            if state.followup_due is not None:
+                times.append(state.followup_due)
             event = state.trickle.next_event()
             if event is not None:
                 times.append(event)
@@ -256,8 +293,12 @@ class SyncEngine:
 
     def _on_announce(self, state: _Ring, bulletin: Bulletin, sender: str, now: datetime) -> None:
         key = bulletin_key(bulletin.id)
-        self._heard(state, key, sender)
+        self._heard(state, key, sender, _seconds(now))
+        if key in self._items(bulletin.ring, now).bulletins:
+            self.stats.duplicates += 1  # the common case in a flood: no need to ask the database
+            return
         if self.store.add(bulletin, now):
+            self._cache_add(state, key, bulletin.id, bulletin.expires_at)
             self._learned(state, key, sender, now)
             return
         self.stats.duplicates += 1
@@ -270,12 +311,13 @@ class SyncEngine:
     def _on_tombstone(self, state: _Ring, msg: TombstoneMsg, sender: str, now: datetime) -> None:
         bulletin_id = bytes_to_id(msg.target)
         key = tombstone_key(bulletin_id)
-        self._heard(state, key, sender)
+        self._heard(state, key, sender, _seconds(now))
         state.announces.pop(bulletin_key(bulletin_id), None)
         tombstone = Tombstone(
             bulletin_id, msg.ring, msg.author, msg.deleted_by, msg.deleted_at, msg.expires_at
         )
         if self.store.apply_tombstone(tombstone, now):
+            state.items = None  # a deletion: rare, so simply read the store again
             self._learned(state, key, sender, now)
         else:
             self.stats.duplicates += 1
@@ -285,16 +327,19 @@ class SyncEngine:
         if consistent(ours, digest):
             state.trickle.heard_consistent()
             state.answers.pop(sender, None)
+            for audit in state.audits.values():
+                audit.holders.add(sender)
+            state.followups.pop(sender, None)
             return
         window = self.config.relay_window
         answer = state.answers.get(sender)
         if answer is None:
-            due = _seconds(now) + self._rng.uniform(window, 2 * window)
+            due = _seconds(now) + self._rng.uniform(2 * window, 3 * window)
             state.answers[sender] = _Answer(due, digest)
         else:
-            answer.digest = digest
+            answer.digest, answer.since = digest, set()
 
-    def _on_inventory(self, state: _Ring, inventory: Inventory, now: datetime) -> None:
+    def _on_inventory(self, state: _Ring, inventory: Inventory, sender: str, now: datetime) -> None:
         items = self._items(inventory.ring, now)
         ours = {prefix(key): key for key in items.all_keys() if inventory.covers(key)}
         theirs = set(inventory.prefixes)
@@ -305,12 +350,22 @@ class SyncEngine:
         t = _seconds(now)
         for key in extra:
             self._schedule(state, key, now)
+        if extra:
+            # Check that the pushes arrived, unless we hear the neighbour relay them on.
+            state.followups.setdefault(sender, set()).update(extra)
+            if state.followup_due is None:
+                window = self.config.relay_window
+                state.followup_due = t + self._rng.uniform(3 * window, 4 * window)
         fresh = missing - state.wanted
         if fresh:
             state.wanted |= fresh
             due = t + self._rng.uniform(0, self.config.relay_window / 2)
             state.request_due = due if state.request_due is None else min(state.request_due, due)
-        if missing or extra:
+        if missing or len(extra) > 1:
+            # Someone has been missing traffic (lost packets, or a board was away): compare
+            # notes often for a while. One item that a neighbour lacks is what a hole in a flood
+            # looks like; the push fixes it, and resetting Trickle there would cost more airtime
+            # than the flood itself.
             state.trickle.heard_inconsistent(t)
 
     def _on_request(self, state: _Ring, request: Request, now: datetime) -> None:
@@ -325,14 +380,23 @@ class SyncEngine:
         by_prefix: dict[bytes, list[bytes]] = {}
         for key in self._items(request.ring, now).all_keys():
             by_prefix.setdefault(prefix(key), []).append(key)
-        for p in asked:
+        for p in sorted(asked):  # sorted: the random delays must not depend on hash order
             for key in by_prefix.get(p, []):
                 self._schedule(state, key, now)
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _heard(self, state: _Ring, key: bytes, sender: str) -> None:
+    def _heard(self, state: _Ring, key: bytes, sender: str, now: float) -> None:
         """`sender` announced `key`: count it against our own pending announce of it."""
+        answer = state.answers.get(sender)
+        if answer is not None:
+            answer.since.add(key)
+        if key in state.audits:
+            state.audits[key].holders.add(sender)
+        if sender in state.followups:
+            state.followups[sender].discard(key)
+            if not state.followups[sender]:
+                del state.followups[sender]
         pending = state.announces.get(key)
         if pending is None or sender == pending.teacher:
             return
@@ -340,11 +404,14 @@ class SyncEngine:
         if len(pending.heard) >= self.config.redundancy_k:
             del state.announces[key]
             self.stats.suppressed += 1
+            if pending.news:
+                # Counting copies cannot see a neighbour that only we reach.
+                self._audit_later(state, key, pending, now, held_back=True)
 
     def _learned(self, state: _Ring, key: bytes, teacher: str, now: datetime) -> None:
         """A new item is stored: relay it, unless it answered a request (then it is a repair)."""
         self.stats.stored += 1
-        state.items = None
+        state.quiet_from = _seconds(now) + 2 * self.config.relay_window
         p = prefix(key)
         state.wanted.discard(p)
         if not state.wanted:
@@ -359,7 +426,7 @@ class SyncEngine:
         """Announce `key` after a random delay in the relay window, unless others do first."""
         if key not in state.announces:
             due = _seconds(now) + self._rng.uniform(0, self.config.relay_window)
-            state.announces[key] = _Pending(due, teacher)
+            state.announces[key] = _Pending(due, teacher, news=teacher is not None)
 
     def _cancel_same_answers(
         self, state: _Ring, inventory: Inventory, items: _Items, *, agree: bool
@@ -388,6 +455,13 @@ class SyncEngine:
             state.items_until = min(state.items_until, _seconds(expiry))
         return state.items
 
+    @staticmethod
+    def _cache_add(state: _Ring, key: bytes, bulletin_id: str, expires_at: datetime) -> None:
+        """Keep the cached item view current after storing a bulletin (a flood's common case)."""
+        if state.items is not None:
+            state.items.bulletins[key] = bulletin_id
+            state.items_until = min(state.items_until, _seconds(expires_at))
+
     def _read_items(self, ring: int, now: datetime) -> _Items:
         bulletins = {
             bulletin_key(bid): bid
@@ -396,6 +470,38 @@ class SyncEngine:
         tombstones = {tombstone_key(t.bulletin_id): t for t in self.store.tombstones(ring, now)}
         deleted = frozenset(id_to_bytes(t.bulletin_id) for t in tombstones.values())
         return _Items(bulletins, tombstones, deleted)
+
+    def _due_audits(self, ring: int, state: _Ring, now: datetime) -> list[Outgoing]:
+        """The digest owed after a flood, if a neighbour we know has not shown it has an item."""
+        t = _seconds(now) + _SLACK
+        due = [key for key, audit in state.audits.items() if audit.due <= t]
+        if not due:
+            return []
+        if state.busy(t):
+            for key in due:
+                state.audits[key].due = max(t, state.quiet_from) + self.config.relay_window
+            return []
+        known = {n for n, heard in state.neighbours.items() if heard > t - NEIGHBOUR_MEMORY}
+        state.neighbours = {n: state.neighbours[n] for n in known}
+        if any(a.unconditional or known - a.holders for a in map(state.audits.get, due) if a):
+            state.audits.clear()  # one digest speaks for every item
+            return [self._digest(ring, now)]
+        for key in due:
+            del state.audits[key]
+        self.stats.suppressed += 1
+        return []
+
+    def _due_followup(self, ring: int, state: _Ring, now: datetime) -> list[Outgoing]:
+        """The digest owed after pushing items that we have not heard the neighbour pass on."""
+        state.followup_due = None
+        if not state.followups:
+            self.stats.suppressed += 1
+            return []
+        state.followups.clear()
+        return [self._digest(ring, now)]
+
+    def _digest(self, ring: int, now: datetime) -> Outgoing:
+        return self._send(ring, summarise(ring, self._items(ring, now).all_keys()))
 
     def _send(self, ring: int, msg: Message) -> Outgoing:
         payload = encode(msg)
@@ -410,11 +516,36 @@ class SyncEngine:
         items = self._items(ring, now)
         out = []
         for _, key in due:
-            del state.announces[key]
+            pending = state.announces.pop(key)
             msg = self._announcement(items, key)
             if msg is not None:
                 out.append(self._send(ring, msg))
+                if pending.news:
+                    # A lost packet stops a flood: see that the neighbours pass it on.
+                    self._audit_later(state, key, pending, t, held_back=False)
         return out
+
+    def _audit_later(
+        self, state: _Ring, key: bytes, pending: _Pending, now: float, *, held_back: bool
+    ) -> None:
+        """Owe one digest once the flood of `key` has passed.
+
+        A board that held its relay back always sends it: that shows its neighbours it has the
+        item, and a neighbour only it reaches (which counting copies cannot see) answers it and
+        is repaired. A board that sent the item sends it later, and only if some neighbour it
+        knows has still not shown it has the item (announced it, or sent a digest equal to
+        ours): that neighbour may have lost the packet.
+        """
+        holders = {*pending.heard} if pending.teacher is None else {pending.teacher, *pending.heard}
+        audit = state.audits.get(key)
+        if audit is not None:
+            audit.holders |= holders
+            return
+        low, high = SUPPRESSED_AUDIT if held_back else SENT_AUDIT
+        due = now + self._rng.uniform(
+            low * self.config.relay_window, high * self.config.relay_window
+        )
+        state.audits[key] = _Audit(due, holders, held_back)
 
     def _announcement(self, items: _Items, key: bytes) -> Message | None:
         if key in items.bulletins:
@@ -456,9 +587,11 @@ class SyncEngine:
         ours = summarise(ring, items.all_keys())
         mask = 0
         for sender in due:
-            mask |= differing(ours, state.answers.pop(sender).digest)
+            answer = state.answers.pop(sender)
+            updated = fold(answer.digest, answer.since)
+            if not consistent(ours, updated):
+                mask |= differing(ours, answer.digest)
         if not mask:
             self.stats.suppressed += 1  # the gap closed while we waited
             return []
-        state.trickle.heard_inconsistent(t)
         return [self._send(ring, inv) for inv in inventories(ring, items.all_keys(), mask)]

@@ -49,6 +49,21 @@ def summarise(ring: int, keys: Iterable[bytes]) -> Digest:
     return Digest(ring, min(count, 0xFFFF), fingerprint, tuple(buckets))
 
 
+def fold(digest: Digest, keys: Iterable[bytes]) -> Digest:
+    """The digest with `keys` added (assuming it lacked them): XOR makes this cheap.
+
+    Lets a board update its picture of a neighbour's set with what it heard the neighbour
+    announce since its digest, before answering a difference that may already be gone.
+    """
+    added = list(keys)
+    if not added:
+        return digest
+    extra = summarise(digest.ring, added)
+    fingerprint = bytes(a ^ b for a, b in zip(digest.fingerprint, extra.fingerprint, strict=True))
+    buckets = tuple(a ^ b for a, b in zip(digest.buckets, extra.buckets, strict=True))
+    return Digest(digest.ring, min(digest.count + extra.count, 0xFFFF), fingerprint, buckets)
+
+
 def consistent(ours: Digest, theirs: Digest) -> bool:
     return (ours.count, ours.fingerprint) == (theirs.count, theirs.fingerprint)
 

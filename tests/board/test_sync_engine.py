@@ -57,6 +57,7 @@ class Mesh:
     seed: int = 0
     config: SyncConfig = field(default_factory=SyncConfig)
     duplicate: bool = False
+    instant: bool = False  # an ideal radio: heard the moment it is sent, not after its airtime
 
     def __post_init__(self) -> None:
         self.now = T0.timestamp()
@@ -101,6 +102,7 @@ class Mesh:
     def run(self, seconds: float, until: Callable[[], bool] | None = None) -> float:
         """Advance up to `seconds`; stop early once `until()` holds. Returns the time taken."""
         start, end = self.now, self.now + seconds
+        checked = start - 5.0  # `until` is looked at every 5 simulated seconds at most
         while True:
             wakeups = [
                 w.timestamp()
@@ -124,11 +126,12 @@ class Mesh:
                         airtime = estimate_airtime(len(out.payload))
                         self.sent.append(Sent(self.now, i, decode(out.payload), airtime))
                         self._seq += 1
-                        heapq.heappush(
-                            self._air, (self.now + airtime, self._seq, i, out.ring, out.payload)
-                        )
-            if until is not None and until():
-                return self.now - start
+                        arrives = self.now + (0.0 if self.instant else airtime)
+                        heapq.heappush(self._air, (arrives, self._seq, i, out.ring, out.payload))
+            if until is not None and self.now >= checked + 5.0:
+                checked = self.now
+                if until():
+                    return self.now - start
 
     def _deliver(self, sender: int, target: int, ring: int, payload: bytes) -> None:
         board = self.boards[target]
@@ -196,26 +199,48 @@ def settled(links: list[list[int]], **options: object) -> Mesh:
 # -- a new bulletin: the flood ------------------------------------------------------------------
 
 
-def test_full_five_converge_with_at_most_two_announces() -> None:
-    mesh = settled(full(5))
+@pytest.mark.parametrize("seed", range(3))
+def test_full_five_converge_with_at_most_two_announces(seed: int) -> None:
+    """With an ideal radio the first relay silences the other three."""
+    mesh = settled(full(5), seed=seed, instant=True)
     since = mesh.now
     item = bulletin(1, mesh.time)
     mesh.post(0, item)
     mesh.run(600.0, until=mesh.converged([item]))
     mesh.run(600.0)
     assert all(mesh.holds(item))
-    assert mesh.count(Kind.ANNOUNCE, since) <= 2
+    assert mesh.count(Kind.ANNOUNCE, since) == 2
+
+
+def test_full_five_with_airtime_never_costs_more_than_a_plain_flood() -> None:
+    """A relay is heard only after its airtime (0.7 to 2 s), so relays drawn that close together
+    in the 8 s window all go out: on average about three announces, never more than five."""
+    announces = []
+    for seed in range(5):
+        mesh = settled(full(5), seed=seed)
+        since = mesh.now
+        item = bulletin(1, mesh.time, text_bytes=150)
+        mesh.post(0, item)
+        mesh.run(1200.0)
+        assert all(mesh.holds(item))
+        announces.append(mesh.count(Kind.ANNOUNCE, since))
+        assert mesh.airtime(since) <= 5 * estimate_airtime(len(encode(Announce.of(item)))) + 1e-9
+    assert sum(announces) / len(announces) <= 3.5
 
 
 @pytest.mark.parametrize(
-    ("name", "links"),
-    [("line-10", line(10))] + [(f"geometric-10 #{s}", geometric(10, 0.45, s)) for s in range(4)],
+    ("name", "links", "text_bytes"),
+    [("line-10", line(10), 150), ("line-10, short", line(10), 0)]
+    + [(f"geometric-10 #{s}", geometric(10, 0.45, s), 150) for s in range(3)],
 )
-def test_one_new_bulletin_costs_at_most_a_plain_flood(name: str, links: list[list[int]]) -> None:
-    """Each board announces at most once; all radios together stay within 1.25x a plain flood."""
+def test_one_new_bulletin_costs_at_most_a_plain_flood(
+    name: str, links: list[list[int]], text_bytes: int
+) -> None:
+    """Each board announces at most once; all radios together stay within 1.25x a plain flood
+    (counting everything sent after the post, the settled boards' own Trickle digests too)."""
     mesh = settled(links)
     since = mesh.now
-    item = bulletin(1, mesh.time, text_bytes=150)
+    item = bulletin(1, mesh.time, text_bytes=text_bytes)
     mesh.post(0, item)
     mesh.run(3600.0, until=mesh.converged([item]))
     mesh.run(600.0)  # whatever the flood set off has finished
@@ -240,7 +265,7 @@ def test_lossy_line_converges_on_a_hundred_bulletins() -> None:
         mesh.post(rng.randrange(10), items[-1])
     taken = mesh.run(6 * 3600.0, until=mesh.converged(items))
     assert mesh.converged(items)()
-    assert taken < 2 * 3600.0
+    assert taken < 3600.0
 
 
 def test_board_offline_for_a_day_catches_up_after_start() -> None:
