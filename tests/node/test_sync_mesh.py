@@ -68,6 +68,11 @@ def post(person: VirtualHandheld, board: BoardNode, text: str, channel: int = 0)
     return reply.text.split()[1].removeprefix("#")
 
 
+def reply_after(person: VirtualHandheld, before: int, timeout: float = 20) -> str:
+    """The first text this person receives after the `before` they already had."""
+    return person.wait_for_text(lambda t: person.inbox.index(t) >= before, timeout=timeout).text
+
+
 def ask(person: VirtualHandheld, board: BoardNode, text: str, channel: int = 0) -> str:
     before = len(person.inbox)
     person.send_text(text, to=board.radio.node_num, channel=channel)
@@ -94,9 +99,16 @@ def test_a_hundred_bulletins_converge_on_a_lossy_line_of_ten(
     radios = [m for m in mesh.add_line(["radio"] * 10, loss=0.2) if isinstance(m, SimulatedRadio)]
     nodes = boards(hood, radios)
     people = [neighbour_of(mesh, node) for node in nodes]
-    for round_ in range(10):
-        for index, (person, node) in enumerate(zip(people, nodes, strict=True)):
-            post(person, node, f"post notice Note {round_} from board {index}")
+    for round_ in range(10):  # every neighbour posts at once, then waits for the ok
+        texts = [f"post notice Note {round_} from {index}" for index in range(len(nodes))]
+        seen = [len(person.inbox) for person in people]
+        for person, node, text in zip(people, nodes, texts, strict=True):
+            person.send_text(text, to=node.radio.node_num)
+        for person, node, text, before in zip(people, nodes, texts, seen, strict=True):
+            try:
+                reply_after(person, before)
+            except TimeoutError:  # lost in a collision: people send again, the board dedups
+                post(person, node, text)
     wanted = set().union(*(hood.holdings(node) for node in nodes))
     assert len(wanted) == 100
     assert hood.wait_until(lambda: hood.converged(wanted), 240)
