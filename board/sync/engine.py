@@ -97,6 +97,10 @@ class _Pending:
     heard: set[str] = field(default_factory=set)
     news: bool = False  # a local post or a relay (not an answer to a request or inventory)
 
+    def holders(self) -> set[str]:
+        """The boards known to have the item: who taught us, and who announced it since."""
+        return self.heard | ({self.teacher} if self.teacher is not None else set())
+
 
 @dataclass
 class _Answer:
@@ -114,6 +118,7 @@ class _Audit:
     due: float
     holders: set[str]
     unconditional: bool  # we held back our relay: neighbours cannot tell we have the item
+    tries: int = 0
 
 
 @dataclass
@@ -163,6 +168,8 @@ NEIGHBOUR_MEMORY = 86400.0
 #: it usually find every neighbour accounted for and stay silent.
 SUPPRESSED_AUDIT = (2, 3)
 SENT_AUDIT = (4, 5)
+#: Digests one flood may cost a board while a neighbour it knows has not shown the item.
+AUDIT_TRIES = 3
 
 #: Seconds of slack when deciding what is due: `next_wakeup` rounds to microseconds, and a
 #: clock that wakes exactly then must still find the work due.
@@ -260,17 +267,15 @@ class SyncEngine:
             out.extend(self._due_announces(ring, state, now))
             out.extend(self._due_requests(ring, state, t))
             out.extend(self._due_answers(ring, state, now))
+            # Every reason is looked at (each clears its own state); one digest serves them all.
+            wanted = self._audit_wants_digest(state, t) | self._followup_wants_digest(state, t)
             if state.trickle.should_transmit(t):
                 if state.busy(t):
-                    self.stats.suppressed += 1
+                    self.stats.suppressed += 1  # news is still moving: this digest would lie
                 else:
-                    out.append(self._digest(ring, now))
-            out.extend(self._due_audits(ring, state, now))
-            if state.followup_due is not None and state.followup_due <= t:
-                if state.busy(t):
-                    state.followup_due = max(t, state.quiet_from) + self.config.relay_window
-                else:
-                    out.extend(self._due_followup(ring, state, now))
+                    wanted = True
+            if wanted:
+                out.append(self._send(ring, summarise(ring, self._items(ring, now).all_keys())))
         return out
 
     def next_wakeup(self) -> datetime | None:
@@ -406,7 +411,7 @@ class SyncEngine:
             self.stats.suppressed += 1
             if pending.news:
                 # Counting copies cannot see a neighbour that only we reach.
-                self._audit_later(state, key, pending, now, held_back=True)
+                self._audit_later(state, key, pending.holders(), now, held_back=True)
 
     def _learned(self, state: _Ring, key: bytes, teacher: str, now: datetime) -> None:
         """A new item is stored: relay it, unless it answered a request (then it is a repair)."""
@@ -417,6 +422,8 @@ class SyncEngine:
         if not state.wanted:
             state.request_due = None
         if p in state.requested:
+            # A repair: not relayed, but a neighbour we know that lacks it too should hear of it.
+            self._audit_later(state, key, {teacher}, _seconds(now), held_back=False)
             return
         self._schedule(state, key, now, teacher)
 
@@ -471,37 +478,48 @@ class SyncEngine:
         deleted = frozenset(id_to_bytes(t.bulletin_id) for t in tombstones.values())
         return _Items(bulletins, tombstones, deleted)
 
-    def _due_audits(self, ring: int, state: _Ring, now: datetime) -> list[Outgoing]:
-        """The digest owed after a flood, if a neighbour we know has not shown it has an item."""
-        t = _seconds(now) + _SLACK
+    def _audit_wants_digest(self, state: _Ring, t: float) -> bool:
+        """Whether a digest is owed after a flood: a neighbour we know has not shown an item."""
         due = [key for key, audit in state.audits.items() if audit.due <= t]
         if not due:
-            return []
+            return False
         if state.busy(t):
             for key in due:
                 state.audits[key].due = max(t, state.quiet_from) + self.config.relay_window
-            return []
+            return False
         known = {n for n, heard in state.neighbours.items() if heard > t - NEIGHBOUR_MEMORY}
         state.neighbours = {n: state.neighbours[n] for n in known}
-        if any(a.unconditional or known - a.holders for a in map(state.audits.get, due) if a):
-            state.audits.clear()  # one digest speaks for every item
-            return [self._digest(ring, now)]
-        for key in due:
-            del state.audits[key]
-        self.stats.suppressed += 1
-        return []
+        audits = [state.audits[key] for key in due]
+        send = any(audit.unconditional or known - audit.holders for audit in audits)
+        window = self.config.relay_window
+        for key, audit in list(state.audits.items()):
+            if audit.due > t and not send:
+                continue
+            if known - audit.holders and audit.tries < AUDIT_TRIES:
+                # Ask again later: our digest, or the answer to it, may be lost too.
+                low, high = SENT_AUDIT
+                audit.due = t + self._rng.uniform(low * window, high * window)
+                audit.tries += 1
+                audit.unconditional = False
+            else:
+                del state.audits[key]
+        if not send:
+            self.stats.suppressed += 1
+        return send
 
-    def _due_followup(self, ring: int, state: _Ring, now: datetime) -> list[Outgoing]:
-        """The digest owed after pushing items that we have not heard the neighbour pass on."""
+    def _followup_wants_digest(self, state: _Ring, t: float) -> bool:
+        """Whether a digest is owed after pushing items we have not heard the neighbour pass on."""
+        if state.followup_due is None or state.followup_due > t:
+            return False
+        if state.busy(t):
+            state.followup_due = max(t, state.quiet_from) + self.config.relay_window
+            return False
         state.followup_due = None
         if not state.followups:
             self.stats.suppressed += 1
-            return []
+            return False
         state.followups.clear()
-        return [self._digest(ring, now)]
-
-    def _digest(self, ring: int, now: datetime) -> Outgoing:
-        return self._send(ring, summarise(ring, self._items(ring, now).all_keys()))
+        return True
 
     def _send(self, ring: int, msg: Message) -> Outgoing:
         payload = encode(msg)
@@ -522,11 +540,11 @@ class SyncEngine:
                 out.append(self._send(ring, msg))
                 if pending.news:
                     # A lost packet stops a flood: see that the neighbours pass it on.
-                    self._audit_later(state, key, pending, t, held_back=False)
+                    self._audit_later(state, key, pending.holders(), t, held_back=False)
         return out
 
     def _audit_later(
-        self, state: _Ring, key: bytes, pending: _Pending, now: float, *, held_back: bool
+        self, state: _Ring, key: bytes, holders: set[str], now: float, *, held_back: bool
     ) -> None:
         """Owe one digest once the flood of `key` has passed.
 
@@ -536,7 +554,6 @@ class SyncEngine:
         knows has still not shown it has the item (announced it, or sent a digest equal to
         ours): that neighbour may have lost the packet.
         """
-        holders = {*pending.heard} if pending.teacher is None else {pending.teacher, *pending.heard}
         audit = state.audits.get(key)
         if audit is not None:
             audit.holders |= holders
