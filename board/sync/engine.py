@@ -1,23 +1,31 @@
 """The sync engine: what a board sends on the board plane, and when, so that boards agree.
 
-Two mechanisms, because a new bulletin and a lost packet need different things:
+Two mechanisms, because a new bulletin and a lost packet need different things (the full
+reasoning and the arithmetic are in docs/wire-format.md):
 
 * **Relay flood for news.** A board that learns an item it did not ask for announces it once,
-  after a random delay in [0, relay_window), unless it hears `redundancy_k` other boards announce
-  it first (counter-based suppression, Trickle's k applied to data). Packets go out with hop
-  limit 0, so this *is* the flood: each board transmits each new item at most once, and boards
-  beyond the firmware's hop limit still get it.
+  after a random delay in [0, relay_window), unless `redundancy_k` other boards (not the one it
+  learned from) announce it first: counter-based suppression, Trickle's k applied to data.
+  Packets go out with hop limit 0, so this *is* the flood: each board transmits each new item at
+  most once, and boards beyond the firmware's hop limit still get it.
 * **Trickle-paced digests for repair.** Each ring has a Trickle timer (RFC 6206). A digest that
-  differs from ours is answered, after a delay in [relay_window, 2·relay_window) and only if it
-  still differs then (a flood in progress usually closes the gap first), by an Inventory of the
-  differing buckets; that tells both sides what to Request and what to push. Only a confirmed
-  difference resets Trickle to imin: resetting on every new item would make every board digest
-  after every post and break the airtime target, so news never touches Trickle.
+  differs from ours is answered after 2 to 3 relay windows, and only if it still differs once
+  what its sender announced since is folded in (a flood in progress usually closes the gap
+  first), by an Inventory of the differing buckets; that tells both sides what to Request and
+  what to push.
 
-Items learned by asking (a Request we sent or heard) are not relayed: they are repairs, and the
-neighbours that lack them find out from the next digest. All scheduling state lives in memory; a
-restart just restarts Trickle at imin. Everything stored goes through `Store`, one transaction
-per item.
+News never touches Trickle: resetting every board's timer on every post would cost more airtime
+than the flood. Trickle goes back to imin only when a board finds itself missing items, or a
+neighbour missing several. Three small checks close the gaps a flood can leave instead:
+a board that held its relay back sends one digest after the flood (so a neighbour only it reaches
+gets repaired); a board that sent an item, or got it by asking, sends one later if a neighbour it
+knows has still not shown the item (retried a few times: that is what makes a lossy line
+converge); and a board that pushed items sends one unless it hears them passed on.
+
+Items learned by asking (a Request we sent or heard) are not relayed: they are repairs, usually
+for a board that was away, whose neighbours already have them. All scheduling state lives in
+memory; a restart just restarts Trickle at imin. Everything stored goes through `Store`, one
+transaction per item.
 """
 
 from __future__ import annotations
