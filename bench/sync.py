@@ -31,7 +31,7 @@ from board.sync.wire import Announce, encode
 from board.types import TypeRegistry
 from node.clock import Clock
 from node.link import BOARD_PORT
-from node.neighbourhood import Neighbourhood
+from node.neighbourhood import Neighbourhood, ask
 from node.sim import lora
 from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh
@@ -86,13 +86,12 @@ def run_meshboard(args: argparse.Namespace, topology: str, seed: int) -> Figures
             return None
         with Neighbourhood(mesh, Path(scratch), sync=SyncConfig()) as hood:
             nodes = [hood.attach(radio) for radio in radios]
-            person = mesh.add_handheld()
-            mesh.link(person, radios[0])
+            person = hood.neighbour(nodes[0])
             time_to_quiet(mesh, hood, args)  # let start-up digests settle before measuring
             airtimes, packets, times, fractions = [], [], [], []
             for index in range(args.bulletins):
                 since, held = mesh.now(), hood.holdings(nodes[0])
-                post(person, radios[0], f"post meal Soup number {index} at the hall")
+                ask(person, nodes[0], f"post meal Soup number {index} at the hall", timeout=60)
                 wanted = hood.holdings(nodes[0]) - held
                 hood.wait_until(lambda w=wanted: hood.converged(w), args.timeout)
                 converged_at = mesh.now()
@@ -139,12 +138,6 @@ def time_to_quiet(mesh: Mesh, hood: Neighbourhood, args: argparse.Namespace) -> 
         return not recent and mesh.now() > 120
 
     hood.wait_until(quiet, args.timeout)
-
-
-def post(person: VirtualHandheld, radio: SimulatedRadio, text: str) -> None:
-    before = len(person.inbox)
-    person.send_text(text, to=radio.node_num)
-    person.wait_for_text(lambda t: person.inbox.index(t) >= before, timeout=60)
 
 
 def run_push(args: argparse.Namespace, topology: str, seed: int) -> Figures | None:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from board.commands import BoardConfig
 from node.clock import Clock
 from node.link import BOARD_PORT
-from node.neighbourhood import BoardNode, Neighbourhood
+from node.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio
@@ -27,7 +27,6 @@ from node.sim.radio import SimulatedRadio
 logger = logging.getLogger(__name__)
 
 SPEED = 40.0  # simulated seconds per real second
-REPLY_TIMEOUT = 30.0  # real seconds
 CONVERGE_TIMEOUT = 45.0  # real seconds
 POST = "post meal tomorrow 18:00 Soup at the hall, bring a bowl"
 
@@ -58,8 +57,8 @@ def run_demo(say: Say, *, nodes: int, loss: float, seed: int, tz: ZoneInfo) -> D
         )
         with Neighbourhood(mesh, Path(scratch), board=BoardConfig(tz=tz)) as hood:
             boards = [hood.attach(radio) for radio in radios]
-            ana = _neighbour(mesh, boards[0])
-            ben = _neighbour(mesh, boards[-1])
+            ana = hood.neighbour(boards[0])
+            ben = hood.neighbour(boards[-1])
             say(f"Ana lives by {boards[0].name}, Ben by {boards[-1].name}")
             reply = _ask(say, "Ana", ana, boards[0], POST)
             held = hood.holdings(boards[0])
@@ -75,20 +74,9 @@ def run_demo(say: Say, *, nodes: int, loss: float, seed: int, tz: ZoneInfo) -> D
             return DemoResult(converged, holding, len(boards))
 
 
-def _neighbour(mesh: Mesh, board: BoardNode) -> VirtualHandheld:
-    person = mesh.add_handheld()
-    mesh.link(person, board.radio)
-    return person
-
-
 def _ask(say: Say, name: str, person: VirtualHandheld, board: BoardNode, text: str) -> str:
     say(f"{name} → {board.name}: {text}")
-    before = len(person.inbox)
-    person.send_text(text, to=board.radio.node_num)
-    reply = person.wait_for_text(
-        lambda t: t.sender == board.radio.node_num and person.inbox.index(t) >= before,
-        timeout=REPLY_TIMEOUT,
-    ).text
+    reply = ask(person, board, text)
     say(f"{board.name} → {name}: " + reply.replace("\n", "\n    "))
     return reply
 

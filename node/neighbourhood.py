@@ -21,12 +21,14 @@ from board.sync.engine import SyncConfig
 from node.daemon import Daemon
 from node.link import MeshtasticLink
 from node.outbox import MIN_TEXT_INTERVAL
+from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh
-from node.sim.radio import SimulatedRadio, node_id
+from node.sim.radio import RadioProfile, SimulatedRadio, node_id
 
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 30.0  # real seconds for a daemon's serial handshake
+REPLY_TIMEOUT = 30.0  # real seconds for a board's answer to a handheld
 
 
 @dataclass
@@ -127,6 +129,12 @@ class Neighbourhood:
             node.store.close()
         node.store, node.daemon, node._thread = None, None, None
 
+    def neighbour(self, node: BoardNode, profile: RadioProfile | None = None) -> VirtualHandheld:
+        """A new handheld that hears only `node`'s radio."""
+        person = self.mesh.add_handheld(profile=profile)
+        self.mesh.link(person, node.radio)
+        return person
+
     def holdings(self, node: BoardNode, ring: int | None = None) -> set[str]:
         """Ids of the active bulletins `node` holds, read from its database."""
         if node.store is not None:  # the engine's pool is thread-safe; sessions are per call
@@ -177,3 +185,20 @@ class Neighbourhood:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def ask(
+    person: VirtualHandheld,
+    node: BoardNode,
+    text: str,
+    *,
+    channel: int = 0,
+    timeout: float = REPLY_TIMEOUT,
+) -> str:
+    """Send `text` to `node` as a direct message and return the board's next reply."""
+    before = len(person.inbox)
+    person.send_text(text, to=node.radio.node_num, channel=channel)
+    return person.wait_for_text(
+        lambda t: t.sender == node.radio.node_num and person.inbox.index(t) >= before,
+        timeout=timeout,
+    ).text

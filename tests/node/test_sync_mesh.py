@@ -14,7 +14,7 @@ import pytest
 from board.commands import BoardConfig
 from board.sync.engine import SyncConfig
 from node.clock import Clock
-from node.neighbourhood import BoardNode, Neighbourhood
+from node.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import ChannelSpec, RadioProfile, SimulatedRadio
@@ -48,24 +48,11 @@ def boards(hood: Neighbourhood, radios: list[SimulatedRadio]) -> list[BoardNode]
     return [hood.attach(radio) for radio in radios]
 
 
-def neighbour_of(
-    mesh: Mesh, board: BoardNode, profile: RadioProfile | None = None
-) -> VirtualHandheld:
-    person = mesh.add_handheld(profile=profile)
-    mesh.link(person, board.radio)
-    return person
-
-
 def post(person: VirtualHandheld, board: BoardNode, text: str, channel: int = 0) -> str:
     """Post as `person` at `board`; returns the ref from the board's `ok #ref` reply."""
-    before = len(person.inbox)
-    person.send_text(text, to=board.radio.node_num, channel=channel)
-    reply = person.wait_for_text(
-        lambda t: t.sender == board.radio.node_num and person.inbox.index(t) >= before,
-        timeout=30,
-    )
-    assert reply.text.startswith("ok #"), reply.text
-    return reply.text.split()[1].removeprefix("#")
+    reply = ask(person, board, text, channel=channel)
+    assert reply.startswith("ok #"), reply
+    return reply.split()[1].removeprefix("#")
 
 
 def reply_after(person: VirtualHandheld, before: int, timeout: float = 20) -> str:
@@ -73,20 +60,11 @@ def reply_after(person: VirtualHandheld, before: int, timeout: float = 20) -> st
     return person.wait_for_text(lambda t: person.inbox.index(t) >= before, timeout=timeout).text
 
 
-def ask(person: VirtualHandheld, board: BoardNode, text: str, channel: int = 0) -> str:
-    before = len(person.inbox)
-    person.send_text(text, to=board.radio.node_num, channel=channel)
-    return person.wait_for_text(
-        lambda t: t.sender == board.radio.node_num and person.inbox.index(t) >= before,
-        timeout=30,
-    ).text
-
-
 def test_a_post_reaches_every_board_of_a_fully_connected_five(
     mesh: Mesh, hood: Neighbourhood
 ) -> None:
     nodes = boards(hood, [m for m in mesh.add_full(["radio"] * 5) if isinstance(m, SimulatedRadio)])
-    ana, ben = neighbour_of(mesh, nodes[0]), neighbour_of(mesh, nodes[4])
+    ana, ben = hood.neighbour(nodes[0]), hood.neighbour(nodes[4])
     post(ana, nodes[0], "post meal tomorrow 18:00 Soup at the hall")
     wanted = hood.holdings(nodes[0])
     assert hood.wait_until(lambda: hood.converged(wanted), CONVERGE)
@@ -98,7 +76,7 @@ def test_a_hundred_bulletins_converge_on_a_lossy_line_of_ten(
 ) -> None:
     radios = [m for m in mesh.add_line(["radio"] * 10, loss=0.2) if isinstance(m, SimulatedRadio)]
     nodes = boards(hood, radios)
-    people = [neighbour_of(mesh, node) for node in nodes]
+    people = [hood.neighbour(node) for node in nodes]
     for round_ in range(10):  # every neighbour posts at once, then waits for the ok
         texts = [f"post notice Note {round_} from {index}" for index in range(len(nodes))]
         seen = [len(person.inbox) for person in people]
@@ -118,7 +96,7 @@ def test_a_partition_that_heals_converges(mesh: Mesh, hood: Neighbourhood) -> No
     radios = [m for m in mesh.add_line(["radio"] * 4) if isinstance(m, SimulatedRadio)]
     nodes = boards(hood, radios)
     mesh.unlink(radios[1], radios[2])
-    ref = post(neighbour_of(mesh, nodes[0]), nodes[0], "post tool Ladder to lend")
+    ref = post(hood.neighbour(nodes[0]), nodes[0], "post tool Ladder to lend")
     wanted = hood.holdings(nodes[0])
     assert hood.wait_until(lambda: wanted <= hood.holdings(nodes[1]), CONVERGE)
     assert not wanted & (hood.holdings(nodes[2]) | hood.holdings(nodes[3])), ref
@@ -128,7 +106,7 @@ def test_a_partition_that_heals_converges(mesh: Mesh, hood: Neighbourhood) -> No
 
 def test_a_board_that_was_off_catches_up_after_restart(mesh: Mesh, hood: Neighbourhood) -> None:
     nodes = boards(hood, [m for m in mesh.add_full(["radio"] * 3) if isinstance(m, SimulatedRadio)])
-    ana = neighbour_of(mesh, nodes[0])
+    ana = hood.neighbour(nodes[0])
     post(ana, nodes[0], "post skill Bike repair sat 10:00")
     first = hood.holdings(nodes[0])
     assert hood.wait_until(lambda: hood.converged(first), CONVERGE)
@@ -145,7 +123,7 @@ def test_a_board_that_was_off_catches_up_after_restart(mesh: Mesh, hood: Neighbo
 
 def test_a_deletion_reaches_every_board(mesh: Mesh, hood: Neighbourhood) -> None:
     nodes = boards(hood, [m for m in mesh.add_line(["radio"] * 3) if isinstance(m, SimulatedRadio)])
-    ana = neighbour_of(mesh, nodes[0])
+    ana = hood.neighbour(nodes[0])
     ref = post(ana, nodes[0], "post childcare Swap on thu 15:00")
     wanted = hood.holdings(nodes[0])
     assert hood.wait_until(lambda: hood.converged(wanted), CONVERGE)
@@ -159,14 +137,14 @@ def test_a_private_ring_never_reaches_another_channel(mesh: Mesh, hood: Neighbou
     for a, b in zip(radios, [*radios[1:], outsider], strict=True):
         mesh.link(a, b)
     nodes = [*boards(hood, radios), hood.attach(outsider, sync=SyncConfig(rings=frozenset({0})))]
-    insider = neighbour_of(mesh, nodes[0], TWO_RINGS)
+    insider = hood.neighbour(nodes[0], TWO_RINGS)
     post(insider, nodes[0], "post meal Inner circle supper", channel=1)
     secret = hood.holdings(nodes[0], ring=1)
     assert hood.wait_until(
         lambda: all(secret <= hood.holdings(n, ring=1) for n in nodes[:3]), CONVERGE
     )
 
-    public_person = neighbour_of(mesh, nodes[2])
+    public_person = hood.neighbour(nodes[2])
     assert ask(public_person, nodes[2], "list", channel=0) == "no bulletins"
     for node in nodes:
         assert not secret & hood.holdings(node, ring=0)
