@@ -109,10 +109,6 @@ class Outbox:
         if self._replies:
             logger.warning("outbox stopped with %d replies unsent", len(self._replies))
 
-    def wait_empty(self, timeout: float) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: not self._replies and not self._board, timeout)
-
     def _run(self) -> None:
         while (item := self._next_due()) is not None:
             self._transmit(item)
