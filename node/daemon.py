@@ -73,7 +73,6 @@ class Daemon:
         )
         self.connected = threading.Event()
         self._lost = threading.Event()
-        self.handled = 0
 
     @classmethod
     def assemble(
@@ -158,7 +157,6 @@ class Daemon:
                 now=now,
             )
         )
-        self.handled += 1
         for reply in outcome.replies:
             self.outbox.put(reply)
         for bulletin in outcome.posted:
