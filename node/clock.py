@@ -18,15 +18,33 @@ class Clock:
     def __init__(self, speed: float = 1.0, start: datetime | None = None) -> None:
         if speed <= 0:
             raise ValueError("clock speed must be positive")
-        self.speed = speed
-        self._real_origin = time.monotonic()
+        # (real origin, speed) change together, so readers on other threads see one or the other.
+        self._rate = (time.monotonic(), speed)
         self._wall_origin = start or datetime.now(UTC)
         # At real speed with no fixed start, follow the system clock (NTP, GPS fixes).
         self._follows_system = speed == 1.0 and start is None
 
+    @property
+    def speed(self) -> float:
+        return self._rate[1]
+
+    def set_speed(self, speed: float) -> None:
+        """Run faster or slower from now on, without a jump in this clock's time.
+
+        Only slowing down is safe while others wait on this clock: a wait computed at the old
+        speed then ends early and is recomputed, where speeding up would make it end late.
+        """
+        if speed <= 0:
+            raise ValueError("clock speed must be positive")
+        if self._follows_system:
+            raise ValueError("a clock that follows the system's cannot change speed")
+        elapsed = self.monotonic()
+        self._rate = (time.monotonic() - elapsed / speed, speed)
+
     def monotonic(self) -> float:
         """Seconds of this clock's time since it was made."""
-        return (time.monotonic() - self._real_origin) * self.speed
+        origin, speed = self._rate
+        return (time.monotonic() - origin) * speed
 
     def now(self) -> datetime:
         """The current UTC time as this clock sees it."""

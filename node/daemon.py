@@ -111,7 +111,7 @@ class Daemon:
             "board %s serving (connected in %.2f s)", self.node_id, time.monotonic() - started
         )
         self.outbox.start()
-        self._sync.start(self._clock.now())
+        self._sync.start(self._clock.now(), self.node_id)
         next_purge = self._clock.now()
         try:
             while not stop.is_set():

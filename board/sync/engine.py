@@ -33,18 +33,22 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from board.bulletin import Bulletin
 from board.errors import ForeignPacket, MalformedPacket
 from board.store import Store, Tombstone
-from board.sync.keys import bulletin_key, bytes_to_id, id_to_bytes, tombstone_key
+from board.sync.keys import bucket_of, bulletin_key, bytes_to_id, id_to_bytes, tombstone_key
 from board.sync.reconcile import consistent, differing, fold, inventories, prefix, summarise
 from board.sync.trickle import Trickle
 from board.sync.wire import (
+    DIGEST_BYTES,
+    HEADER_BYTES,
     MAX_ANNOUNCE_BULLETIN,
+    MAX_DIGEST_ASKS,
     MAX_REQUEST_PREFIXES,
+    TOMBSTONE_BYTES,
     Announce,
     Digest,
     Inventory,
@@ -53,6 +57,7 @@ from board.sync.wire import (
     TombstoneMsg,
     decode,
     encode,
+    is_node_id,
     kind_of,
 )
 
@@ -75,7 +80,7 @@ class Outgoing:
 class SyncConfig:
     rings: frozenset[int] = frozenset({0})  # rings this board serves; anything else is dropped
     imin: float = 15.0  # Trickle, seconds
-    imax: float = 3600.0
+    imax: float = 7200.0  # two hours: a radio neighbourhood hears about one digest an hour
     redundancy_k: int = 1  # consistent digests, or other announces of an item, that suppress ours
     relay_window: float = 8.0  # ≫ one packet's airtime, so a neighbour's relay can suppress ours
 
@@ -90,6 +95,7 @@ class SyncStats:
     dropped_wrong_ring: int = 0
     suppressed: int = 0  # scheduled transmissions cancelled because others already sent them
     sent: Counter[str] = field(default_factory=Counter)  # by message kind: "announce", "digest"…
+    digest_reasons: Counter[str] = field(default_factory=Counter)  # "trickle", "audit", "followup"
 
 
 @dataclass
@@ -125,8 +131,8 @@ class _Audit:
 
     due: float
     holders: set[str]
-    unconditional: bool  # we held back our relay: neighbours cannot tell we have the item
-    tries: int = 0
+    proof: bool  # we held back our relay: a digest shows neighbours we have the item after all
+    tries: int = 0  # digests sent asking neighbours that have not shown it
 
 
 @dataclass
@@ -143,8 +149,12 @@ class _Ring:
     items_until: float = 0.0
     audits: dict[bytes, _Audit] = field(default_factory=dict)  # by item key
     neighbours: dict[str, float] = field(default_factory=dict)  # board heard -> when, last
+    missers: dict[str, float] = field(default_factory=dict)  # board seen missing items -> until
     followups: dict[str, set[bytes]] = field(default_factory=dict)  # pushed to -> not yet heard
     followup_due: float | None = None
+    asked_due: float | None = None  # a neighbour's digest asked us to show we agree
+    digest_sent: float = float("-inf")  # when we last sent a digest
+    introduced: bool = False  # sent a digest since start, so neighbours know this board
     quiet_from: float = 0.0  # no digest before this: news was moving here until lately
 
     def busy(self, t: float) -> bool:
@@ -174,10 +184,15 @@ NEIGHBOUR_MEMORY = 86400.0
 #: When an audit digest is due, in relay windows after the relay was held back or sent. Boards
 #: that held back speak first: their digests show they have the item, so the boards that sent
 #: it usually find every neighbour accounted for and stay silent.
-SUPPRESSED_AUDIT = (2, 3)
-SENT_AUDIT = (4, 5)
+SUPPRESSED_AUDIT = (2, 4)
+SENT_AUDIT = (5, 6)
 #: Digests one flood may cost a board while a neighbour it knows has not shown the item.
 AUDIT_TRIES = 3
+#: An announce must be this many times a digest's size before holding it back saves airtime.
+HOLD_BACK_FACTOR = 1.5
+#: Seconds within which a digest we sent crossed a neighbour's asking digest on the air: the
+#: asker hears ours after asking, so it needs no second answer (a digest is under 1 s on air).
+ASK_CROSSING = 2.0
 
 #: Seconds of slack when deciding what is due: `next_wakeup` rounds to microseconds, and a
 #: clock that wakes exactly then must still find the work due.
@@ -196,6 +211,7 @@ class SyncEngine:
         self.config = config
         self.stats = SyncStats()
         self._rng = rng
+        self._node_id: str | None = None
         k = config.redundancy_k
         self._rings = {
             ring: _Ring(Trickle(config.imin, config.imax, k, rng)) for ring in sorted(config.rings)
@@ -203,10 +219,15 @@ class SyncEngine:
 
     # -- inputs ---------------------------------------------------------------------------------
 
-    def start(self, now: datetime) -> None:
-        """Begin Trickle on every ring at imin: a restarted board compares notes soon."""
+    def start(self, now: datetime, node_id: str | None = None) -> None:
+        """Begin Trickle on every ring at imin: a restarted board compares notes soon.
+
+        `node_id` is this board's own id, so it knows when a neighbour's digest asks it.
+        """
+        self._node_id = node_id
         for state in self._rings.values():
             state.trickle.start(_seconds(now))
+            state.introduced = False
 
     def local_bulletin(self, bulletin: Bulletin, now: datetime) -> None:
         """A bulletin stored from a handheld or the CLI: announce it once, now."""
@@ -262,7 +283,7 @@ class SyncEngine:
             case Inventory():
                 self._on_inventory(state, msg, sender, now)
             case Request():
-                self._on_request(state, msg, now)
+                self._on_request(state, msg, sender, now)
         state.requested = {p: until for p, until in state.requested.items() if until > t}
 
     # -- outputs --------------------------------------------------------------------------------
@@ -276,14 +297,28 @@ class SyncEngine:
             out.extend(self._due_requests(ring, state, t))
             out.extend(self._due_answers(ring, state, now))
             # Every reason is looked at (each clears its own state); one digest serves them all.
-            wanted = self._audit_wants_digest(state, t) | self._followup_wants_digest(state, t)
-            if state.trickle.should_transmit(t):
+            asks = self._audit_asks(state, t)
+            reasons = {
+                "audit": asks is not None,
+                "followup": self._followup_wants_digest(state, t),
+                "asked": state.asked_due is not None and state.asked_due <= t,
+                "trickle": False,
+            }
+            if state.trickle.should_transmit(t, force=not state.introduced):
                 if state.busy(t):
                     self.stats.suppressed += 1  # news is still moving: this digest would lie
                 else:
-                    wanted = True
-            if wanted:
-                out.append(self._send(ring, summarise(ring, self._items(ring, now).all_keys())))
+                    reasons["trickle"] = True
+            if any(reasons.values()):
+                logger.debug(
+                    "ring %d: digest for %s", ring, ", ".join(r for r, on in reasons.items() if on)
+                )
+                self.stats.digest_reasons.update(r for r, on in reasons.items() if on)
+                digest = summarise(ring, self._items(ring, now).all_keys())
+                out.append(self._send(ring, replace(digest, asks=asks or ())))
+                state.asked_due = None
+                state.introduced = True
+                state.digest_sent = t
         return out
 
     def next_wakeup(self) -> datetime | None:
@@ -297,6 +332,8 @@ class SyncEngine:
             times.extend(a.due for a in state.audits.values())
             if state.followup_due is not None:
                 times.append(state.followup_due)
+            if state.asked_due is not None:
+                times.append(state.asked_due)
             event = state.trickle.next_event()
             if event is not None:
                 times.append(event)
@@ -343,7 +380,20 @@ class SyncEngine:
             for audit in state.audits.values():
                 audit.holders.add(sender)
             state.followups.pop(sender, None)
+            t = _seconds(now)
+            crossed = t - state.digest_sent < ASK_CROSSING  # ours went out as it asked
+            if self._node_id in digest.asks and state.asked_due is None and not crossed:
+                # The sender cannot tell that we have what it sent us: show it, soon.
+                state.asked_due = t + self._rng.uniform(0, self.config.relay_window)
+            self._postpone_same_asks(state, digest, sender, t)
             return
+        # The sets differ somewhere; a bucket that agrees still shows the sender has its items.
+        pairs = enumerate(zip(ours.buckets, digest.buckets, strict=True))
+        agreeing = {bucket for bucket, (a, b) in pairs if a == b}
+        for key, audit in state.audits.items():
+            if bucket_of(key) in agreeing:
+                audit.holders.add(sender)
+        self._postpone_same_asks(state, digest, sender, _seconds(now))
         window = self.config.relay_window
         answer = state.answers.get(sender)
         if answer is None:
@@ -359,6 +409,8 @@ class SyncEngine:
         skip = {prefix(key) for key in items.deleted} | state.refused
         missing = theirs - ours.keys() - skip
         extra = [key for p, key in ours.items() if p not in theirs]
+        if extra:
+            self._suspect(state, sender, _seconds(now))
         self._cancel_same_answers(state, inventory, items, agree=not missing and not extra)
         t = _seconds(now)
         for key in extra:
@@ -381,8 +433,9 @@ class SyncEngine:
             # than the flood itself.
             state.trickle.heard_inconsistent(t)
 
-    def _on_request(self, state: _Ring, request: Request, now: datetime) -> None:
+    def _on_request(self, state: _Ring, request: Request, sender: str, now: datetime) -> None:
         t = _seconds(now)
+        self._suspect(state, sender, t)  # it missed something
         memory = t + REQUEST_MEMORY * self.config.relay_window
         asked = set(request.key_prefixes)
         for p in asked:
@@ -414,7 +467,12 @@ class SyncEngine:
         if pending is None or sender == pending.teacher:
             return
         pending.heard.add(sender)
-        if len(pending.heard) >= self.config.redundancy_k:
+        known = self._known(state, now)
+        # Counting copies alone leaves holes in a sparse mesh, where the two boards that heard
+        # the same pair of relays may be the only way to a third group: hold back only when at
+        # least half the neighbours we know have shown the item too.
+        covered = 2 * len(known & pending.holders()) >= len(known)
+        if len(pending.heard) >= self.config.redundancy_k and covered and self._worth_holding(key):
             del state.announces[key]
             self.stats.suppressed += 1
             if pending.news:
@@ -486,34 +544,95 @@ class SyncEngine:
         deleted = frozenset(id_to_bytes(t.bulletin_id) for t in tombstones.values())
         return _Items(bulletins, tombstones, deleted)
 
-    def _audit_wants_digest(self, state: _Ring, t: float) -> bool:
-        """Whether a digest is owed after a flood: a neighbour we know has not shown an item."""
+    def _audit_asks(self, state: _Ring, t: float) -> tuple[str, ...] | None:
+        """The neighbours to ask in a digest owed after a flood, or None if none is owed.
+
+        A digest is owed while a neighbour we know has not shown an item we relayed, held back
+        or were given: it names those neighbours, and each that agrees answers with its own
+        digest. A neighbour that never answers is forgotten until it speaks again, so a board
+        switched off for good stops costing digests.
+        """
         due = [key for key, audit in state.audits.items() if audit.due <= t]
         if not due:
-            return False
+            return None
         if state.busy(t):
             for key in due:
                 state.audits[key].due = max(t, state.quiet_from) + self.config.relay_window
-            return False
-        known = {n for n, heard in state.neighbours.items() if heard > t - NEIGHBOUR_MEMORY}
-        state.neighbours = {n: state.neighbours[n] for n in known}
-        audits = [state.audits[key] for key in due]
-        send = any(audit.unconditional or known - audit.holders for audit in audits)
+            return None
+        for key in due:
+            audit = state.audits[key]
+            if audit.tries >= AUDIT_TRIES:
+                for silent in self._checked(state, t) - audit.holders:
+                    logger.info("neighbour %s never showed %s; forgetting it", silent, key.hex())
+                    state.neighbours.pop(silent, None)
+                del state.audits[key]
+        known = self._checked(state, t)
+        due = [key for key in due if key in state.audits]
+        if not any(state.audits[key].proof or known - state.audits[key].holders for key in due):
+            for key in due:
+                del state.audits[key]
+            self.stats.suppressed += 1
+            return None
+        # One digest serves every audit, due or not: it asks everyone not yet heard from.
+        unshown: set[str] = set()
         window = self.config.relay_window
         for key, audit in list(state.audits.items()):
-            if audit.due > t and not send:
-                continue
-            if known - audit.holders and audit.tries < AUDIT_TRIES:
-                # Ask again later: our digest, or the answer to it, may be lost too.
-                low, high = SENT_AUDIT
-                audit.due = t + self._rng.uniform(low * window, high * window)
-                audit.tries += 1
-                audit.unconditional = False
-            else:
+            audit.proof = False
+            missing = known - audit.holders
+            if not missing:
                 del state.audits[key]
-        if not send:
-            self.stats.suppressed += 1
-        return send
+                continue
+            unshown |= missing
+            # Ask again later: our digest, or the answer to it, may be lost too.
+            low, high = SENT_AUDIT
+            audit.due = t + self._rng.uniform(low * window, high * window)
+            audit.tries += 1
+        askable = sorted(n for n in unshown if is_node_id(n) and n != "!00000000")
+        return tuple(askable[:MAX_DIGEST_ASKS])
+
+    def _postpone_same_asks(self, state: _Ring, digest: Digest, sender: str, t: float) -> None:
+        """Another board asked the neighbours we were about to ask: their answers reach us too."""
+        if not digest.asks:
+            return
+        known = self._checked(state, t)
+        asked = set(digest.asks)
+        for audit in state.audits.values():
+            missing = known - audit.holders - {sender}
+            if missing and missing <= asked:
+                audit.due = max(audit.due, t + self.config.relay_window)
+
+    def _worth_holding(self, key: bytes) -> bool:
+        """Whether holding back our relay of `key` saves airtime.
+
+        A board that holds back later sends a digest to show it has the item, so holding back
+        trades an announce for a digest (and risks a hole a repair must close): worth it only
+        when the announce is clearly the longer packet. Short bulletins and tombstones are
+        simply relayed by every board, and the relay itself shows the neighbours.
+        """
+        data = self.store.canonical(bytes_to_id(key))
+        size = TOMBSTONE_BYTES if data is None else HEADER_BYTES + len(data)
+        return size > HOLD_BACK_FACTOR * DIGEST_BYTES
+
+    @staticmethod
+    def _known(state: _Ring, t: float) -> set[str]:
+        """The boards heard on this ring lately: our neighbours."""
+        return {n for n, heard in state.neighbours.items() if heard > t - NEIGHBOUR_MEMORY}
+
+    def _checked(self, state: _Ring, t: float) -> set[str]:
+        """The neighbours a flood should check on: those that have missed items lately.
+
+        A board that has missed nothing is trusted to have heard what every board around it
+        relayed: asking it after every bulletin, when it was only we who failed to hear its
+        relay (two boards we hear, hidden from each other, sent at once), costs more airtime
+        than the flood. One that missed something is asked for a day.
+        """
+        state.missers = {n: until for n, until in state.missers.items() if until > t}
+        return self._known(state, t) & state.missers.keys()
+
+    @staticmethod
+    def _suspect(state: _Ring, board: str, t: float) -> None:
+        """`board` showed it missed an item: check on it after floods for a day."""
+        state.missers[board] = t + NEIGHBOUR_MEMORY
 
     def _followup_wants_digest(self, state: _Ring, t: float) -> bool:
         """Whether a digest is owed after pushing items we have not heard the neighbour pass on."""
@@ -554,13 +673,14 @@ class SyncEngine:
     def _audit_later(
         self, state: _Ring, key: bytes, holders: set[str], now: float, *, held_back: bool
     ) -> None:
-        """Owe one digest once the flood of `key` has passed.
+        """Owe a digest once the flood of `key` has passed.
 
-        A board that held its relay back always sends it: that shows its neighbours it has the
-        item, and a neighbour only it reaches (which counting copies cannot see) answers it and
-        is repaired. A board that sent the item sends it later, and only if some neighbour it
-        knows has still not shown it has the item (announced it, or sent a digest equal to
-        ours): that neighbour may have lost the packet.
+        A board that held its relay back sends one regardless: it shows the neighbours that it
+        has the item after all, and a neighbour only it reaches (which counting copies cannot
+        see) finds the difference and is repaired. Held-back boards speak first, so the boards
+        that sent the item usually find every neighbour accounted for. A neighbour we know that
+        has still not shown the item (announced it, or sent a digest agreeing on its bucket)
+        may have lost the packet: our digest asks it by name, and it answers.
         """
         audit = state.audits.get(key)
         if audit is not None:
@@ -570,7 +690,7 @@ class SyncEngine:
         due = now + self._rng.uniform(
             low * self.config.relay_window, high * self.config.relay_window
         )
-        state.audits[key] = _Audit(due, holders, held_back)
+        state.audits[key] = _Audit(due, holders, proof=held_back)
 
     def _announcement(self, items: _Items, key: bytes) -> Message | None:
         if key in items.bulletins:
@@ -616,6 +736,7 @@ class SyncEngine:
             updated = fold(answer.digest, answer.since)
             if not consistent(ours, updated):
                 mask |= differing(ours, answer.digest)
+                self._suspect(state, sender, t)
         if not mask:
             self.stats.suppressed += 1  # the gap closed while we waited
             return []

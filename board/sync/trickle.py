@@ -58,8 +58,9 @@ class Trickle:
             self.interval = self.imin
             self._new_interval(now)
 
-    def should_transmit(self, now: float) -> bool:
-        """True once per interval, at or after t, if fewer than k consistent messages were heard.
+    def should_transmit(self, now: float, *, force: bool = False) -> bool:
+        """True once per interval, at or after t, if fewer than k consistent messages were heard
+        (or, with `force`, regardless of them).
 
         A poll that comes late (after the interval ended) still decides for that interval once;
         intervals slept through entirely are skipped, never sent in a burst.
@@ -71,7 +72,7 @@ class Trickle:
         transmit = False
         if not self._fired and now >= self._t:
             self._fired = True
-            transmit = self._c < self.k
+            transmit = force or self._c < self.k
         if now >= self._begin + self.interval:
             self._advance(now)
             if self._t <= now:

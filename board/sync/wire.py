@@ -39,6 +39,10 @@ _OPERATOR = bytes(_NODE_BYTES)  # deleted_by on the air when a board operator de
 MAX_ANNOUNCE_BULLETIN = MAX_BOARD_PAYLOAD - HEADER_BYTES
 MAX_INVENTORY_PREFIXES = (MAX_BOARD_PAYLOAD - HEADER_BYTES - _INVENTORY.size) // PREFIX_BYTES
 MAX_REQUEST_PREFIXES = (MAX_BOARD_PAYLOAD - HEADER_BYTES - 1) // PREFIX_BYTES
+#: Neighbours one digest may ask to answer: enough for a neighbourhood, and it stays short.
+MAX_DIGEST_ASKS = 8
+DIGEST_BYTES = HEADER_BYTES + _DIGEST.size  # without asks
+TOMBSTONE_BYTES = HEADER_BYTES + _TOMBSTONE.size
 
 
 class Kind(IntEnum):
@@ -111,7 +115,7 @@ class TombstoneMsg:
         if len(self.target) != KEY_BYTES:
             raise MalformedPacket(f"tombstone target is {KEY_BYTES} bytes")
         for node in (self.author, self.deleted_by):
-            if node is not None and not _is_node(node):
+            if node is not None and not is_node_id(node):
                 raise MalformedPacket(f"bad node id {node!r}")
         if self.deleted_by == "!00000000":
             raise MalformedPacket("node !00000000 cannot delete")
@@ -122,7 +126,8 @@ class TombstoneMsg:
                 raise MalformedPacket("tombstone times are whole seconds")
 
 
-def _is_node(node: str) -> bool:
+def is_node_id(node: str) -> bool:
+    """Whether `node` is a node id as the board plane carries it: `!` and 8 hex digits."""
     return len(node) == 9 and node[0] == "!" and all(c in "0123456789abcdef" for c in node[1:])
 
 
@@ -132,12 +137,17 @@ class Digest:
 
     A mismatch in a bucket's fingerprint tells the receiver *where* the sets differ, so the answer
     (an Inventory) lists only those buckets' keys instead of the whole ring.
+
+    `asks` names neighbours (node ids, 4 bytes each on air) that the sender has not heard show
+    an item it sent them: each one that agrees answers with its own digest, so a relay lost in
+    a collision costs one answer instead of repeated digests that agreeing boards ignore.
     """
 
     ring: int
     count: int
     fingerprint: bytes
     buckets: tuple[int, ...]
+    asks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_ring(self.ring)
@@ -147,6 +157,12 @@ class Digest:
             raise MalformedPacket(f"digest fingerprint is {FINGERPRINT_BYTES} bytes")
         if len(self.buckets) != BUCKET_COUNT or not all(0 <= b <= 0xFFFF for b in self.buckets):
             raise MalformedPacket(f"a digest has {BUCKET_COUNT} 16-bit bucket fingerprints")
+        if len(self.asks) > MAX_DIGEST_ASKS:
+            raise MalformedPacket(f"a digest asks at most {MAX_DIGEST_ASKS} neighbours")
+        if not all(is_node_id(node) for node in self.asks) or "!00000000" in self.asks:
+            raise MalformedPacket("a digest asks by node id")
+        if any(a >= b for a, b in itertools.pairwise(self.asks)):
+            raise MalformedPacket("a digest's asks must be sorted and distinct")
 
 
 @dataclass(frozen=True)
@@ -224,7 +240,8 @@ def encode(msg: Message) -> bytes:
                 _unix(msg.expires_at),
             )
         case Digest():
-            body = _DIGEST.pack(msg.ring, msg.count, msg.fingerprint, *msg.buckets)
+            asks = b"".join(bytes.fromhex(node[1:]) for node in msg.asks)
+            body = _DIGEST.pack(msg.ring, msg.count, msg.fingerprint, *msg.buckets) + asks
         case Inventory():
             header = _INVENTORY.pack(msg.ring, msg.mask, msg.low, msg.high)
             body = header + b"".join(msg.prefixes)
@@ -296,9 +313,12 @@ def _decode_tombstone(body: bytes) -> TombstoneMsg:
 
 
 def _decode_digest(body: bytes) -> Digest:
-    _exact(body, _DIGEST, "digest")
-    ring, count, fingerprint, *buckets = _DIGEST.unpack(body)
-    return Digest(ring, count, fingerprint, tuple(buckets))
+    tail = body[_DIGEST.size :]
+    if len(body) < _DIGEST.size or len(tail) % _NODE_BYTES:
+        raise MalformedPacket(f"digest is {len(body)} bytes; expected {_DIGEST.size} + 4 per ask")
+    ring, count, fingerprint, *buckets = _DIGEST.unpack(body[: _DIGEST.size])
+    asks = tuple("!" + tail[i : i + _NODE_BYTES].hex() for i in range(0, len(tail), _NODE_BYTES))
+    return Digest(ring, count, fingerprint, tuple(buckets), asks)
 
 
 def _decode_inventory(body: bytes) -> Inventory:

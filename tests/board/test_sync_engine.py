@@ -81,13 +81,13 @@ class Mesh:
     def start(self) -> None:
         for i, board in enumerate(self.boards):
             board.engine = self._engine(board.store, i)
-            board.engine.start(self.time)
+            board.engine.start(self.time, node_id(i))
 
     def restart(self, i: int) -> None:
         board = self.boards[i]
         board.online = True
         board.engine = self._engine(board.store, i)
-        board.engine.start(self.time)
+        board.engine.start(self.time, node_id(i))
 
     def post(self, i: int, item: Bulletin) -> None:
         board = self.boards[i]
@@ -138,7 +138,7 @@ class Mesh:
         if not board.online or self._loss_rng.random() < self.loss:
             return
         for _ in range(2 if self.duplicate else 1):
-            board.engine.receive(payload, ring, f"!{sender:08x}", self.time)
+            board.engine.receive(payload, ring, node_id(sender), self.time)
 
     def holds(self, item: Bulletin) -> list[bool]:
         return [b.store.canonical(item.id) is not None for b in self.boards]
@@ -153,6 +153,10 @@ class Mesh:
 
     def airtime(self, since: float = 0.0) -> float:
         return sum(s.airtime for s in self.sent if s.at >= since)
+
+
+def node_id(board: int) -> str:
+    return f"!{0x5B0A0001 + board:08x}"
 
 
 def full(n: int) -> list[list[int]]:
@@ -201,10 +205,10 @@ def settled(links: list[list[int]], **options: object) -> Mesh:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_full_five_converge_with_at_most_two_announces(seed: int) -> None:
-    """With an ideal radio the first relay silences the other three."""
+    """With an ideal radio the first relay of a long bulletin silences the other three."""
     mesh = settled(full(5), seed=seed, instant=True)
     since = mesh.now
-    item = bulletin(1, mesh.time)
+    item = bulletin(1, mesh.time, text_bytes=150)
     mesh.post(0, item)
     mesh.run(600.0, until=mesh.converged([item]))
     mesh.run(600.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -47,6 +48,7 @@ MESSAGES: list[tuple[str, Message, int]] = [
     ("tombstone by operator", tombstone(None), 35),
     ("digest", summarise(0, keys(100)), 45),
     ("empty digest", summarise(3, []), 45),
+    ("digest asking two", replace(summarise(0, []), asks=("!0000beef", "!a1b2c3d4")), 53),
     ("inventory, empty bucket", Inventory(0, 1 << 5, ()), 9),
     ("inventory, 3 keys", Inventory(1, 0xFFFF, tuple(sorted(k[:4] for k in keys(3)))), 21),
     ("full inventory", inventories(0, keys(MAX_INVENTORY_PREFIXES), 0xFFFF)[0], 233),
@@ -103,6 +105,11 @@ def test_encode_refuses_what_does_not_fit() -> None:
         (bytes([MAGIC_VERSION]), MalformedPacket),
         (bytes([MAGIC_VERSION, 99]), MalformedPacket),
         (bytes([MAGIC_VERSION, 3]) + bytes(42), MalformedPacket),
+        (bytes([MAGIC_VERSION, 3]) + bytes(45), MalformedPacket),  # 2 bytes of an ask
+        (bytes([MAGIC_VERSION, 3]) + bytes(43) + bytes(4), MalformedPacket),  # asks !00000000
+        (bytes([MAGIC_VERSION, 3]) + bytes(43) + b"\x00\x00\x00\x02" * 2, MalformedPacket),
+        (bytes([MAGIC_VERSION, 3]) + bytes(43) + bytes([0, 0, 0, 2, 0, 0, 0, 1]), MalformedPacket),
+        (bytes([MAGIC_VERSION, 3]) + bytes(43) + bytes(range(1, 37)), MalformedPacket),  # 9 asks
         (bytes([MAGIC_VERSION, 4, 0, 0, 0, 0, 0, 0xFF, 0xFF]), MalformedPacket),  # no bucket
         (bytes([MAGIC_VERSION, 5, 0]), MalformedPacket),  # request for nothing
         (bytes([MAGIC_VERSION, 5, 0]) + b"\x02\x00\x00\x00\x01\x00\x00\x00", MalformedPacket),
