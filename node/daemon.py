@@ -16,10 +16,12 @@ from datetime import datetime, timedelta
 
 from board.airtime import AirtimeBudget, estimate_airtime
 from board.commands import BoardConfig, CommandHandler, Inbound, Reply
+from board.outbox_store import OutboxStore
 from board.store import Store
 from board.sync.engine import Outgoing, SyncConfig, SyncEngine
 from node.clock import SYSTEM_CLOCK, Clock
 from node.link import (
+    Delivery,
     LinkError,
     RadioLink,
     RadioMetrics,
@@ -27,7 +29,7 @@ from node.link import (
     ReceivedBoardPacket,
     ReceivedText,
 )
-from node.outbox import MIN_TEXT_INTERVAL, Outbox, Packet
+from node.outbox import MIN_TEXT_INTERVAL, Outbox, OutboxTiming, Packet
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class Daemon:
         budget: AirtimeBudget,
         *,
         text_interval: float = MIN_TEXT_INTERVAL,
+        outbox_timing: OutboxTiming | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._link = link
@@ -64,11 +67,13 @@ class Daemon:
         self._inbound: queue.Queue[Received] = queue.Queue()
         self.outbox_interval = text_interval
         self.outbox = Outbox(
+            OutboxStore(store),
             self._send_reply,
             self._send_board,
             packet_airtime,
             budget,
             text_interval=text_interval,
+            timing=outbox_timing,
             clock=clock,
         )
         self.connected = threading.Event()
@@ -85,6 +90,7 @@ class Daemon:
         clock: Clock = SYSTEM_CLOCK,
         seed: int | None = None,
         text_interval: float = MIN_TEXT_INTERVAL,
+        outbox_timing: OutboxTiming | None = None,
     ) -> Daemon:
         """A daemon with the standard parts, as `meshboard run`, the demo and the tests use."""
         return cls(
@@ -94,6 +100,7 @@ class Daemon:
             SyncEngine(store, sync or SyncConfig(), random.Random(seed)),
             AirtimeBudget.load(store, clock.now()),
             text_interval=text_interval,
+            outbox_timing=outbox_timing,
             clock=clock,
         )
 
@@ -144,6 +151,8 @@ class Daemon:
             self._serve(received, now)
         elif isinstance(received, ReceivedBoardPacket):
             self._sync.receive(received.payload, received.channel, received.sender, now)
+        elif isinstance(received, Delivery):
+            self.outbox.report(received)
         elif isinstance(received, RadioMetrics):
             self._budget.note_channel_utilisation(now, received.channel_utilization)
 
@@ -164,8 +173,8 @@ class Daemon:
         for bulletin_id in outcome.deleted:
             self._sync.local_tombstone(bulletin_id, now)
 
-    def _send_reply(self, reply: Reply) -> None:
-        self._link.send_text(reply.text, reply.to, reply.ring)
+    def _send_reply(self, reply: Reply) -> int:
+        return self._link.send_text(reply.text, reply.to, reply.ring)
 
     def _send_board(self, outgoing: Outgoing) -> None:
         self._link.send_board(outgoing.payload, outgoing.ring)

@@ -55,6 +55,25 @@ class ReceivedBoardPacket:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """The radio's word on a want_ack packet this board sent: an ACK or a NAK.
+
+    Firmware answers every want_ack packet with a ROUTING_APP packet whose `request_id` is the
+    packet's id: a real ACK from the destination, an implicit ACK from our own radio (it heard a
+    relay repeat the packet and stopped retrying; the destination has not confirmed), or a NAK
+    from our own radio (MAX_RETRANSMIT, NO_ROUTE, DUTY_CYCLE_LIMIT, …).
+    """
+
+    packet_id: int  # what send_text returned
+    error: str  # "NONE" for an ACK, else the firmware's Routing.Error name
+    implicit: bool = False
+
+    @property
+    def acked(self) -> bool:
+        return self.error == "NONE"
+
+
+@dataclass(frozen=True)
 class RadioMetrics:
     """What the radio reports about the air (firmware device metrics, percentages)."""
 
@@ -62,13 +81,17 @@ class RadioMetrics:
     air_util_tx: float
 
 
-Received = ReceivedText | ReceivedBoardPacket | RadioMetrics
+Received = ReceivedText | ReceivedBoardPacket | RadioMetrics | Delivery
 ReceiveHandler = Callable[[Received], None]
 LostHandler = Callable[[], None]
 
 
 class RadioLink(Protocol):
-    """What the daemon needs from a radio."""
+    """What the daemon needs from a radio.
+
+    `on_receive` also gets a `Delivery` for every packet `send_text` sent, naming the id it
+    returned, when the radio reports one; a lost report is the caller's timeout to handle.
+    """
 
     @property
     def node_id(self) -> str: ...
@@ -123,7 +146,7 @@ class MeshtasticLink:
         logger.info("connected to radio %s on %s", self.node_id, self.port)
 
     def send_text(self, text: str, destination: str, channel: int) -> int:
-        """Send a direct text with want_ack on `channel`; returns the packet id."""
+        """Send a direct text with want_ack on `channel`; returns the id its `Delivery` names."""
         interface = self._require_interface()
         try:
             packet = interface.sendText(
@@ -190,6 +213,8 @@ def _to_received(packet: dict[str, Any], my_num: int) -> Received | None:
     if not isinstance(payload, bytes) or not isinstance(sender, int):
         return None
     portnum = decoded.get("portnum")
+    if portnum == "ROUTING_APP":
+        return _delivery(packet, decoded, my_num)
     if sender == my_num:
         metrics = (decoded.get("telemetry") or {}).get("deviceMetrics")
         if portnum == "TELEMETRY_APP" and metrics:
@@ -218,4 +243,17 @@ def _to_received(packet: dict[str, Any], my_num: int) -> Received | None:
         packet_id=int(packet.get("id", 0)),
         rx_time=int(rx_time) if isinstance(rx_time, int) else None,
         pki_encrypted=bool(packet.get("pkiEncrypted", False)),
+    )
+
+
+def _delivery(packet: dict[str, Any], decoded: dict[str, Any], my_num: int) -> Delivery | None:
+    """An ACK or NAK addressed to us; the client leaves `errorReason` out when it is NONE."""
+    request_id = decoded.get("requestId")
+    if packet.get("to") != my_num or not isinstance(request_id, int) or not request_id:
+        return None
+    error = str((decoded.get("routing") or {}).get("errorReason", "NONE"))
+    return Delivery(
+        packet_id=request_id,
+        error=error,
+        implicit=error == "NONE" and packet.get("from") == my_num,
     )

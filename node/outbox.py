@@ -1,11 +1,24 @@
-"""The one queue every transmission of the board goes through.
+"""The one queue every transmission of the board goes through, kept in the board's database.
 
 Two kinds of packet leave a board: replies to people (text direct messages) and board-plane
-packets (sync). Replies go first and are never dropped; they are paced at least 1.5 s apart
-because firmware 2.7 silently drops texts sent faster. Board-plane packets are sent only while the
-airtime budget allows and the channel is not busy; otherwise they are dropped with a log line,
-since the sync protocol's anti-entropy repairs what was not sent. No packet follows the previous
-one sooner than the previous one's airtime: the radio cannot send faster than the air carries.
+packets (sync broadcasts). Each is written to the database (`board.outbox_store`) before it is
+sent, so what a person waits for survives kill -9, a restart and a lost radio.
+
+Replies go first, at least `text_interval` apart (firmware 2.7 silently drops faster texts), with
+want_ack. The radio answers each with a `Delivery`: an ACK, an implicit ACK (a relay repeated it,
+so the firmware stopped retrying; counted as delivered, since a resend would reach most people
+twice) or a NAK. A NAK, or no word within `ack_timeout`, is a failed attempt: the reply is tried
+again after a backoff and given up, with a warning, after the last attempt. An ACK for any attempt
+of a reply, however late, settles it. Every attempt waits for the text pacing and asks the airtime
+budget, exactly as the first does.
+
+Board-plane packets need no ACK: they are deleted once handed to the radio, and dropped when the
+budget denies them or they are older than `board_max_age`, since sync repairs what was not sent
+and a stale announcement is worse than none. No packet follows the previous one sooner than the
+previous one's airtime: the radio cannot send faster than the air carries.
+
+While the radio cannot be reached (`LinkError`) nothing is dropped and nothing counts as an
+attempt: packets stay queued and the outbox tries again every `link_retry` seconds.
 """
 
 from __future__ import annotations
@@ -14,22 +27,39 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from board.commands import Reply
+from board.outbox_store import OutboxStore, Packet, Queued
 from board.sync.engine import Outgoing
 from node.clock import SYSTEM_CLOCK, Clock
-from node.link import LinkError
+from node.link import Delivery, LinkError
 
 logger = logging.getLogger(__name__)
 
 MIN_TEXT_INTERVAL = 1.5  # seconds between texts (DESIGN.md, firmware 2.7 text rate)
-MAX_ATTEMPTS = 3
 BUDGET_RECHECK = 30.0  # seconds between looks at the budget while a reply waits for it
 
-Packet = Reply | Outgoing
+__all__ = ["MIN_TEXT_INTERVAL", "Outbox", "OutboxStats", "OutboxTiming", "Packet"]
+
+
+@dataclass(frozen=True)
+class OutboxTiming:
+    """How patient the outbox is, in the clock's seconds."""
+
+    attempts: int = 3  # times a reply is handed to the radio before it is given up
+    # The firmware's own three tries of a LongFast text end in an ACK or NAK within about 40 s
+    # on a quiet mesh; a full TX queue ahead of it adds half a minute. No word by then: lost.
+    ack_timeout: float = 120.0
+    backoff: tuple[float, ...] = (30.0, 90.0)  # waits after the first, second, … failure
+    board_max_age: float = 180.0  # an older sync packet describes a state that has moved on
+    reply_max_age: float = 3600.0  # an answer this late misleads more than it helps
+    link_retry: float = 2.0  # between tries while the radio cannot be reached
+
+    def backoff_after(self, attempts: int) -> float:
+        return self.backoff[min(attempts, len(self.backoff)) - 1] if self.backoff else 0.0
 
 
 class Budget(Protocol):
@@ -40,53 +70,95 @@ class Budget(Protocol):
     def record(self, now: datetime, seconds: float) -> None: ...
 
 
-@dataclass
-class _Queued:
+@dataclass(eq=False)
+class _Item:
+    id: int
     packet: Packet
     airtime: float
+    queued_at: float  # clock.monotonic() when queued (estimated for an earlier run's packets)
     attempts: int = 0
+    packet_ids: list[int] = field(default_factory=list)
+    due: float = 0.0  # a reply's next attempt, after a backoff
+    waiting_until: float | None = None  # an attempt is out; its ACK or NAK is awaited until then
+
+    @property
+    def to(self) -> str:
+        return self.packet.to if isinstance(self.packet, Reply) else "everyone"
+
+    @property
+    def text(self) -> str:
+        return self.packet.text if isinstance(self.packet, Reply) else self.packet.payload.hex()
+
+
+@dataclass(frozen=True)
+class _Step:
+    kind: Literal["report", "expire", "send", "drop"]
+    item: _Item | None = None
+    delivery: Delivery | None = None
+    why: str = ""
 
 
 @dataclass
 class OutboxStats:
-    replies_sent: int = 0
+    replies_sent: int = 0  # attempts handed to the radio
+    replies_delivered: int = 0
     board_sent: int = 0
     board_dropped: int = 0
     given_up: int = 0
 
 
 class Outbox:
-    """Sends queued packets on its own thread, paced and within the airtime budget."""
+    """Sends queued packets on its own thread, paced, within the airtime budget, until ACKed."""
 
     def __init__(
         self,
-        send_reply: Callable[[Reply], object],
+        queue: OutboxStore,
+        send_reply: Callable[[Reply], int],
         send_board: Callable[[Outgoing], object],
         airtime: Callable[[Packet], float],
         budget: Budget,
         *,
         text_interval: float = MIN_TEXT_INTERVAL,
+        timing: OutboxTiming | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._queue = queue
         self._send_reply = send_reply
         self._send_board = send_board
         self._airtime = airtime
         self._budget = budget
         self._text_interval = text_interval
+        self._timing = timing or OutboxTiming()
         self._clock = clock
-        self._replies: deque[_Queued] = deque()
-        self._board: deque[_Queued] = deque()
+        self._replies: list[_Item] = []
+        self._board: deque[_Item] = deque()
+        self._by_packet: dict[int, _Item] = {}  # every attempt's packet id → its reply
+        self._reports: deque[Delivery] = deque()
         self._changed = threading.Condition()
         self._stopping = False
         self._free_at = 0.0  # clock.monotonic() when the air is ours again
         self._next_text_at = 0.0
+        self._link_down = False
+        self._link_retry_at = 0.0
         self._thread: threading.Thread | None = None
         self.stats = OutboxStats()
+        self._load()
 
     def put(self, packet: Packet) -> None:
-        queue = self._replies if isinstance(packet, Reply) else self._board
+        """Queue a packet; it is in the database before this returns."""
+        queued = self._queue.add(packet, self._clock.now())
+        item = _Item(queued.id, packet, self._airtime(packet), self._clock.monotonic())
         with self._changed:
-            queue.append(_Queued(packet, self._airtime(packet)))
+            if isinstance(packet, Reply):
+                self._replies.append(item)
+            else:
+                self._board.append(item)
+            self._changed.notify_all()
+
+    def report(self, delivery: Delivery) -> None:
+        """The radio's ACK or NAK for a packet id (from any thread; handled on the outbox's)."""
+        with self._changed:
+            self._reports.append(delivery)
             self._changed.notify_all()
 
     @property
@@ -99,76 +171,237 @@ class Outbox:
         self._thread.start()
 
     def stop(self, drain_timeout: float = 0.0) -> None:
-        """Stop sending; with a drain timeout, first give queued replies that long to go out."""
+        """Stop sending; with a drain timeout, first give unsent replies that long to go out.
+
+        Nothing is lost either way: what is still queued is sent after the next start.
+        """
         with self._changed:
-            self._changed.wait_for(lambda: not self._replies, timeout=drain_timeout)
+            if self._thread is not None:
+                self._changed.wait_for(
+                    lambda: self._link_down or not any(r.attempts == 0 for r in self._replies),
+                    timeout=drain_timeout,
+                )
             self._stopping = True
             self._changed.notify_all()
         if self._thread is not None:
             self._thread.join()
         if self._replies:
-            logger.warning("outbox stopped with %d replies unsent", len(self._replies))
+            logger.info("outbox stopped; %d replies wait for the next start", len(self._replies))
+
+    # -- loading what an earlier run left ------------------------------------------------
+
+    def _load(self) -> None:
+        """Queue what the database holds: replies to send or to hear about, fresh sync packets.
+
+        A reply handed to the radio before the restart waits `ack_timeout` for the ACK the
+        radio may still deliver, rather than going out twice.
+        """
+        now, wall = self._clock.monotonic(), self._clock.now()
+        for queued in self._queue.pending():
+            age = (wall - queued.queued_at).total_seconds()
+            if queued.kind == "board" and not 0 <= age <= self._timing.board_max_age:
+                self._queue.remove(queued.id)  # a clock set back makes the age unknown: stale
+                continue
+            item = self._item(queued, now - max(0.0, age))
+            if item.attempts:
+                item.waiting_until = now + self._timing.ack_timeout
+            for packet_id in item.packet_ids:
+                self._by_packet[packet_id] = item
+            (self._replies if queued.kind == "reply" else self._board).append(item)
+        if self._replies or self._board:
+            logger.info(
+                "outbox: %d replies and %d board packets from before the start",
+                len(self._replies),
+                len(self._board),
+            )
+
+    def _item(self, queued: Queued, queued_at: float) -> _Item:
+        return _Item(
+            queued.id,
+            queued.packet,
+            self._airtime(queued.packet),
+            queued_at,
+            attempts=queued.attempts,
+            packet_ids=list(queued.packet_ids),
+        )
+
+    # -- the outbox thread ---------------------------------------------------------------
 
     def _run(self) -> None:
-        while (item := self._next_due()) is not None:
-            self._transmit(item)
+        while (step := self._next_step()) is not None:
+            if step.kind == "report":
+                assert step.delivery is not None
+                self._on_delivery(step.delivery)
+                continue
+            assert step.item is not None
+            if step.kind == "expire":
+                self._failed(step.item, "no answer")
+            elif step.kind == "drop":
+                self._drop(step.item, step.why)
+            elif isinstance(step.item.packet, Reply):
+                self._transmit_reply(step.item, step.item.packet)
+            else:
+                self._transmit_board(step.item, step.item.packet)
 
-    def _next_due(self) -> _Queued | None:
-        """Block until a packet may go out; None once stopping."""
+    def _next_step(self) -> _Step | None:
+        """Block until there is something to do; None once stopping."""
         with self._changed:
             while not self._stopping:
-                now = self._clock.monotonic()
-                wait: float | None = self._free_at - now
-                if wait is not None and wait <= 0:
-                    wait, item = self._pick(now)
-                    if item is not None:
-                        return item
+                step, wait = self._pick(self._clock.monotonic())
+                if step is not None:
+                    return step
                 self._changed.wait(self._clock.to_real(wait) if wait is not None else None)
             return None
 
-    def _pick(self, now: float) -> tuple[float | None, _Queued | None]:
-        """The packet to send now, or how long to wait (None: until something is queued)."""
-        if self._replies:
-            item = self._replies[0]
+    def _pick(self, now: float) -> tuple[_Step | None, float | None]:
+        """What to do now, or how long to wait before looking again (None: until woken)."""
+        if self._reports:
+            return _Step("report", delivery=self._reports.popleft()), None
+        timers: list[float] = []
+        for item in self._replies:
+            if item.waiting_until is not None:
+                if item.waiting_until <= now:
+                    return _Step("expire", item), None
+                timers.append(item.waiting_until)
+        gate = max(self._free_at, self._link_retry_at)
+        # First sends before retries: one unreachable person must not hold up everyone else.
+        ready = sorted(
+            (r for r in self._replies if r.waiting_until is None and r.due <= now),
+            key=lambda r: r.attempts,
+        )
+        timers += [r.due for r in self._replies if r.waiting_until is None and r.due > now]
+        if ready or self._board:
+            timers.append(gate)
+        if now >= gate and ready:
+            item = ready[0]
+            if now - item.queued_at > self._timing.reply_max_age:
+                return _Step("drop", item, why="too old"), None
             if now < self._next_text_at:
-                return self._next_text_at - now, None
-            if not self._budget.can_send(self._clock.now(), item.airtime, essential=True):
-                return BUDGET_RECHECK, None
-            return 0.0, item
-        while self._board:
-            item = self._board.popleft()
-            if self._budget.can_send(self._clock.now(), item.airtime, essential=False):
-                return 0.0, item
-            self.stats.board_dropped += 1
-            logger.info("airtime budget or busy channel: dropped a board-plane packet")
-        return None, None
+                timers.append(self._next_text_at)
+            elif self._budget.can_send(self._clock.now(), item.airtime, essential=True):
+                return _Step("send", item), None
+            else:
+                timers.append(now + BUDGET_RECHECK)
+        elif now >= gate and self._board:
+            item = self._board[0]
+            if now - item.queued_at > self._timing.board_max_age:
+                return _Step("drop", item, why="stale"), None
+            if not self._budget.can_send(self._clock.now(), item.airtime, essential=False):
+                return _Step("drop", item, why="airtime budget or busy channel"), None
+            return _Step("send", item), None
+        future = [t for t in timers if t > now]
+        return None, (min(future) - now) if future else None
 
-    def _transmit(self, item: _Queued) -> None:
-        item.attempts += 1
-        packet = item.packet
+    def _transmit_reply(self, item: _Item, reply: Reply) -> None:
         try:
-            if isinstance(packet, Reply):
-                self._send_reply(packet)
-            else:
-                self._send_board(packet)
+            packet_id = self._send_reply(reply)
         except LinkError as error:
-            done = item.attempts >= MAX_ATTEMPTS or not isinstance(packet, Reply)
-            logger.warning("send failed (attempt %d): %s", item.attempts, error)
-            if done:
-                self.stats.given_up += 1
-                logger.error("gave up a packet: %r", packet)
-        else:
-            done = True
-            self._budget.record(self._clock.now(), item.airtime)
-            if isinstance(packet, Reply):
-                self.stats.replies_sent += 1
-            else:
-                self.stats.board_sent += 1
+            self._link_failed(error)
+            return
+        self._queue.sent(item.id, packet_id, self._clock.now())
+        self._budget.record(self._clock.now(), item.airtime)
+        self.stats.replies_sent += 1
         with self._changed:
             now = self._clock.monotonic()
+            item.attempts += 1
+            item.packet_ids.append(packet_id)
+            self._by_packet[packet_id] = item
+            item.waiting_until = now + self._timing.ack_timeout
             self._free_at = now + item.airtime
-            if isinstance(packet, Reply):
-                self._next_text_at = now + max(self._text_interval, item.airtime)
-                if done:
-                    self._replies.popleft()
+            self._next_text_at = now + max(self._text_interval, item.airtime)
+            self._link_up()
+        logger.debug("reply to %s: attempt %d is packet %#x", item.to, item.attempts, packet_id)
+
+    def _transmit_board(self, item: _Item, outgoing: Outgoing) -> None:
+        try:
+            self._send_board(outgoing)
+        except LinkError as error:
+            self._link_failed(error)
+            return
+        self._queue.remove(item.id)
+        self._budget.record(self._clock.now(), item.airtime)
+        self.stats.board_sent += 1
+        with self._changed:
+            self._board.remove(item)
+            self._free_at = self._clock.monotonic() + item.airtime
+            self._link_up()
+
+    def _on_delivery(self, delivery: Delivery) -> None:
+        item = self._by_packet.get(delivery.packet_id)
+        if item is None:
+            logger.debug("report for packet %#x, not ours or settled", delivery.packet_id)
+            return
+        if delivery.acked:
+            how = "relayed (recipient has not confirmed)" if delivery.implicit else "delivered"
+            logger.info("reply to %s %s, attempt %d", item.to, how, item.attempts)
+            self.stats.replies_delivered += 1
+            self._forget(item)
+        elif item.waiting_until is not None and delivery.packet_id == item.packet_ids[-1]:
+            self._failed(item, delivery.error)
+        # else: a NAK for an earlier attempt, already counted as failed when it timed out
+
+    def _failed(self, item: _Item, why: str) -> None:
+        """An attempt ended without an ACK: try again after a backoff, or give up."""
+        if item.attempts >= self._timing.attempts:
+            logger.warning(
+                "gave up a reply to %s after %d attempts (%s): %.60r",
+                item.to,
+                item.attempts,
+                why,
+                item.text,
+            )
+            self.stats.given_up += 1
+            self._forget(item)
+            return
+        wait = self._timing.backoff_after(item.attempts)
+        logger.info(
+            "reply to %s not delivered (%s); attempt %d of %d in %.0f s",
+            item.to,
+            why,
+            item.attempts + 1,
+            self._timing.attempts,
+            wait,
+        )
+        with self._changed:
+            item.waiting_until = None
+            item.due = self._clock.monotonic() + wait
+
+    def _drop(self, item: _Item, why: str) -> None:
+        if isinstance(item.packet, Reply):
+            logger.warning("dropped a reply to %s (%s): %.60r", item.to, why, item.text)
+            self.stats.given_up += 1
+            self._forget(item)
+            return
+        logger.info("%s: dropped a board-plane packet", why)
+        self.stats.board_dropped += 1
+        self._queue.remove(item.id)
+        with self._changed:
+            self._board.remove(item)
+
+    def _forget(self, item: _Item) -> None:
+        """A reply is settled: out of the database, then out of memory."""
+        self._queue.remove(item.id)
+        with self._changed:
+            self._replies.remove(item)
+            for packet_id in item.packet_ids:
+                self._by_packet.pop(packet_id, None)
             self._changed.notify_all()
+
+    def _link_failed(self, error: LinkError) -> None:
+        with self._changed:
+            if not self._link_down:
+                logger.warning(
+                    "radio unreachable; %d packets stay queued: %s",
+                    len(self._replies) + len(self._board),
+                    error,
+                )
+            self._link_down = True
+            self._link_retry_at = self._clock.monotonic() + self._timing.link_retry
+            self._changed.notify_all()
+
+    def _link_up(self) -> None:
+        """Called with the lock held, after a packet went out."""
+        if self._link_down:
+            logger.info("radio reachable again")
+        self._link_down = False
+        self._changed.notify_all()

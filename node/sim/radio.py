@@ -173,6 +173,10 @@ class SimulatedRadio:
         self._send_to_client(message)
         self.counters.packets_to_client += 1
 
+    def acknowledge(self, packet: mesh_pb2.MeshPacket) -> None:
+        """Deliver the destination's ACK for `packet`, as held back with `auto_ack=False`."""
+        self.deliver(self._ack_packet(packet))
+
     def on_transmit(self, listener: Callable[[Transmission], None]) -> None:
         """Call `listener` (on the radio's thread) for every packet the client transmits."""
         self._transmit_listeners.append(listener)

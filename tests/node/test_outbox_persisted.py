@@ -1,0 +1,393 @@
+"""The persisted outbox: replies are on disk before they are sent, retried until acknowledged,
+given up with a warning, and neither lost nor sent twice across a restart or a radio outage.
+
+The board is the real daemon on the real meshtastic client over a pty; the ACKs and NAKs are
+the simulated firmware's. A few tests drive the `Outbox` alone, with a send function that plays
+a radio, where the real one cannot be made to do the thing under test on demand.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from sqlalchemy.pool import StaticPool
+
+from board.airtime import AirtimeBudget
+from board.commands import BoardConfig, Reply
+from board.outbox_store import OutboxStore, Queued
+from board.store import Store
+from board.sync.engine import Outgoing
+from node.clock import Clock
+from node.daemon import Daemon, packet_airtime
+from node.link import Delivery, LinkError, MeshtasticLink
+from node.neighbourhood import Neighbourhood, ask
+from node.outbox import Outbox, OutboxTiming
+from node.sim.handheld import VirtualHandheld
+from node.sim.mesh import Mesh
+from node.sim.radio import SimulatedRadio, node_id
+from tests.conftest import FAST_PACING, HANDHELD, OTHER_HANDHELD
+
+ANA = node_id(HANDHELD)
+QUICK = OutboxTiming(link_retry=0.1)
+
+
+class SwitchableLink(MeshtasticLink):
+    """The production link, with a switch that makes every send fail as an unplugged radio's."""
+
+    def __init__(self, port: str) -> None:
+        super().__init__(port)
+        self.refusing = threading.Event()
+
+    def send_text(self, text: str, destination: str, channel: int) -> int:
+        if self.refusing.is_set():
+            raise LinkError("radio unplugged (test)")
+        return super().send_text(text, destination, channel)
+
+    def send_board(self, payload: bytes, channel: int) -> int:
+        if self.refusing.is_set():
+            raise LinkError("radio unplugged (test)")
+        return super().send_board(payload, channel)
+
+
+@contextmanager
+def serving(
+    link: MeshtasticLink,
+    db_path: Path,
+    *,
+    timing: OutboxTiming = QUICK,
+    text_interval: float = FAST_PACING,
+) -> Iterator[Store]:
+    """A board daemon on `link` and the database at `db_path`, until the block ends."""
+    store = Store.open(db_path)
+    daemon = Daemon.assemble(
+        link, store, board=BoardConfig(), text_interval=text_interval, outbox_timing=timing
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
+    thread.start()
+    try:
+        assert daemon.connected.wait(15), "daemon did not connect to the simulated radio"
+        yield store
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        store.close()
+    assert not thread.is_alive(), "daemon did not stop"
+
+
+def queued_replies(store: Store) -> list[Queued]:
+    return [q for q in OutboxStore(store).pending() if q.kind == "reply"]
+
+
+def eventually(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        time.sleep(0.02)
+
+
+def gave_up(caplog: pytest.LogCaptureFixture, recipient: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "node.outbox"
+        and r.levelno == logging.WARNING
+        and r.getMessage().startswith(f"gave up a reply to {recipient}")
+    ]
+
+
+@pytest.fixture
+def radio() -> Iterator[SimulatedRadio]:
+    with SimulatedRadio() as radio:
+        radio.add_handheld(HANDHELD, "Ana")
+        yield radio
+
+
+def test_a_reply_is_on_disk_before_it_is_sent_and_goes_out_once_the_radio_is_back(
+    radio: SimulatedRadio, tmp_path: Path
+) -> None:
+    link = SwitchableLink(radio.port)
+    link.refusing.set()
+    with serving(link, tmp_path / "board.db") as store:
+        radio.receive_text(HANDHELD, "help")
+        eventually(lambda: queued_replies(store))
+        [queued] = queued_replies(store)
+        assert isinstance(queued.packet, Reply)
+        assert queued.packet.to == ANA and "post <type>" in queued.packet.text
+        assert queued.attempts == 0  # a refused send is not an attempt
+        assert radio.transmissions == []
+
+        link.refusing.clear()
+        [sent] = radio.wait_for_texts(HANDHELD, 1)
+        assert sent == queued.packet.text
+        eventually(lambda: not queued_replies(store))  # the handheld's ACK settled it
+        radio.receive_text(HANDHELD, "help")
+        radio.wait_for_texts(HANDHELD, 2)
+        eventually(lambda: not queued_replies(store))
+    assert radio.texts_to(HANDHELD) == [sent, sent]
+
+
+def test_replies_queued_before_a_restart_are_sent_after_it_once(
+    radio: SimulatedRadio, tmp_path: Path
+) -> None:
+    db_path = tmp_path / "board.db"
+    refusing = SwitchableLink(radio.port)
+    refusing.refusing.set()
+    with serving(refusing, db_path) as store:
+        radio.receive_text(HANDHELD, "help")
+        radio.receive_text(HANDHELD, "list")
+        eventually(lambda: len(queued_replies(store)) == 2)
+    assert radio.transmissions == []
+
+    with serving(MeshtasticLink(radio.port), db_path) as store:
+        help_text, _ = radio.wait_for_texts(HANDHELD, 2)
+        eventually(lambda: not queued_replies(store))
+        radio.receive_text(HANDHELD, "list")
+        radio.wait_for_texts(HANDHELD, 3)
+    assert "post <type>" in help_text
+    assert radio.texts_to(HANDHELD) == [help_text, "no bulletins", "no bulletins"]
+
+
+def test_an_ack_that_arrives_after_a_restart_settles_the_reply_sent_before_it(
+    tmp_path: Path,
+) -> None:
+    db_path = tmp_path / "board.db"
+    with SimulatedRadio(auto_ack=False) as radio:
+        radio.add_handheld(HANDHELD, "Ana")
+        with serving(MeshtasticLink(radio.port), db_path) as store:
+            radio.receive_text(HANDHELD, "list")
+            radio.wait_for_texts(HANDHELD, 1)
+            eventually(lambda: [q.attempts for q in queued_replies(store)] == [1])
+        [sent] = radio.transmissions
+        radio.acknowledge(sent.packet)  # the radio holds it for the next client
+
+        # Default timing: the reply would only be retried after two minutes without an answer.
+        with serving(MeshtasticLink(radio.port), db_path, timing=OutboxTiming()) as store:
+            eventually(lambda: not queued_replies(store))
+        assert radio.texts_to(HANDHELD) == ["no bulletins"]
+
+
+def test_a_reply_sent_just_before_kill_9_is_settled_by_its_late_ack_not_resent(
+    tmp_path: Path,
+) -> None:
+    db_path = tmp_path / "board.db"
+
+    def meshboard_run(port: str) -> subprocess.Popen[str]:
+        command = ["run", "--port", port, "--db", str(db_path), "--tz", "UTC"]
+        return subprocess.Popen(
+            [sys.executable, "-m", "node", *command], stderr=subprocess.PIPE, text=True
+        )
+
+    def reading(check: Callable[[Store], bool]) -> Callable[[], bool]:
+        def read() -> bool:
+            store = Store.open(db_path)
+            try:
+                return check(store)
+            finally:
+                store.close()
+
+        return read
+
+    with SimulatedRadio(auto_ack=False) as radio:
+        radio.add_handheld(HANDHELD, "Ana")
+        first = meshboard_run(radio.port)
+        try:
+            radio.wait_connected(timeout=30)
+            radio.receive_text(HANDHELD, "list")
+            [sent] = radio.wait_for(lambda sent: len(sent) == 1, timeout=30)
+            eventually(reading(lambda s: [q.attempts for q in queued_replies(s)] == [1]))
+        finally:
+            first.kill()
+            first.communicate(timeout=30)
+
+        second = meshboard_run(radio.port)
+        try:
+            eventually(lambda: radio.counters.handshakes == 2, timeout=30)
+            radio.acknowledge(sent.packet)  # the handheld's ACK, late
+            eventually(reading(lambda s: not queued_replies(s)), timeout=30)
+        finally:
+            second.terminate()
+            _, log = second.communicate(timeout=30)
+    assert radio.texts_to(HANDHELD) == ["no bulletins"], log
+
+
+def test_a_nak_ed_reply_is_retried_with_backoff_then_given_up_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    timing = OutboxTiming()  # the production defaults, in simulated seconds
+    with (
+        Mesh(clock=Clock(speed=100.0), seed=3) as mesh,
+        Neighbourhood(mesh, tmp_path) as hood,
+    ):
+        radio = mesh.add_radio()
+        away = mesh.add_handheld()  # in the mesh, but nobody hears it
+        node = hood.attach(radio)
+        radio.receive_text(away.node_num, "help")  # heard once, by a freak of the weather
+        assert hood.wait_until(lambda: gave_up(caplog, away.node_id), 30.0)
+        assert node.store is not None and queued_replies(node.store) == []
+
+    ours = [r for r in mesh.log if r.sender == radio.node_num and r.to == away.node_num]
+    assert [r.kind for r in ours] == ["origin", "retransmit", "retransmit"] * timing.attempts
+    # Each attempt ends in the firmware's own retransmissions and its MAX_RETRANSMIT NAK;
+    # only then does the backoff start.
+    last_tries = [r.at for r in ours[2::3]]
+    next_attempts = [r.at for r in ours[3::3]]
+    waits = [b - a for a, b in zip(last_tries, next_attempts, strict=False)]
+    assert all(waited >= wait for waited, wait in zip(waits, timing.backoff, strict=True))
+    assert "MAX_RETRANSMIT" in gave_up(caplog, away.node_id)[0]
+
+
+def test_a_reply_relayed_to_a_handheld_two_hops_away_is_sent_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="node.outbox")
+    with (
+        Mesh(clock=Clock(speed=100.0), seed=5) as mesh,
+        Neighbourhood(mesh, tmp_path) as hood,
+    ):
+        radio, _relay, far = mesh.add_line(["radio", "handheld", "handheld"])
+        assert isinstance(radio, SimulatedRadio) and isinstance(far, VirtualHandheld)
+        node = hood.attach(radio)
+        assert ask(far, node, "list") == "no bulletins"
+        store = node.store
+        assert store is not None
+        assert hood.wait_until(lambda: not queued_replies(store), 10.0)
+        mesh.wait_idle()  # the destination's own ACK has come back too
+    ours = [r for r in mesh.log if r.sender == radio.node_num and r.to == far.node_num]
+    assert [r.kind for r in ours if r.kind != "ack"] == ["origin"]
+    # The firmware's implicit ACK (it heard the relay) settled the reply; the real one was late.
+    assert any(m.startswith(f"reply to {far.node_id} relayed") for m in caplog.messages), (
+        caplog.messages
+    )
+
+
+def test_text_pacing_holds_for_retries_of_unacknowledged_replies(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    interval = 1.0  # well above the 0.5 s a short text takes on air
+    # No answer within 0.2 s and no backoff: only the pacing keeps retries apart.
+    impatient = OutboxTiming(ack_timeout=0.2, backoff=(0.0,), link_retry=0.1)
+    people = (HANDHELD, OTHER_HANDHELD)
+    with SimulatedRadio(auto_ack=False) as radio:
+        for num in people:
+            radio.add_handheld(num, node_id(num))
+        with serving(
+            MeshtasticLink(radio.port),
+            tmp_path / "board.db",
+            timing=impatient,
+            text_interval=interval,
+        ) as store:
+            for num in people:
+                radio.receive_text(num, "list")
+            eventually(lambda: all(gave_up(caplog, node_id(num)) for num in people), timeout=20)
+            assert queued_replies(store) == []
+        texts = [t for t in radio.transmissions if t.text is not None]
+    assert [t.packet.to for t in texts] == list(people) * impatient.attempts
+    gaps = [b.at - a.at for a, b in itertools.pairwise(texts)]
+    assert min(gaps) >= interval * 0.95
+
+
+# -- the outbox alone, with a send function in the radio's place ------------------------
+
+
+class NakingRadio:
+    """Accepts every text and reports a NAK for it, as a radio with nobody in reach does."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.outbox: Outbox | None = None
+        self.sent: list[tuple[float, Reply]] = []
+        self._ids = itertools.count(1)
+
+    def send_text(self, reply: Reply) -> int:
+        packet_id = next(self._ids)
+        self.sent.append((self.clock.monotonic(), reply))
+        assert self.outbox is not None
+        self.outbox.report(Delivery(packet_id, "MAX_RETRANSMIT"))
+        return packet_id
+
+
+def unused_board(outgoing: Outgoing) -> int:
+    raise AssertionError(f"no board-plane packet should go out: {outgoing}")
+
+
+@pytest.fixture
+def memory_store() -> Iterator[Store]:
+    engine = sqlalchemy.create_engine(
+        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+    )
+    yield Store(engine)
+    engine.dispose()
+
+
+def test_a_retry_waits_for_the_airtime_budget_like_a_first_send(memory_store: Store) -> None:
+    clock = Clock(speed=200.0)
+    reply = Reply(to=ANA, ring=0, text="no bulletins")
+    seconds = packet_airtime(reply)
+    window = timedelta(seconds=60)
+    # Room for two attempts in the window, not three; no backoff and no pacing to speak of.
+    budget = AirtimeBudget(limit_fraction=1e-6, hard_fraction=2.5 * seconds / 60, window=window)
+    radio = NakingRadio(clock)
+    outbox = Outbox(
+        OutboxStore(memory_store),
+        radio.send_text,
+        unused_board,
+        packet_airtime,
+        budget,
+        text_interval=0.01,
+        timing=OutboxTiming(backoff=(0.0,)),
+        clock=clock,
+    )
+    radio.outbox = outbox
+    outbox.put(reply)
+    outbox.start()
+    try:
+        eventually(lambda: len(radio.sent) == 3, timeout=10)
+    finally:
+        outbox.stop()
+    first, _, third = (at for at, _ in radio.sent)
+    assert third - first >= window.total_seconds()
+
+
+@pytest.mark.parametrize(
+    ("age", "budget", "sent"),
+    [
+        (timedelta(0), AirtimeBudget(), True),
+        (timedelta(minutes=10), AirtimeBudget(), False),  # stale: sync repairs it
+        (timedelta(0), AirtimeBudget(limit_fraction=1e-6), False),  # no airtime left
+    ],
+)
+def test_board_plane_packets_are_sent_once_or_dropped_never_kept(
+    memory_store: Store, age: timedelta, budget: AirtimeBudget, sent: bool
+) -> None:
+    clock = Clock(speed=100.0)
+    queue = OutboxStore(memory_store)
+    queue.add(Outgoing(ring=0, payload=b"\xb0digest"), clock.now() - age)  # before a restart
+    handed: list[Outgoing] = []
+    outbox = Outbox(
+        queue,
+        NakingRadio(clock).send_text,
+        lambda outgoing: handed.append(outgoing) or 1,
+        packet_airtime,
+        budget,
+        clock=clock,
+    )
+    outbox.start()
+    try:
+        eventually(lambda: outbox.depth == 0)
+    finally:
+        outbox.stop()
+    assert handed == ([Outgoing(ring=0, payload=b"\xb0digest")] if sent else [])
+    assert queue.pending() == []
