@@ -257,15 +257,19 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
+class UnreadableStatus(Exception):
+    """A status file that is there but cannot be read or is not a status (a power cut can
+    leave it empty: it is written without fsync)."""
+
+
 def read_status(path: Path) -> DaemonStatus | None:
-    """The status a daemon last wrote, or None if there is none or it cannot be read."""
+    """The status a daemon last wrote, or None if there is none."""
     try:
         return DaemonStatus.model_validate_json(path.read_bytes())
     except FileNotFoundError:
         return None
     except (OSError, ValidationError) as error:
-        logger.warning("unreadable status file %s: %s", path, error)
-        return None
+        raise UnreadableStatus(f"cannot read {path}: {error}") from error
 
 
 class Liveness(enum.IntEnum):

@@ -20,11 +20,14 @@ from node.health import (
     Assessment,
     DaemonStatus,
     Liveness,
+    UnreadableStatus,
     age_text,
     assess,
     read_status,
     status_path,
 )
+
+UNREADABLE = "not running (its status file is unreadable)"
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,12 @@ class StatusReport:
 def gather(db_path: Path, now: datetime) -> StatusReport:
     """Read the status file and the database (never creating either)."""
     path = status_path(db_path)
-    daemon = read_status(path)
+    try:
+        daemon = read_status(path)
+        assessment = assess(daemon, now)
+    except UnreadableStatus:
+        # Only a daemon that no longer runs leaves it so: a live one rewrites it within seconds.
+        daemon, assessment = None, Assessment(Liveness.NOT_RUNNING, UNREADABLE)
     airtime = bulletins = None
     if db_path.exists():
         store = Store.open(db_path)
@@ -72,7 +80,7 @@ def gather(db_path: Path, now: datetime) -> StatusReport:
             bulletins = {ring: n for ring, n in counts.items() if n}
         finally:
             store.close()
-    return StatusReport(now, db_path, path, daemon, assess(daemon, now), airtime, bulletins)
+    return StatusReport(now, db_path, path, daemon, assessment, airtime, bulletins)
 
 
 def report_json(report: StatusReport) -> dict[str, Any]:

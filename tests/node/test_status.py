@@ -147,6 +147,14 @@ def test_a_daemon_still_opening_its_radio_exits_4_and_once_killed_3(
         os.close(slave)
 
 
+def test_a_status_file_left_empty_by_a_power_cut_means_not_running(tmp_path: Path) -> None:
+    db = tmp_path / "board.db"
+    status_path(db).write_bytes(b"")
+    code, text = status(db)
+    assert code == 3
+    assert text.splitlines()[0] == "daemon:      not running (its status file is unreadable)"
+
+
 def test_a_status_nobody_updates_is_not_believed(tmp_path: Path) -> None:
     db = tmp_path / "board.db"
     now = datetime.now(UTC)
