@@ -30,7 +30,9 @@ from board.when import format_when, is_day_only, parse_when_text
 from node.clock import SYSTEM_CLOCK
 from node.daemon import Daemon
 from node.demo import run_demo
+from node.health import ErrorLogHandler, StatusFile, status_path
 from node.link import LinkError, MeshtasticLink
+from node.status import gather, report_json, report_lines
 
 LOCAL_AUTHOR = "!00000000"  # bulletins posted on the Pi itself, by whoever runs the board
 
@@ -154,8 +156,43 @@ def run(port: str, db_path: Path, tz: ZoneInfo) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    daemon.health.note(port=port)
+    errors = ErrorLogHandler(daemon.health)
+    logging.getLogger().addHandler(errors)
+    try:
+        with board_errors(), StatusFile(status_path(db_path), daemon.health):
+            daemon.run(stop)
+    finally:
+        logging.getLogger().removeHandler(errors)
+
+
+@cli.command()
+@db_option
+@tz_option
+@json_option
+@click.pass_context
+def status(ctx: click.Context, db_path: Path, tz: ZoneInfo, as_json: bool) -> None:
+    """Whether the daemon is serving, and how: radio, last packet, outbox, airtime, bulletins.
+
+    \b
+    Exit codes:
+      0  the daemon is running and connected to its radio
+      3  no daemon is running: none ever wrote a status next to this database,
+         it stopped, its process is gone, or its status is stale (hung)
+      4  the daemon is running but not connected to its radio
+      1  the database cannot be read
+    """
     with board_errors():
-        daemon.run(stop)
+        try:
+            report = gather(db_path, SYSTEM_CLOCK.now())
+        except OSError as error:
+            raise click.ClickException(f"cannot read {db_path}: {error}") from error
+    if as_json:
+        emit_json(report_json(report))
+    else:
+        for line in report_lines(report, tz):
+            click.echo(line)
+    ctx.exit(report.exit_code)
 
 
 @cli.command()

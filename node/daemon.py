@@ -20,6 +20,7 @@ from board.outbox_store import OutboxStore
 from board.store import Store
 from board.sync.engine import Outgoing, SyncConfig, SyncEngine
 from node.clock import SYSTEM_CLOCK, Clock
+from node.health import Health
 from node.link import (
     Delivery,
     LinkError,
@@ -78,6 +79,9 @@ class Daemon:
         )
         self.connected = threading.Event()
         self._lost = threading.Event()
+        # Health: what `meshboard status` shows; the CLI decides where it is written.
+        self.health = Health(clock=clock)
+        self.health.probe("outbox_depth", lambda: self.outbox.depth)
 
     @classmethod
     def assemble(
@@ -114,6 +118,7 @@ class Daemon:
         self._link.start(self._inbound.put, self._on_lost)
         self.node_id = self._link.node_id
         self.connected.set()
+        self.health.connected(self.node_id)
         logger.info(
             "board %s serving (connected in %.2f s)", self.node_id, time.monotonic() - started
         )
@@ -147,6 +152,8 @@ class Daemon:
 
     def _dispatch(self, received: Received) -> None:
         now = self._clock.now()
+        if not isinstance(received, RadioMetrics):  # metrics come from our own radio
+            self.health.heard()
         if isinstance(received, ReceivedText):
             self._serve(received, now)
         elif isinstance(received, ReceivedBoardPacket):
@@ -186,4 +193,5 @@ class Daemon:
 
     def _on_lost(self) -> None:
         self.connected.clear()
+        self.health.disconnected("lost the radio")
         self._lost.set()

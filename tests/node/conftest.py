@@ -1,0 +1,27 @@
+"""Fixtures for tests that run the daemon as a real process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.node.daemon_process import DaemonProcess, StartDaemon
+
+
+@pytest.fixture
+def start_daemon() -> Iterator[StartDaemon]:
+    """Start `meshboard run` processes; any still running at the end are killed."""
+    started: list[DaemonProcess] = []
+
+    def start(port: str, db_path: Path) -> DaemonProcess:
+        daemon = DaemonProcess(port, db_path)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.kill()
+        if daemon.process.stderr is not None:
+            daemon.process.stderr.close()

@@ -1,0 +1,188 @@
+"""`meshboard status` against what a real daemon on a simulated radio wrote, and without one."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import tty
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from node.cli import cli
+from node.health import DaemonState, DaemonStatus, status_path
+from node.sim.radio import ChannelSpec, RadioProfile, SimulatedRadio, node_id
+from tests.node.daemon_process import StartDaemon
+
+HANDHELD = 0x1234ABCD
+TWO_RINGS = RadioProfile(channels=(ChannelSpec(), ChannelSpec("street", bytes(range(16)))))
+
+
+def status(db: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["status", "--db", str(db), "--tz", "UTC", *args])
+    return result.exit_code, result.output
+
+
+def status_json(db: Path) -> tuple[int, dict[str, Any]]:
+    code, output = status(db, "--json")
+    return code, json.loads(output)
+
+
+def test_without_a_daemon_status_says_so_and_exits_3(tmp_path: Path) -> None:
+    db = tmp_path / "board.db"
+    assert status(db) == (
+        3,
+        "daemon:      not running (no daemon has written a status here)\n"
+        f"database:    {db} (does not exist)\n"
+        f"status file: {db}.status.json (none)\n",
+    )
+    assert not db.exists(), "status must not create a database"
+
+    posted = CliRunner().invoke(cli, ["post", "tool", "Ladder", "--ring", "2", "--db", str(db)])
+    assert posted.exit_code == 0
+    assert status(db) == (
+        3,
+        "daemon:      not running (no daemon has written a status here)\n"
+        "airtime:     0.0 s in the last hour; budget 180 s for sync, 360 s in all\n"
+        "bulletins:   ring 2: 1\n"
+        f"database:    {db}\n"
+        f"status file: {db}.status.json (none)\n",
+    )
+
+
+def test_status_of_a_serving_daemon_and_after_it_stops(
+    tmp_path: Path, start_daemon: StartDaemon
+) -> None:
+    db = tmp_path / "board.db"
+    with SimulatedRadio(profile=TWO_RINGS) as radio:
+        radio.add_handheld(HANDHELD, "Ana")
+        daemon = start_daemon(radio.port, db)
+        daemon.wait_for_log("serving")
+        radio.receive_text(HANDHELD, "post meal Soup at the hall", channel=0)
+        radio.receive_text(HANDHELD, "post tool Ladder", channel=1)
+        # The second reply goes out only after the first one's airtime is booked.
+        radio.wait_for_texts(HANDHELD, 2, timeout=30)
+
+        code, report = status_json(db)
+        assert code == 0, report
+        assert (report["running"], report["serving"]) == (True, True)
+        assert report["summary"] == f"serving (pid {daemon.pid})"
+        written = report["daemon"]
+        assert written["pid"] == daemon.pid
+        assert written["state"] == "connected"
+        assert written["node_id"] == node_id(radio.node_num)
+        assert written["port"] == radio.port
+        assert written["connected_since"] is not None
+        assert written["last_heard"] is not None
+        assert written["last_error"] is None
+        assert written["outbox_depth"] >= 0
+        assert report["bulletins"] == {"0": 1, "1": 1}
+        assert 0 < report["airtime"]["used_s"] < report["airtime"]["budget_s"] == 180.0
+        assert report["database"] == str(db)
+        assert report["status_file"] == str(status_path(db))
+
+        code, text = status(db)
+        assert code == 0, text
+        lines = text.splitlines()
+        assert lines[0] == f"daemon:      serving (pid {daemon.pid})"
+        assert lines[1].startswith(
+            f"radio:       {node_id(radio.node_num)} on {radio.port}, connected since "
+        )
+        assert lines[2].startswith("last heard:  ")
+        assert re.fullmatch(r"outbox:      \d+ waiting", lines[3])
+        assert re.fullmatch(
+            r"airtime:     \d+\.\d s in the last hour; budget 180 s for sync, 360 s in all",
+            lines[4],
+        )
+        assert lines[5:8] == [
+            "bulletins:   ring 0: 1, ring 1: 1",
+            "last error:  none",
+            f"database:    {db}",
+        ]
+
+        assert daemon.stop() == 0
+
+    code, report = status_json(db)
+    assert code == 3
+    assert (report["running"], report["serving"]) == (False, False)
+    assert report["summary"] == "not running (stopped)"
+    assert report["daemon"]["state"] == "stopped"
+    assert report["daemon"]["last_heard"] == written["last_heard"]
+    assert report["daemon"]["last_error"] is None
+    assert report["bulletins"] == {"0": 1, "1": 1}
+
+
+def test_a_daemon_still_opening_its_radio_exits_4_and_once_killed_3(
+    tmp_path: Path, start_daemon: StartDaemon
+) -> None:
+    db = tmp_path / "board.db"
+    # A serial port where nothing answers: the daemon waits for the radio's handshake.
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        daemon = start_daemon(os.ttyname(slave), db)
+        readable, _, _ = select.select([master], [], [], 30)
+        assert readable, "the daemon never tried to wake the radio"
+        os.read(master, 64)
+
+        code, text = status(db)
+        assert code == 4, text
+        assert text.splitlines()[:2] == [
+            f"daemon:      running, starting (pid {daemon.pid})",
+            f"radio:       radio on {os.ttyname(slave)}, not connected",
+        ]
+
+        daemon.kill()
+        code, text = status(db)
+        assert code == 3, text
+        assert text.splitlines()[0] == (
+            f"daemon:      not running (pid {daemon.pid} is gone: killed or crashed)"
+        )
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_a_status_file_left_empty_by_a_power_cut_means_not_running(tmp_path: Path) -> None:
+    db = tmp_path / "board.db"
+    status_path(db).write_bytes(b"")
+    code, text = status(db)
+    assert code == 3
+    assert text.splitlines()[0] == "daemon:      not running (its status file is unreadable)"
+
+
+def test_a_status_nobody_updates_is_not_believed(tmp_path: Path) -> None:
+    db = tmp_path / "board.db"
+    now = datetime.now(UTC)
+    # Our own pid is alive, as a reused pid would be; only the status's age gives it away.
+    stale = DaemonStatus(
+        pid=os.getpid(),
+        state=DaemonState.CONNECTED,
+        started_at=now - timedelta(hours=1),
+        updated_at=now - timedelta(minutes=2, seconds=5),
+        connected_since=now - timedelta(hours=1),
+    )
+    status_path(db).write_text(stale.model_dump_json(), encoding="utf-8")
+    code, text = status(db)
+    assert code == 3
+    assert text.splitlines()[0] == (
+        f"daemon:      not running (no status update for 2 min: pid {os.getpid()} hung?)"
+    )
+
+
+def test_a_daemon_that_could_not_open_its_radio_leaves_the_error(tmp_path: Path) -> None:
+    db = tmp_path / "board.db"
+    missing = tmp_path / "ttyUSB9"
+    run = CliRunner().invoke(cli, ["run", "--port", str(missing), "--db", str(db)])
+    assert run.exit_code == 1
+
+    code, report = status_json(db)
+    assert code == 3
+    assert report["summary"] == "not running (stopped)"
+    assert report["daemon"]["last_error"].startswith(f"cannot open radio at {missing}: ")
+    code, text = status(db)
+    assert f"last error:  cannot open radio at {missing}: " in text
