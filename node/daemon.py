@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from board.airtime import AirtimeBudget, estimate_airtime
 from board.commands import BoardConfig, CommandHandler, Inbound, Reply
+from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
 from board.store import Store
 from board.sync.engine import Outgoing, SyncConfig, SyncEngine
 from node.clock import SYSTEM_CLOCK, Clock
@@ -86,12 +87,17 @@ class Daemon:
         seed: int | None = None,
         text_interval: float = MIN_TEXT_INTERVAL,
     ) -> Daemon:
-        """A daemon with the standard parts, as `meshboard run`, the demo and the tests use."""
+        """A daemon with the standard parts, as `meshboard run`, the demo and the tests use.
+
+        Every sender gets a fair share: handhelds and neighbouring boards are rate-limited.
+        """
         return cls(
             link,
             store,
-            CommandHandler(store, board or BoardConfig()),
-            SyncEngine(store, sync or SyncConfig(), random.Random(seed)),
+            CommandHandler(store, board or BoardConfig(), limiter=RateLimiter(HANDHELD_RATES)),
+            SyncEngine(
+                store, sync or SyncConfig(), random.Random(seed), limiter=RateLimiter(BOARD_RATES)
+            ),
             AirtimeBudget.load(store, clock.now()),
             text_interval=text_interval,
             clock=clock,
