@@ -139,6 +139,17 @@ def _line_pages(lines: list[str]) -> list[str]:
     return pages
 
 
+def _well_formed(text: str) -> str:
+    """`text` with lone surrogates (not UTF-8, so unsendable) as U+FFFD, as the link shows bytes
+    that are not UTF-8.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return text
+
+
 def _printable(text: str) -> str:
     """`text` with every control character (an echoed word may hold one) shown as `?`."""
     if not any(is_control(char) for char in text):
@@ -206,7 +217,7 @@ class CommandHandler:
 
     def _command_text(self, msg: Inbound) -> str | None:
         """The command without its prefix, or None when a shared-channel text is not for us."""
-        text = msg.text.strip()
+        text = _well_formed(msg.text).strip()
         if text.startswith(self._config.prefix):
             return text[len(self._config.prefix) :].strip()
         return text if msg.direct else None

@@ -8,6 +8,7 @@ class against a simulated radio on a pty, so nothing below is mocked away.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -182,40 +183,64 @@ class MeshtasticLink:
             self._on_lost()
 
 
+#: Meshtastic radios have eight channels; a packet naming another index is corrupt.
+MAX_CHANNEL_INDEX = 7
+
+
+def _uint32(value: object) -> int | None:
+    """A protobuf uint32 as the client's dict holds it; None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFFFFFF:
+        return value
+    return None
+
+
+def _metrics(decoded: dict[str, Any]) -> RadioMetrics | None:
+    telemetry = decoded.get("telemetry")
+    metrics = telemetry.get("deviceMetrics") if isinstance(telemetry, dict) else None
+    if not isinstance(metrics, dict) or not metrics:
+        return None
+    values = (metrics.get("channelUtilization", 0.0), metrics.get("airUtilTx", 0.0))
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values
+    ):
+        return None
+    return RadioMetrics(channel_utilization=float(values[0]), air_util_tx=float(values[1]))
+
+
 def _to_received(packet: dict[str, Any], my_num: int) -> Received | None:
-    """Reduce the client's packet dict to what the board uses; None for everything else."""
-    decoded = packet.get("decoded") or {}
+    """Reduce the client's packet dict to what the board uses; None for everything else.
+
+    The dict comes from a protobuf that crossed a serial line without a checksum, so nothing in
+    it is trusted: whatever is not shaped as the client makes it is None, never an exception.
+    """
+    decoded = packet.get("decoded")
+    sender = _uint32(packet.get("from"))
+    if not isinstance(decoded, dict) or sender is None:
+        return None
     payload = decoded.get("payload")
-    sender = packet.get("from")
-    if not isinstance(payload, bytes) or not isinstance(sender, int):
+    if not isinstance(payload, bytes):
         return None
     portnum = decoded.get("portnum")
     if sender == my_num:
-        metrics = (decoded.get("telemetry") or {}).get("deviceMetrics")
-        if portnum == "TELEMETRY_APP" and metrics:
-            return RadioMetrics(
-                channel_utilization=float(metrics.get("channelUtilization", 0.0)),
-                air_util_tx=float(metrics.get("airUtilTx", 0.0)),
-            )
+        return _metrics(decoded) if portnum == "TELEMETRY_APP" else None
+    channel = _uint32(packet.get("channel", 0))
+    if channel is None or channel > MAX_CHANNEL_INDEX:
         return None
-    channel = int(packet.get("channel", 0))
+    packet_id = _uint32(packet.get("id")) or 0
     if portnum == BOARD_PORT:
         return ReceivedBoardPacket(
-            sender=f"!{sender:08x}",
-            channel=channel,
-            payload=payload,
-            packet_id=int(packet.get("id", 0)),
+            sender=f"!{sender:08x}", channel=channel, payload=payload, packet_id=packet_id
         )
     if portnum != "TEXT_MESSAGE_APP":
         return None
-    rx_time = packet.get("rxTime")
     return ReceivedText(
         sender=f"!{sender:08x}",
         channel=channel,
-        # Invalid UTF-8 still deserves an answer, so decode leniently here.
+        # Invalid UTF-8 still deserves an answer, so decode leniently here (the core refuses to
+        # store the replacement character, so nothing garbled is posted).
         text=payload.decode("utf-8", errors="replace"),
         direct=packet.get("to") == my_num,
-        packet_id=int(packet.get("id", 0)),
-        rx_time=int(rx_time) if isinstance(rx_time, int) else None,
-        pki_encrypted=bool(packet.get("pkiEncrypted", False)),
+        packet_id=packet_id,
+        rx_time=_uint32(packet.get("rxTime")),
+        pki_encrypted=packet.get("pkiEncrypted") is True,
     )
