@@ -18,7 +18,7 @@ from board.airtime import AirtimeBudget, estimate_airtime
 from board.commands import BoardConfig, CommandHandler, Inbound, Reply
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
 from board.store import Store
-from board.sync.engine import Outgoing, SyncConfig, SyncEngine
+from board.sync.engine import Outgoing, SyncConfig, SyncEngine, SyncStats
 from node.clock import SYSTEM_CLOCK, Clock
 from node.link import (
     LinkError,
@@ -102,6 +102,11 @@ class Daemon:
             text_interval=text_interval,
             clock=clock,
         )
+
+    @property
+    def sync_stats(self) -> SyncStats:
+        """What the board plane has heard, stored and dropped (hostile input is counted here)."""
+        return self._sync.stats
 
     def run(self, stop: threading.Event) -> None:
         """Connect, serve until `stop` is set, then close the link.

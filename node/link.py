@@ -97,15 +97,20 @@ class MeshtasticLink:
         self._on_receive: ReceiveHandler | None = None
         self._on_lost: LostHandler | None = None
         self._lock = threading.Lock()
+        # Pinned at the handshake: a garbled frame that reads as "my_info" must not change who
+        # the board is (the client would take it, and direct messages would stop being direct).
+        self._my_num: int | None = None
 
     @property
     def node_id(self) -> str:
         interface = self._require_interface()
-        return f"!{interface.myInfo.my_node_num:08x}"
+        num = interface.myInfo.my_node_num if self._my_num is None else self._my_num
+        return f"!{num:08x}"
 
     def start(self, on_receive: ReceiveHandler, on_lost: LostHandler) -> None:
         """Open the port and finish the config handshake; raise LinkError if that fails."""
         self._on_receive, self._on_lost = on_receive, on_lost
+        self._my_num = None
         # pypubsub keeps weak references: the bound methods live as long as this link does.
         # The root topic receives every packet; _handle_packet picks what the board uses.
         pub.subscribe(self._handle_packet, "meshtastic.receive")
@@ -121,6 +126,7 @@ class MeshtasticLink:
         except (OSError, serial.SerialException, MeshInterface.MeshInterfaceError) as error:
             self.close()
             raise LinkError(f"cannot open radio at {self.port}: {error}") from error
+        self._my_num = interface.myInfo.my_node_num
         logger.info("connected to radio %s on %s", self.node_id, self.port)
 
     def send_text(self, text: str, destination: str, channel: int) -> int:
@@ -173,7 +179,13 @@ class MeshtasticLink:
     def _handle_packet(self, packet: dict[str, Any], interface: Any) -> None:
         if not self._is_ours(interface) or self._on_receive is None:
             return
-        received = _to_received(packet, interface.myInfo.my_node_num)
+        my_num = self._my_num
+        if my_num is None:  # a packet that arrived during the handshake
+            my_info = interface.myInfo
+            if my_info is None:
+                return
+            my_num = my_info.my_node_num
+        received = _to_received(packet, my_num)
         if received is not None:
             self._on_receive(received)
 

@@ -85,7 +85,7 @@ def assert_showable(bulletin: Bulletin) -> None:
 # -- the command parser -----------------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.tuples(
@@ -211,7 +211,7 @@ VALID_PAYLOADS = [
 ]
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(
     st.one_of(
         st.binary(max_size=260),
@@ -227,7 +227,7 @@ def test_bulletin_bytes_decode_to_a_showable_bulletin_or_malformed(data: bytes) 
     assert_showable(bulletin)
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(st.sampled_from(VALID_PAYLOADS).flatmap(mutated))
 def test_mutated_board_packets_are_refused_or_round_trip(payload: bytes) -> None:
     try:
@@ -245,7 +245,7 @@ def _store_state(store: Store) -> tuple[list[str], list[str]]:
     return bulletins, tombstones
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.tuples(

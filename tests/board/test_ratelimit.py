@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,8 +13,11 @@ from hypothesis import strategies as st
 from sqlalchemy.pool import StaticPool
 
 from board.commands import SLOW_DOWN, BoardConfig, CommandHandler, Inbound, Reply
-from board.ratelimit import HANDHELD_RATES, Rate, RateLimiter
+from board.ratelimit import BOARD_RATES, HANDHELD_RATES, Rate, RateLimiter
 from board.store import Store
+from board.sync.engine import SyncConfig, SyncEngine
+from board.sync.reconcile import summarise
+from board.sync.wire import encode
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -142,3 +147,24 @@ def test_the_slow_down_goes_to_the_sender_on_its_ring(limited: CommandHandler) -
         limited.handle(Inbound(ALICE, 3, "!help", False, T0))
     [reply] = limited.handle(Inbound(ALICE, 3, "!help", False, T0)).replies
     assert (reply.to, reply.ring, reply.text) == (ALICE, 3, "slow down: try again in 10 s")
+
+
+# -- on the board plane ---------------------------------------------------------------------------
+
+
+def test_a_board_over_its_rate_is_dropped_counted_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    sync = SyncEngine(
+        Store.open("sqlite://"), SyncConfig(), random.Random(0), limiter=RateLimiter(BOARD_RATES)
+    )
+    digest = encode(summarise(0, []))
+    for _ in range(150):
+        sync.receive(digest, 0, "!0b0a4d02", T0)
+    sync.receive(digest, 0, "!0b0a4d03", T0)  # another board is heard as usual
+    assert sync.stats.received == 151
+    assert sync.stats.dropped_rate_limited == 50
+    assert caplog.text.count("board !0b0a4d02 is sending too fast") == 1
+    sync.receive(digest, 0, "!0b0a4d02", T0 + 4 * SECOND)  # one more allowed after 4 s
+    assert sync.stats.dropped_rate_limited == 50

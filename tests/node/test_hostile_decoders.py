@@ -76,7 +76,7 @@ _values = st.recursive(
 _packet_keys = ["from", "to", "channel", "id", "decoded", "rxTime", "pkiEncrypted"]
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(st.dictionaries(st.sampled_from(_packet_keys), _values, max_size=7))
 def test_any_packet_dict_is_understood_or_ignored(packet: dict[str, Any]) -> None:
     received = _to_received(packet, ME)
@@ -96,7 +96,7 @@ def client_dict(packet: mesh_pb2.MeshPacket) -> dict[str, Any]:
     return as_dict
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(
     sender=st.integers(0, 2**32 - 1),
     to=st.integers(0, 2**32 - 1),
