@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import struct
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
@@ -22,24 +22,47 @@ MAX_TEXT_BYTES = 200
 MAX_TYPE_BYTES = 32
 MAX_RING = 7
 CANONICAL_VERSION = 1
+#: No bulletin lives longer than this after it is created: an event at most a year ahead (see
+#: `board.when`) plus its type's time after the event. It bounds what a forged or mistyped time
+#: can cost, without reading any clock (clocks lie; DESIGN.md).
+MAX_LIFETIME = timedelta(days=400)
 
 # version, ring, author (4 bytes), created_at, event_time (0 = none), expires_at, type length
 _HEADER = struct.Struct(">BB4sIIIB")
 _AUTHOR = re.compile(r"![0-9a-f]{8}")
-_ALLOWED_CONTROLS = frozenset("\n\r\t")
+_ALLOWED_CONTROLS = frozenset("\n\t")
+#: Embeddings, overrides and isolates make text display in another order than it is stored
+#: ("Trojan Source"); the plain direction marks (U+200E, U+200F, U+061C) stay allowed.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_LINE_BREAKS = str.maketrans({"\r": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n"})
+_REPLACEMENT = "\ufffd"  # what the link puts where a handheld sent bytes that are not UTF-8
+_VISIBLE = frozenset("LNPS")  # letters, numbers, punctuation, symbols (emoji are symbols)
 _BLANKS = re.compile(r"[^\S\n]+")
 _NEWLINES = re.compile(r" ?\n[\n ]*")
 
 
+def is_control(char: str) -> bool:
+    """A character that must never reach a screen: a control (but newline and tab), a lone
+    surrogate, or a bidi override.
+    """
+    category = unicodedata.category(char)
+    if category == "Cc":
+        return char not in _ALLOWED_CONTROLS
+    return category == "Cs" or char in _BIDI_CONTROLS
+
+
 def normalise_text(text: str) -> str:
-    """Collapse blanks and blank lines, reject control characters, enforce the byte budget."""
-    for char in text:
-        category = unicodedata.category(char)
-        if category == "Cs" or (category == "Cc" and char not in _ALLOWED_CONTROLS):
-            raise InvalidText("text contains control characters")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    """Collapse blanks and blank lines, reject control characters, enforce the byte budget.
+
+    Text must show something: blanks, zero-width and combining characters alone are empty.
+    """
+    text = text.replace("\r\n", "\n").translate(_LINE_BREAKS)
+    if any(is_control(char) for char in text):
+        raise InvalidText("text contains control characters")
+    if _REPLACEMENT in text:
+        raise InvalidText("text has bytes that are not UTF-8")
     text = _NEWLINES.sub("\n", _BLANKS.sub(" ", text)).strip()
-    if not text:
+    if not any(unicodedata.category(char)[0] in _VISIBLE for char in text):
         raise InvalidText("text is empty")
     size = len(text.encode("utf-8"))
     if size > MAX_TEXT_BYTES:
@@ -119,6 +142,8 @@ class Bulletin(BaseModel):
     def _check_expiry(self) -> Bulletin:
         if self.expires_at <= self.created_at:
             raise InvalidBulletin("a bulletin must expire after it is created")
+        if self.expires_at - self.created_at > MAX_LIFETIME:
+            raise InvalidBulletin(f"a bulletin lives at most {MAX_LIFETIME.days} days")
         return self
 
     @property

@@ -11,6 +11,13 @@ MAX_CONVERSATIONS conversations are waiting; a `list` or `read` that fits one pa
 
 Beyond the documented grammar, a bare `#a3f0` reads that bulletin, and on a shared channel an
 unknown `!word` gets no answer (other bots share the `!` prefix; silence saves airtime).
+
+With a rate limiter (the daemon always has one), each command the board would answer spends the
+sender's tokens; one over the limit is not carried out, and only the first of a stretch is
+answered, with when to try again (`board.ratelimit`).
+
+`handle` never raises for any text: user mistakes are BoardErrors and become a one-packet answer,
+and a reply never carries a control character (an echoed word is shown with `?` in its place).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from board.bulletin import Bulletin, new_bulletin
+from board.bulletin import Bulletin, is_control, new_bulletin
 from board.errors import BoardError, NotFound
 from board.paging import (
     MAX_PACKET_BYTES,
@@ -34,6 +41,7 @@ from board.paging import (
     truncate_utf8,
     utf8_len,
 )
+from board.ratelimit import RateLimiter, Verdict
 from board.store import Store
 from board.types import TypeRegistry
 from board.when import format_when, is_day_only, parse_when
@@ -51,6 +59,7 @@ MAX_ECHOED_WORD = 20
 POST_USAGE = "post needs text: post <type> [when] <text>"
 HINT = "send help for commands"
 NOTHING_MORE = "nothing more"
+SLOW_DOWN = "slow down: try again in {seconds} s"
 
 _HEAD = re.compile(r"\s*(\S+)\s*")
 UTC_ZONE = ZoneInfo("UTC")
@@ -130,10 +139,28 @@ def _line_pages(lines: list[str]) -> list[str]:
     return pages
 
 
+def _well_formed(text: str) -> str:
+    """`text` with lone surrogates (not UTF-8, so unsendable) as U+FFFD, as the link shows bytes
+    that are not UTF-8.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return text
+
+
+def _printable(text: str) -> str:
+    """`text` with every control character (an echoed word may hold one) shown as `?`."""
+    if not any(is_control(char) for char in text):
+        return text
+    return "".join("?" if is_control(char) else char for char in text)
+
+
 def _guard(texts: list[str]) -> list[str]:
-    """Last line of defence: no packet leaves the core over MAX_PACKET_BYTES."""
+    """Last line of defence: no packet leaves the core over MAX_PACKET_BYTES or unprintable."""
     packets: list[str] = []
-    for text in texts:
+    for text in map(_printable, texts):
         if utf8_len(text) <= MAX_PACKET_BYTES:
             packets.append(text)
         else:
@@ -148,11 +175,14 @@ class CommandHandler:
     Not thread-safe: the daemon calls it from one thread.
     """
 
-    def __init__(self, store: Store, config: BoardConfig) -> None:
+    def __init__(
+        self, store: Store, config: BoardConfig, *, limiter: RateLimiter | None = None
+    ) -> None:
         if not config.prefix or config.prefix != config.prefix.strip():
             raise ValueError("the command prefix must be non-empty, without spaces")
         self._store = store
         self._config = config
+        self._limiter = limiter
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
         self._changes = Outcome(replies=[])
         self._commands: dict[str, Command] = {
@@ -170,6 +200,10 @@ class CommandHandler:
         body = self._command_text(msg)
         if body is None:
             return Outcome(replies=[])
+        if self._limiter is not None and self._answers(msg, body):
+            verdict = self._limiter.check(msg.sender, msg.now)
+            if not verdict.allowed:
+                return self._refuse(msg, verdict)
         self._forget_stale(msg.now)
         self._changes = Outcome(replies=[])
         try:
@@ -183,10 +217,23 @@ class CommandHandler:
 
     def _command_text(self, msg: Inbound) -> str | None:
         """The command without its prefix, or None when a shared-channel text is not for us."""
-        text = msg.text.strip()
+        text = _well_formed(msg.text).strip()
         if text.startswith(self._config.prefix):
             return text[len(self._config.prefix) :].strip()
         return text if msg.direct else None
+
+    def _answers(self, msg: Inbound, body: str) -> bool:
+        """Whether the board would answer: a direct message, or a command it knows."""
+        word, _ = _head(body)
+        return msg.direct or word.startswith("#") or word.lower() in self._commands
+
+    def _refuse(self, msg: Inbound, verdict: Verdict) -> Outcome:
+        """Over the limit: say when to try again, once per stretch, and otherwise nothing."""
+        if not verdict.first_refusal:
+            return Outcome(replies=[])
+        logger.info("%s is sending too fast; quiet for %d s", msg.sender, verdict.retry_seconds)
+        text = SLOW_DOWN.format(seconds=verdict.retry_seconds)
+        return Outcome(replies=[Reply(to=msg.sender, ring=msg.ring, text=text)])
 
     def _dispatch(self, msg: Inbound, body: str) -> list[str]:
         word, rest = _head(body)

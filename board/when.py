@@ -29,6 +29,9 @@ RELATIVE_DAYS: dict[str, int] = {
 SHORT_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 MIDNIGHT = time(0)
+#: The furthest ahead an event may be typed: a year, so a bulletin's life stays bounded
+#: (`board.bulletin.MAX_LIFETIME`) and a mistyped year is caught rather than kept for decades.
+MAX_EVENT_AHEAD = timedelta(days=366)
 
 _24H = re.compile(r"(\d{1,2}):(\d{2})")
 _12H = re.compile(r"(\d{1,2})(?::(\d{2}))?([ap]m)")
@@ -69,9 +72,14 @@ def _day(token: str, today: date) -> date | int | None:
         return WEEKDAYS[token]
     if match := _ISO_DATE.fullmatch(token):
         try:
-            return date(int(match[1]), int(match[2]), int(match[3]))
+            day = date(int(match[1]), int(match[2]), int(match[3]))
         except ValueError:
             raise InvalidWhen(f"no such date '{token}'") from None
+        if day < today:
+            raise InvalidWhen(f"'{token}' has passed")
+        if day > today + MAX_EVENT_AHEAD:
+            raise InvalidWhen(f"'{token}' is more than a year ahead")
+        return day
     return None
 
 

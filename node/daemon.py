@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from board.airtime import AirtimeBudget, estimate_airtime
 from board.commands import BoardConfig, CommandHandler, Inbound, Reply
 from board.outbox_store import OutboxStore
+from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
 from board.store import Store
-from board.sync.engine import Outgoing, SyncConfig, SyncEngine
+from board.sync.engine import Outgoing, SyncConfig, SyncEngine, SyncStats
 from node.clock import SYSTEM_CLOCK, Clock
 from node.health import Health
 from node.link import (
@@ -96,17 +97,27 @@ class Daemon:
         text_interval: float = MIN_TEXT_INTERVAL,
         outbox_timing: OutboxTiming | None = None,
     ) -> Daemon:
-        """A daemon with the standard parts, as `meshboard run`, the demo and the tests use."""
+        """A daemon with the standard parts, as `meshboard run`, the demo and the tests use.
+
+        Every sender gets a fair share: handhelds and neighbouring boards are rate-limited.
+        """
         return cls(
             link,
             store,
-            CommandHandler(store, board or BoardConfig()),
-            SyncEngine(store, sync or SyncConfig(), random.Random(seed)),
+            CommandHandler(store, board or BoardConfig(), limiter=RateLimiter(HANDHELD_RATES)),
+            SyncEngine(
+                store, sync or SyncConfig(), random.Random(seed), limiter=RateLimiter(BOARD_RATES)
+            ),
             AirtimeBudget.load(store, clock.now()),
             text_interval=text_interval,
             outbox_timing=outbox_timing,
             clock=clock,
         )
+
+    @property
+    def sync_stats(self) -> SyncStats:
+        """What the board plane has heard, stored and dropped (hostile input is counted here)."""
+        return self._sync.stats
 
     def run(self, stop: threading.Event) -> None:
         """Connect, serve until `stop` is set, then close the link.

@@ -8,6 +8,7 @@ class against a simulated radio on a pty, so nothing below is mocked away.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,15 +120,20 @@ class MeshtasticLink:
         self._on_receive: ReceiveHandler | None = None
         self._on_lost: LostHandler | None = None
         self._lock = threading.Lock()
+        # Pinned at the handshake: a garbled frame that reads as "my_info" must not change who
+        # the board is (the client would take it, and direct messages would stop being direct).
+        self._my_num: int | None = None
 
     @property
     def node_id(self) -> str:
         interface = self._require_interface()
-        return f"!{interface.myInfo.my_node_num:08x}"
+        num = interface.myInfo.my_node_num if self._my_num is None else self._my_num
+        return f"!{num:08x}"
 
     def start(self, on_receive: ReceiveHandler, on_lost: LostHandler) -> None:
         """Open the port and finish the config handshake; raise LinkError if that fails."""
         self._on_receive, self._on_lost = on_receive, on_lost
+        self._my_num = None
         # pypubsub keeps weak references: the bound methods live as long as this link does.
         # The root topic receives every packet; _handle_packet picks what the board uses.
         pub.subscribe(self._handle_packet, "meshtastic.receive")
@@ -143,6 +149,7 @@ class MeshtasticLink:
         except (OSError, serial.SerialException, MeshInterface.MeshInterfaceError) as error:
             self.close()
             raise LinkError(f"cannot open radio at {self.port}: {error}") from error
+        self._my_num = interface.myInfo.my_node_num
         logger.info("connected to radio %s on %s", self.node_id, self.port)
 
     def send_text(self, text: str, destination: str, channel: int) -> int:
@@ -195,7 +202,13 @@ class MeshtasticLink:
     def _handle_packet(self, packet: dict[str, Any], interface: Any) -> None:
         if not self._is_ours(interface) or self._on_receive is None:
             return
-        received = _to_received(packet, interface.myInfo.my_node_num)
+        my_num = self._my_num
+        if my_num is None:  # a packet that arrived during the handshake
+            my_info = interface.myInfo
+            if my_info is None:
+                return
+            my_num = my_info.my_node_num
+        received = _to_received(packet, my_num)
         if received is not None:
             self._on_receive(received)
 
@@ -205,44 +218,68 @@ class MeshtasticLink:
             self._on_lost()
 
 
+#: Meshtastic radios have eight channels; a packet naming another index is corrupt.
+MAX_CHANNEL_INDEX = 7
+
+
+def _uint32(value: object) -> int | None:
+    """A protobuf uint32 as the client's dict holds it; None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFFFFFF:
+        return value
+    return None
+
+
+def _metrics(decoded: dict[str, Any]) -> RadioMetrics | None:
+    telemetry = decoded.get("telemetry")
+    metrics = telemetry.get("deviceMetrics") if isinstance(telemetry, dict) else None
+    if not isinstance(metrics, dict) or not metrics:
+        return None
+    values = (metrics.get("channelUtilization", 0.0), metrics.get("airUtilTx", 0.0))
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values
+    ):
+        return None
+    return RadioMetrics(channel_utilization=float(values[0]), air_util_tx=float(values[1]))
+
+
 def _to_received(packet: dict[str, Any], my_num: int) -> Received | None:
-    """Reduce the client's packet dict to what the board uses; None for everything else."""
-    decoded = packet.get("decoded") or {}
+    """Reduce the client's packet dict to what the board uses; None for everything else.
+
+    The dict comes from a protobuf that crossed a serial line without a checksum, so nothing in
+    it is trusted: whatever is not shaped as the client makes it is None, never an exception.
+    """
+    decoded = packet.get("decoded")
+    sender = _uint32(packet.get("from"))
+    if not isinstance(decoded, dict) or sender is None:
+        return None
     payload = decoded.get("payload")
-    sender = packet.get("from")
-    if not isinstance(payload, bytes) or not isinstance(sender, int):
+    if not isinstance(payload, bytes):
         return None
     portnum = decoded.get("portnum")
     if portnum == "ROUTING_APP":
         return _delivery(packet, decoded, my_num)
     if sender == my_num:
-        metrics = (decoded.get("telemetry") or {}).get("deviceMetrics")
-        if portnum == "TELEMETRY_APP" and metrics:
-            return RadioMetrics(
-                channel_utilization=float(metrics.get("channelUtilization", 0.0)),
-                air_util_tx=float(metrics.get("airUtilTx", 0.0)),
-            )
+        return _metrics(decoded) if portnum == "TELEMETRY_APP" else None
+    channel = _uint32(packet.get("channel", 0))
+    if channel is None or channel > MAX_CHANNEL_INDEX:
         return None
-    channel = int(packet.get("channel", 0))
+    packet_id = _uint32(packet.get("id")) or 0
     if portnum == BOARD_PORT:
         return ReceivedBoardPacket(
-            sender=f"!{sender:08x}",
-            channel=channel,
-            payload=payload,
-            packet_id=int(packet.get("id", 0)),
+            sender=f"!{sender:08x}", channel=channel, payload=payload, packet_id=packet_id
         )
     if portnum != "TEXT_MESSAGE_APP":
         return None
-    rx_time = packet.get("rxTime")
     return ReceivedText(
         sender=f"!{sender:08x}",
         channel=channel,
-        # Invalid UTF-8 still deserves an answer, so decode leniently here.
+        # Invalid UTF-8 still deserves an answer, so decode leniently here (the core refuses to
+        # store the replacement character, so nothing garbled is posted).
         text=payload.decode("utf-8", errors="replace"),
         direct=packet.get("to") == my_num,
-        packet_id=int(packet.get("id", 0)),
-        rx_time=int(rx_time) if isinstance(rx_time, int) else None,
-        pki_encrypted=bool(packet.get("pkiEncrypted", False)),
+        packet_id=packet_id,
+        rx_time=_uint32(packet.get("rxTime")),
+        pki_encrypted=packet.get("pkiEncrypted") is True,
     )
 
 

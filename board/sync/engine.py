@@ -26,6 +26,12 @@ Items learned by asking (a Request we sent or heard) are not relayed: they are r
 for a board that was away, whose neighbours already have them. All scheduling state lives in
 memory; a restart just restarts Trickle at imin. Everything stored goes through `Store`, one
 transaction per item.
+
+Hostile or broken input changes nothing: a packet that does not decode is counted and dropped;
+with a rate limiter (the daemon always has one) a board sending beyond a generous rate has its
+packets dropped, logged once per stretch; and an item that would outlive anything a board could
+post today (it expires more than MAX_LIFETIME from our clock: a forged time, or a clock off by
+more than a year) is refused, as is one already expired.
 """
 
 from __future__ import annotations
@@ -36,8 +42,9 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from board.bulletin import Bulletin
+from board.bulletin import MAX_LIFETIME, Bulletin
 from board.errors import ForeignPacket, MalformedPacket
+from board.ratelimit import RateLimiter
 from board.store import Store, Tombstone
 from board.sync.keys import bucket_of, bulletin_key, bytes_to_id, id_to_bytes, tombstone_key
 from board.sync.reconcile import consistent, differing, fold, inventories, prefix, summarise
@@ -93,6 +100,9 @@ class SyncStats:
     dropped_foreign: int = 0
     dropped_malformed: int = 0
     dropped_wrong_ring: int = 0
+    dropped_rate_limited: int = 0  # the sending board was over its rate
+    dropped_expired: int = 0  # a bulletin already expired by our clock
+    dropped_implausible: int = 0  # an item expiring more than MAX_LIFETIME from now
     suppressed: int = 0  # scheduled transmissions cancelled because others already sent them
     sent: Counter[str] = field(default_factory=Counter)  # by message kind: "announce", "digest"…
     digest_reasons: Counter[str] = field(default_factory=Counter)  # "trickle", "audit", "followup"
@@ -143,7 +153,8 @@ class _Ring:
     wanted: set[bytes] = field(default_factory=set)  # key prefixes to request
     request_due: float | None = None
     requested: dict[bytes, float] = field(default_factory=dict)  # prefix -> remembered until
-    refused: set[bytes] = field(default_factory=set)  # prefixes of items we would not store
+    refused: dict[bytes, None] = field(default_factory=dict)  # prefixes of items we would not
+    # store, oldest first (at most MAX_REFUSED, so a hostile neighbour cannot grow it for ever)
     items: _Items | None = None  # cached view of the store, valid until `items_until`
     items_from: float = 0.0
     items_until: float = 0.0
@@ -194,6 +205,9 @@ HOLD_BACK_FACTOR = 1.5
 #: asker hears ours after asking, so it needs no second answer (a digest is under 1 s on air).
 ASK_CROSSING = 2.0
 
+#: Refused item prefixes remembered per ring (4 bytes each, so never worth asking for again).
+MAX_REFUSED = 4096
+
 #: Seconds of slack when deciding what is due: `next_wakeup` rounds to microseconds, and a
 #: clock that wakes exactly then must still find the work due.
 _SLACK = 1e-3
@@ -206,11 +220,19 @@ def _seconds(now: datetime) -> float:
 class SyncEngine:
     """Board-plane sync for one board: feed it what is heard, send what `poll` returns."""
 
-    def __init__(self, store: Store, config: SyncConfig, rng: random.Random) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: SyncConfig,
+        rng: random.Random,
+        *,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.store = store
         self.config = config
         self.stats = SyncStats()
         self._rng = rng
+        self._limiter = limiter
         self._node_id: str | None = None
         k = config.redundancy_k
         self._rings = {
@@ -256,6 +278,17 @@ class SyncEngine:
     def receive(self, payload: bytes, ring: int, sender: str, now: datetime) -> None:
         """A board-plane packet heard on channel `ring`; bad input is logged and counted only."""
         self.stats.received += 1
+        if self._limiter is not None:
+            verdict = self._limiter.check(sender, now)
+            if not verdict.allowed:
+                self.stats.dropped_rate_limited += 1
+                if verdict.first_refusal:
+                    logger.warning(
+                        "board %s is sending too fast: dropping its packets for %d s",
+                        sender,
+                        verdict.retry_seconds,
+                    )
+                return
         try:
             msg = decode(payload)
         except ForeignPacket as exc:
@@ -343,6 +376,16 @@ class SyncEngine:
 
     def _on_announce(self, state: _Ring, bulletin: Bulletin, sender: str, now: datetime) -> None:
         key = bulletin_key(bulletin.id)
+        if bulletin.expires_at > now + MAX_LIFETIME:
+            self.stats.dropped_implausible += 1
+            self._refuse(state, key)
+            logger.warning(
+                "refused bulletin %s from %s: it expires %s, beyond anything a board posts today",
+                bulletin.id,
+                sender,
+                bulletin.expires_at.isoformat(),
+            )
+            return
         self._heard(state, key, sender, _seconds(now))
         if key in self._items(bulletin.ring, now).bulletins:
             self.stats.duplicates += 1  # the common case in a flood: no need to ask the database
@@ -351,16 +394,35 @@ class SyncEngine:
             self._cache_add(state, key, bulletin.id, bulletin.expires_at)
             self._learned(state, key, sender, now)
             return
-        self.stats.duplicates += 1
         if self.store.get_tombstone(bulletin.id) is not None:
+            self.stats.duplicates += 1
             # Someone still has a bulletin we deleted: tell them, once per neighbourhood.
             self._schedule(state, tombstone_key(bulletin.id), now)
         elif bulletin.expires_at <= now:
-            state.refused.add(prefix(key))
+            self.stats.dropped_expired += 1
+            self._refuse(state, key)
+            logger.info(
+                "refused bulletin %s from %s: it expired %s",
+                bulletin.id,
+                sender,
+                bulletin.expires_at.isoformat(),
+            )
+        else:
+            self.stats.duplicates += 1
 
     def _on_tombstone(self, state: _Ring, msg: TombstoneMsg, sender: str, now: datetime) -> None:
         bulletin_id = bytes_to_id(msg.target)
         key = tombstone_key(bulletin_id)
+        if msg.expires_at > now + MAX_LIFETIME:
+            self.stats.dropped_implausible += 1
+            self._refuse(state, key)
+            logger.warning(
+                "refused tombstone for %s from %s: it expires %s, beyond any bulletin's life",
+                bulletin_id,
+                sender,
+                msg.expires_at.isoformat(),
+            )
+            return
         self._heard(state, key, sender, _seconds(now))
         state.announces.pop(bulletin_key(bulletin_id), None)
         tombstone = Tombstone(
@@ -406,7 +468,7 @@ class SyncEngine:
         items = self._items(inventory.ring, now)
         ours = {prefix(key): key for key in items.all_keys() if inventory.covers(key)}
         theirs = set(inventory.prefixes)
-        skip = {prefix(key) for key in items.deleted} | state.refused
+        skip = {prefix(key) for key in items.deleted} | state.refused.keys()
         missing = theirs - ours.keys() - skip
         extra = [key for p, key in ours.items() if p not in theirs]
         if extra:
@@ -628,6 +690,13 @@ class SyncEngine:
         """
         state.missers = {n: until for n, until in state.missers.items() if until > t}
         return self._known(state, t) & state.missers.keys()
+
+    @staticmethod
+    def _refuse(state: _Ring, key: bytes) -> None:
+        """Never ask for this item again (nor for long: the oldest refusals are forgotten)."""
+        state.refused[prefix(key)] = None
+        while len(state.refused) > MAX_REFUSED:
+            del state.refused[next(iter(state.refused))]
 
     @staticmethod
     def _suspect(state: _Ring, board: str, t: float) -> None:
