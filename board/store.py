@@ -8,6 +8,7 @@ the board acknowledged survives power loss (DESIGN.md).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from sqlmodel import Field, Session, SQLModel, col, delete, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from board.bulletin import Bulletin
-from board.errors import AmbiguousRef, NotAuthor, NotFound
+from board.errors import AmbiguousRef, MalformedBulletin, NotAuthor, NotFound
 from board.refs import ID_LENGTH, REF_LENGTH, normalise_ref
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,21 @@ def _bulletin(row: BulletinRow) -> Bulletin:
     return Bulletin.from_canonical_bytes(row.canonical)
 
 
+def _readable(rows: Iterable[BulletinRow]) -> list[Bulletin]:
+    """The rows as bulletins, leaving out (and logging) any that the current rules refuse.
+
+    A row stored before a rule was tightened (e.g. an event years ahead) must not break every
+    list of its ring; `read` of that one bulletin still reports it.
+    """
+    bulletins = []
+    for row in rows:
+        try:
+            bulletins.append(_bulletin(row))
+        except MalformedBulletin as exc:
+            logger.warning("not listing stored bulletin %s: %s", row.id, exc)
+    return bulletins
+
+
 def _distinct_refs(ids: list[str], typed: str) -> list[str]:
     """The shortest prefix of each id, longer than what was typed, that the others do not share."""
     refs = []
@@ -258,7 +274,7 @@ class Store:
             .limit(limit)
         )
         with Session(self.engine) as session, session.begin():
-            return [_bulletin(row) for row in session.exec(statement)]
+            return _readable(session.exec(statement))
 
     def delete(
         self, ref_or_id: str, requester: str | None, ring: int | None, now: datetime

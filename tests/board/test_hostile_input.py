@@ -302,3 +302,20 @@ def test_what_hypothesis_found(text: str, answer: str) -> None:
     handler = CommandHandler(memory_store(), BoardConfig(tz=BERLIN))
     [reply] = handler.handle(Inbound(SENDERS[0], 0, text, True, T0)).replies
     assert reply.text == answer
+
+
+def test_a_stored_row_that_todays_rules_refuse_does_not_break_the_list(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = memory_store()
+    kept = _bulletin("Soup at the hall")
+    store.add(kept, T0)
+    invisible = _bulletin("Tea").canonical_bytes().replace(b"Tea", "\u200b".encode())
+    with store.engine.begin() as db:  # as an older version of the board would have stored it
+        db.exec_driver_sql(
+            "INSERT INTO bulletin SELECT 'old', 'old', ring, type, '', author, created_at,"
+            " event_time, expires_at, received_at, ? FROM bulletin",
+            (invisible,),
+        )
+    assert store.active(T0) == [kept]
+    assert "not listing stored bulletin old" in caplog.text
