@@ -438,6 +438,8 @@ def _probe(radio: SimulatedRadio, report: FuzzReport) -> None:
         report.crash_details.append(f"probe {report.probes} unanswered")
         return
     report.probes_answered += 1
+    # Progress on the real stderr (the client's own output goes to a sink during a run).
+    print(f"{report.frames} frames, probe {report.probes} answered", file=sys.__stderr__)
 
 
 def main(argv: list[str] | None = None) -> int:
