@@ -16,7 +16,7 @@ from board.commands import REPOST_WINDOW, BoardConfig
 from board.sync.engine import SyncConfig
 from node.clock import Clock
 from node.neighbourhood import BoardNode, Neighbourhood, ask
-from node.sim.handheld import VirtualHandheld
+from node.sim.handheld import HeardText, VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import ChannelSpec, RadioProfile, SimulatedRadio
 
@@ -56,9 +56,17 @@ def post(person: VirtualHandheld, board: BoardNode, text: str, channel: int = 0)
     return reply.split()[1].removeprefix("#")
 
 
-def reply_after(person: VirtualHandheld, before: int, timeout: float = 20) -> str:
-    """The first text this person receives after the `before` they already had."""
-    return person.wait_for_text(lambda t: person.inbox.index(t) >= before, timeout=timeout).text
+def ok_for(person: VirtualHandheld, note: str, timeout: float) -> str:
+    """The board's `ok` for the post of `note`.
+
+    Matched by content: replies are retried until acknowledged, so an `ok` whose ACK was lost
+    arrives twice, and a late one must not be taken for the answer to a later post.
+    """
+
+    def answers(heard: HeardText) -> bool:
+        return heard.text.startswith("ok #") and note in heard.text
+
+    return person.wait_for_text(answers, timeout=timeout).text
 
 
 def test_a_post_reaches_every_board_of_a_fully_connected_five(
@@ -83,13 +91,13 @@ def test_a_hundred_bulletins_converge_on_a_lossy_line_of_ten(
     patience = REPOST_WINDOW.total_seconds() / SPEED / 2  # real seconds
     for round_ in range(10):  # every neighbour posts at once, then waits for the ok
         texts = [f"post notice Note {round_} from {index}" for index in range(len(nodes))]
-        seen = [len(person.inbox) for person in people]
         for person, node, text in zip(people, nodes, texts, strict=True):
             person.send_text(text, to=node.radio.node_num)
         sent = time.monotonic()
-        for person, node, text, before in zip(people, nodes, texts, seen, strict=True):
+        for person, node, text in zip(people, nodes, texts, strict=True):
+            note = text.removeprefix("post notice ")
             try:
-                reply_after(person, before, timeout=max(0.0, sent + patience - time.monotonic()))
+                ok_for(person, note, timeout=max(0.0, sent + patience - time.monotonic()))
             except TimeoutError:
                 post(person, node, text)
     wanted = set().union(*(hood.holdings(node) for node in nodes))
