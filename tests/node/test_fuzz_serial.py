@@ -7,7 +7,7 @@ from node.sim.framing import encode_frame
 
 
 def test_random_and_mutated_frames_neither_crash_nor_silence_the_board() -> None:
-    report = run(1500, seed=7, probe_every=750, speed=50)
+    report = run(1000, seed=7, probe_every=500, speed=50)
     assert report.crashes == 0, report.crash_details
     assert report.probes_answered == report.probes == 3
     assert report.integrity_check == "ok"
