@@ -156,6 +156,10 @@ def run(port: str, db_path: Path, tz: ZoneInfo) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    # The client opens the port without O_NOCTTY, so under systemd (a session of its own) the
+    # radio becomes our controlling terminal and unplugging it sends SIGHUP. Dying of that
+    # counts as a clean exit and Restart=on-failure would never bring the board back.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     daemon.health.note(port=port)
     errors = ErrorLogHandler(daemon.health)
     logging.getLogger().addHandler(errors)
