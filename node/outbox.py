@@ -6,6 +6,8 @@ because firmware 2.7 silently drops texts sent faster. Board-plane packets are s
 airtime budget allows and the channel is not busy; otherwise they are dropped with a log line,
 since the sync protocol's anti-entropy repairs what was not sent. No packet follows the previous
 one sooner than the previous one's airtime: the radio cannot send faster than the air carries.
+While the radio is unreachable (LinkDown) nothing is dropped or counted as an attempt: the
+packet waits at the head of its queue until the daemon says the link is up again.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Protocol
 from board.commands import Reply
 from board.sync.engine import Outgoing
 from node.clock import SYSTEM_CLOCK, Clock
-from node.link import LinkError
+from node.link import LinkDown, LinkError
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +82,8 @@ class Outbox:
         self._stopping = False
         self._free_at = 0.0  # clock.monotonic() when the air is ours again
         self._next_text_at = 0.0
+        self._link_epoch = 0  # counts link_up() calls
+        self._link_down = False
         self._thread: threading.Thread | None = None
         self.stats = OutboxStats()
 
@@ -94,6 +98,13 @@ class Outbox:
         with self._changed:
             return len(self._replies) + len(self._board)
 
+    def link_up(self) -> None:
+        """The radio is reachable (again): what found it down goes out now."""
+        with self._changed:
+            self._link_epoch += 1
+            self._link_down = False
+            self._changed.notify_all()
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
         self._thread.start()
@@ -101,7 +112,9 @@ class Outbox:
     def stop(self, drain_timeout: float = 0.0) -> None:
         """Stop sending; with a drain timeout, first give queued replies that long to go out."""
         with self._changed:
-            self._changed.wait_for(lambda: not self._replies, timeout=drain_timeout)
+            self._changed.wait_for(
+                lambda: not self._replies or self._link_down, timeout=drain_timeout
+            )
             self._stopping = True
             self._changed.notify_all()
         if self._thread is not None:
@@ -117,6 +130,9 @@ class Outbox:
         """Block until a packet may go out; None once stopping."""
         with self._changed:
             while not self._stopping:
+                if self._link_down:
+                    self._changed.wait()
+                    continue
                 now = self._clock.monotonic()
                 wait: float | None = self._free_at - now
                 if wait is not None and wait <= 0:
@@ -144,14 +160,25 @@ class Outbox:
         return None, None
 
     def _transmit(self, item: _Queued) -> None:
-        item.attempts += 1
         packet = item.packet
+        with self._changed:
+            epoch = self._link_epoch
         try:
             if isinstance(packet, Reply):
                 self._send_reply(packet)
             else:
                 self._send_board(packet)
+        except LinkDown as error:
+            logger.warning("radio unreachable, the packet waits for it: %s", error)
+            with self._changed:
+                if not isinstance(packet, Reply):
+                    self._board.appendleft(item)  # _pick took it off its queue
+                # A link_up() during the send means the next try may already work.
+                self._link_down = epoch == self._link_epoch
+                self._changed.notify_all()
+            return
         except LinkError as error:
+            item.attempts += 1
             done = item.attempts >= MAX_ATTEMPTS or not isinstance(packet, Reply)
             logger.warning("send failed (attempt %d): %s", item.attempts, error)
             if done:
