@@ -30,7 +30,7 @@ from board.when import format_when, is_day_only, parse_when_text
 from node.clock import SYSTEM_CLOCK
 from node.daemon import Daemon
 from node.demo import run_demo
-from node.link import LinkError, MeshtasticLink
+from node.link import LinkError
 
 LOCAL_AUTHOR = "!00000000"  # bulletins posted on the Pi itself, by whoever runs the board
 
@@ -148,9 +148,12 @@ def cli() -> None:
 @tz_option
 @logging_options(logging.INFO)
 def run(port: str, db_path: Path, tz: ZoneInfo) -> None:
-    """Run the board node daemon on a radio until SIGINT or SIGTERM."""
+    """Run the board node daemon on a radio until SIGINT or SIGTERM.
+
+    When the radio goes away (unplugged, rebooted, silent) it keeps reconnecting.
+    """
     store = open_store(db_path)
-    daemon = Daemon.assemble(MeshtasticLink(port), store, board=BoardConfig(tz=tz))
+    daemon = Daemon.assemble(port, store, board=BoardConfig(tz=tz))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

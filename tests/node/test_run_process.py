@@ -47,3 +47,32 @@ def test_run_serves_and_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -
                 daemon.wait()
     assert daemon.returncode == 0, log
     assert "board stopped" in log
+
+
+def test_run_waits_for_a_radio_that_is_not_plugged_in_yet(tmp_path: Path) -> None:
+    with SimulatedRadio() as radio:
+        radio.add_handheld(HANDHELD, "Ana")
+        radio.unplug()  # its port path does not exist now, as before USB enumeration at boot
+        db = str(tmp_path / "board.db")
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "node", "run", "--port", radio.port, "--db", db],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert daemon.stderr is not None
+            lines = iter(daemon.stderr.readline, "")  # ends if the daemon exits
+            attempt = next(line for line in lines if "cannot reach the radio" in line)
+            assert f"(attempt 1): cannot open radio at {radio.port}: " in attempt
+            radio.replug()
+            radio.wait_connected(timeout=30)
+            radio.receive_text(HANDHELD, "list")
+            assert radio.wait_for_texts(HANDHELD, 1, timeout=30) == ["no bulletins"]
+            daemon.send_signal(signal.SIGTERM)
+            _, log = daemon.communicate(timeout=30)
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+    assert daemon.returncode == 0, log
+    assert "Traceback" not in log
