@@ -157,6 +157,10 @@ def run(port: str, db_path: Path, tz: ZoneInfo) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    # Under systemd the daemon leads its own session, and the meshtastic client opens the port
+    # without O_NOCTTY, so the radio becomes its controlling terminal: unplugging the radio
+    # then sends SIGHUP, which would end the daemon (and systemd counts that as a clean exit).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     with board_errors():
         daemon.run(stop)
 

@@ -1,4 +1,5 @@
-"""`meshboard run` as a real process: serves the simulated radio and stops cleanly on signals."""
+"""`meshboard run` as a real process: serves the simulated radio through an unplug, and stops
+cleanly on signals."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ HANDHELD = 0x1234ABCD
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_run_serves_and_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -> None:
+def test_run_serves_through_an_unplug_and_stops_cleanly_on_a_signal(
+    tmp_path: Path, signum: int
+) -> None:
     with SimulatedRadio() as radio:
         radio.add_handheld(HANDHELD, "Ana")
         daemon = subprocess.Popen(
@@ -33,12 +36,21 @@ def test_run_serves_and_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -
             ],
             stderr=subprocess.PIPE,
             text=True,
+            # Its own session, as under systemd: the radio becomes its controlling terminal,
+            # so unplugging the radio sends it SIGHUP.
+            start_new_session=True,
         )
         try:
             radio.wait_connected(timeout=30)
             radio.receive_text(HANDHELD, "post notice Street party sat")
             [reply] = radio.wait_for_texts(HANDHELD, 1, timeout=30)
             assert reply.startswith("ok #")
+            radio.unplug()
+            radio.replug()
+            radio.wait_handshakes(2, timeout=30)
+            radio.receive_text(HANDHELD, "list")
+            listing = radio.wait_for_texts(HANDHELD, 2, timeout=30)[1]
+            assert "Street party sat" in listing
             daemon.send_signal(signum)
             _, log = daemon.communicate(timeout=30)
         finally:
@@ -46,6 +58,8 @@ def test_run_serves_and_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -
                 daemon.kill()
                 daemon.wait()
     assert daemon.returncode == 0, log
+    assert "lost the radio" in log
+    assert "reconnected to radio" in log
     assert "board stopped" in log
 
 
