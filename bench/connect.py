@@ -19,7 +19,6 @@ from pathlib import Path
 
 from board.store import Store
 from node.daemon import Daemon
-from node.link import MeshtasticLink
 from node.sim.radio import SimulatedRadio
 
 HANDHELD = 0x1234ABCD
@@ -29,7 +28,7 @@ def one_run(scratch: Path, index: int) -> tuple[float, float]:
     with SimulatedRadio() as radio:
         radio.add_handheld(HANDHELD, "Ana")
         store = Store.open(scratch / f"run{index}.db")
-        daemon = Daemon.assemble(MeshtasticLink(radio.port), store)
+        daemon = Daemon.assemble(radio.port, store)
         stop = threading.Event()
         started = time.monotonic()
         thread = threading.Thread(target=daemon.run, args=(stop,))

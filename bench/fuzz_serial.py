@@ -356,7 +356,7 @@ def run(
         db_path = Path(scratch) / "board.db"
         store = Store.open(db_path)
         daemon = Daemon(
-            MeshtasticLink(radio.port),
+            lambda: MeshtasticLink(radio.port),
             store,
             CommandHandler(store, BoardConfig(), limiter=RateLimiter(HANDHELD_RATES)),
             SyncEngine(store, SyncConfig(), random.Random(seed), limiter=RateLimiter(BOARD_RATES)),

@@ -31,7 +31,7 @@ from node.clock import SYSTEM_CLOCK
 from node.daemon import Daemon
 from node.demo import run_demo
 from node.health import ErrorLogHandler, StatusFile, status_path
-from node.link import LinkError, MeshtasticLink
+from node.link import LinkError
 from node.status import gather, report_json, report_lines
 
 LOCAL_AUTHOR = "!00000000"  # bulletins posted on the Pi itself, by whoever runs the board
@@ -150,9 +150,12 @@ def cli() -> None:
 @tz_option
 @logging_options(logging.INFO)
 def run(port: str, db_path: Path, tz: ZoneInfo) -> None:
-    """Run the board node daemon on a radio until SIGINT or SIGTERM."""
+    """Run the board node daemon on a radio until SIGINT or SIGTERM.
+
+    When the radio goes away (unplugged, rebooted, silent) it keeps reconnecting.
+    """
     store = open_store(db_path)
-    daemon = Daemon.assemble(MeshtasticLink(port), store, board=BoardConfig(tz=tz))
+    daemon = Daemon.assemble(port, store, board=BoardConfig(tz=tz))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -1,8 +1,9 @@
 """The board node daemon: radio in, `board/` decides, outbox out.
 
-The link calls back on the meshtastic client's threads; the daemon only queues what it hears
-there and does all the work on the thread that calls `run()`, so the store, the command handler
-and the sync engine are never used from two threads at once.
+The link calls back on the meshtastic client's threads and the supervisor on its own; the daemon
+only queues what it hears there and does all the work on the thread that calls `run()`, so the
+store, the command handler and the sync engine are never used from two threads at once. The
+radio may come and go (`node/supervisor.py`); the daemon keeps serving through it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import queue
 import random
 import threading
-import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from board.airtime import AirtimeBudget, estimate_airtime
@@ -24,19 +25,28 @@ from node.clock import SYSTEM_CLOCK, Clock
 from node.health import Health
 from node.link import (
     Delivery,
-    LinkError,
-    RadioLink,
+    LinkFactory,
+    MeshtasticLink,
     RadioMetrics,
     Received,
     ReceivedBoardPacket,
     ReceivedText,
 )
 from node.outbox import MIN_TEXT_INTERVAL, Outbox, OutboxTiming, Packet
+from node.supervisor import LinkHealth, Supervisor, SupervisorConfig
 
 logger = logging.getLogger(__name__)
 
 PURGE_EVERY = timedelta(minutes=10)
+DRAIN_TIMEOUT = 5.0  # real seconds queued replies get to leave when the daemon stops
 _MAX_REAL_WAIT = 0.5  # real seconds between looks at the stop event while idle
+
+
+@dataclass(frozen=True)
+class _LinkUp:
+    """The supervisor (re)connected the radio: start serving it on the daemon's thread."""
+
+    node_id: str
 
 
 def packet_airtime(packet: Packet) -> float:
@@ -50,7 +60,7 @@ class Daemon:
 
     def __init__(
         self,
-        link: RadioLink,
+        connect: LinkFactory,
         store: Store,
         handler: CommandHandler,
         sync: SyncEngine,
@@ -59,14 +69,14 @@ class Daemon:
         text_interval: float = MIN_TEXT_INTERVAL,
         outbox_timing: OutboxTiming | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        supervision: SupervisorConfig | None = None,
     ) -> None:
-        self._link = link
         self._store = store
         self._handler = handler
         self._sync = sync
         self._budget = budget
         self._clock = clock
-        self._inbound: queue.Queue[Received] = queue.Queue()
+        self._inbound: queue.Queue[Received | _LinkUp] = queue.Queue()
         self.outbox_interval = text_interval
         self.outbox = Outbox(
             OutboxStore(store),
@@ -78,8 +88,17 @@ class Daemon:
             timing=outbox_timing,
             clock=clock,
         )
-        self.connected = threading.Event()
-        self._lost = threading.Event()
+        self._supervisor = Supervisor(
+            connect,
+            self._inbound.put,
+            on_up=self._on_link_up,
+            on_down=self._on_link_down,
+            config=supervision,
+            clock=clock,
+        )
+        self.connected = threading.Event()  # serving a connected radio
+        self.node_id: str | None = None
+        self._sync_started = False
         # Health: what `meshboard status` shows; the CLI decides where it is written.
         self.health = Health(clock=clock)
         self.health.probe("outbox_depth", lambda: self.outbox.depth)
@@ -87,7 +106,7 @@ class Daemon:
     @classmethod
     def assemble(
         cls,
-        link: RadioLink,
+        radio: str | LinkFactory,
         store: Store,
         *,
         board: BoardConfig | None = None,
@@ -96,13 +115,16 @@ class Daemon:
         seed: int | None = None,
         text_interval: float = MIN_TEXT_INTERVAL,
         outbox_timing: OutboxTiming | None = None,
+        supervision: SupervisorConfig | None = None,
     ) -> Daemon:
         """A daemon with the standard parts, as `meshboard run`, the demo and the tests use.
 
-        Every sender gets a fair share: handhelds and neighbouring boards are rate-limited.
+        `radio` is the radio's serial port, or a function that makes a fresh link. Every sender
+        gets a fair share: handhelds and neighbouring boards are rate-limited.
         """
+        connect = _serial_link(radio) if isinstance(radio, str) else radio
         return cls(
-            link,
+            connect,
             store,
             CommandHandler(store, board or BoardConfig(), limiter=RateLimiter(HANDHELD_RATES)),
             SyncEngine(
@@ -112,6 +134,7 @@ class Daemon:
             text_interval=text_interval,
             outbox_timing=outbox_timing,
             clock=clock,
+            supervision=supervision,
         )
 
     @property
@@ -119,41 +142,44 @@ class Daemon:
         """What the board plane has heard, stored and dropped (hostile input is counted here)."""
         return self._sync.stats
 
-    def run(self, stop: threading.Event) -> None:
-        """Connect, serve until `stop` is set, then close the link.
+    @property
+    def link_health(self) -> LinkHealth:
+        """The radio connection's record: connected since, reconnects, last error."""
+        return self._supervisor.health
 
-        Raises LinkError when the radio cannot be opened or goes away: until the connection
-        supervisor exists, exiting lets systemd restart the daemon (Restart=on-failure).
+    def run(self, stop: threading.Event) -> None:
+        """Serve until `stop` is set, through any number of radio losses, then close the link.
+
+        Never raises for a radio fault: the supervisor reconnects while this thread keeps
+        serving what already arrived.
         """
-        started = time.monotonic()
-        self._link.start(self._inbound.put, self._on_lost)
-        self.node_id = self._link.node_id
-        self.connected.set()
-        self.health.connected(self.node_id)
-        logger.info(
-            "board %s serving (connected in %.2f s)", self.node_id, time.monotonic() - started
-        )
         self.outbox.start()
-        self._sync.start(self._clock.now(), self.node_id)
+        self._supervisor.start()
         next_purge = self._clock.now()
         try:
             while not stop.is_set():
-                if self._lost.is_set():
-                    raise LinkError("lost the radio; exiting so the service manager restarts us")
+                self._supervisor.check()
                 now = self._clock.now()
                 if now >= next_purge:
                     self._purge(now)
                     next_purge = now + PURGE_EVERY
-                for outgoing in self._sync.poll(now):
-                    self.outbox.put(outgoing)
+                if self._sync_started and self._supervisor.connected:
+                    for outgoing in self._sync.poll(now):
+                        self.outbox.put(outgoing)
                 try:
                     received = self._inbound.get(timeout=self._idle_wait(now, next_purge))
                 except queue.Empty:
                     continue
                 self._dispatch(received)
         finally:
-            self.outbox.stop(drain_timeout=5.0)
-            self._link.close()
+            # Replies get a few seconds to leave while the radio is still there. A send waiting
+            # for a radio that stopped confirming its queue would hold the outbox up until the
+            # watchdog fires, so the link closes when that time is up, whatever happens.
+            closer = threading.Timer(DRAIN_TIMEOUT + 1.0, self._supervisor.stop)
+            closer.start()
+            self.outbox.stop(drain_timeout=DRAIN_TIMEOUT)
+            closer.cancel()
+            self._supervisor.stop()
             self.connected.clear()
             logger.info("board stopped")
 
@@ -161,8 +187,11 @@ class Daemon:
         wake = min(filter(None, (self._sync.next_wakeup(), next_purge)))
         return min(_MAX_REAL_WAIT, self._clock.to_real((wake - now).total_seconds()))
 
-    def _dispatch(self, received: Received) -> None:
+    def _dispatch(self, received: Received | _LinkUp) -> None:
         now = self._clock.now()
+        if isinstance(received, _LinkUp):
+            self._serve_radio(received.node_id, now)
+            return
         if not isinstance(received, RadioMetrics):  # metrics come from our own radio
             self.health.heard()
         if isinstance(received, ReceivedText):
@@ -191,18 +220,41 @@ class Daemon:
         for bulletin_id in outcome.deleted:
             self._sync.local_tombstone(bulletin_id, now)
 
+    def _serve_radio(self, node_id: str, now: datetime) -> None:
+        if self.node_id is not None and node_id != self.node_id:
+            logger.warning("the radio is now %s, was %s", node_id, self.node_id)
+        if self._sync_started:
+            self.health.count("reconnects")
+        self.node_id = node_id
+        # Trickle starts over, so neighbours compare notes soon after an outage.
+        self._sync.start(now, node_id)
+        self._sync_started = True
+        if self._supervisor.connected:  # not lost again already
+            self.connected.set()
+            self.health.connected(node_id)
+        logger.info("board %s serving", node_id)
+
     def _send_reply(self, reply: Reply) -> int:
-        return self._link.send_text(reply.text, reply.to, reply.ring)
+        return self._supervisor.send(lambda link: link.send_text(reply.text, reply.to, reply.ring))
 
     def _send_board(self, outgoing: Outgoing) -> None:
-        self._link.send_board(outgoing.payload, outgoing.ring)
+        self._supervisor.send(lambda link: link.send_board(outgoing.payload, outgoing.ring))
 
     def _purge(self, now: datetime) -> None:
         removed = self._store.purge_expired(now)
         if removed:
             logger.info("purged %d expired bulletins", removed)
 
-    def _on_lost(self) -> None:
+    def _on_link_up(self, node_id: str) -> None:
+        self._inbound.put(_LinkUp(node_id))
+        self.outbox.link_up()
+
+    def _on_link_down(self, reason: str | None) -> None:
+        """The radio is gone (`reason`), or the daemon is stopping (None)."""
         self.connected.clear()
-        self.health.disconnected("lost the radio")
-        self._lost.set()
+        if reason is not None:
+            self.health.disconnected(reason)
+
+
+def _serial_link(port: str) -> LinkFactory:
+    return lambda: MeshtasticLink(port)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 import math
+import termios
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import serial
 from meshtastic.mesh_interface import MeshInterface
+from meshtastic.protobuf import mesh_pb2
 from meshtastic.serial_interface import SerialInterface
 from pubsub import pub
 
@@ -28,8 +31,19 @@ BOARD_PORT = 384  # the board plane's private app port (256-511); payloads carry
 BOARD_HOP_LIMIT = 0
 
 
+# Errors that mean the port itself failed: opening it, or a read or write on it.
+_PORT_ERRORS = (OSError, serial.SerialException, termios.error)
+ROOM_POLL = 0.25  # seconds between looks at the radio's TX queue while it is full
+READER_EXIT = 5.0  # seconds to wait for an old client's reader thread to end
+HANDSHAKE_POLL = 0.1  # seconds between looks at close() while the handshake is under way
+
+
 class LinkError(Exception):
     """The radio cannot be reached or refused what we asked of it."""
+
+
+class LinkDown(LinkError):
+    """The radio is not reachable now; the same request can succeed once it is reconnected."""
 
 
 @dataclass(frozen=True)
@@ -92,10 +106,19 @@ class RadioLink(Protocol):
 
     `on_receive` also gets a `Delivery` for every packet `send_text` sent, naming the id it
     returned, when the radio reports one; a lost report is the caller's timeout to handle.
+
+    `close()` may be called from another thread while `start()` or a send is under way, and
+    must make them return promptly (raising LinkError); sends raise LinkDown once the link is
+    lost or closed.
     """
 
     @property
     def node_id(self) -> str: ...
+
+    @property
+    def heard_at(self) -> float:
+        """time.monotonic() when the radio last passed the client a packet (or connected)."""
+        ...
 
     def start(self, on_receive: ReceiveHandler, on_lost: LostHandler) -> None: ...
 
@@ -106,13 +129,19 @@ class RadioLink(Protocol):
     def close(self) -> None: ...
 
 
+LinkFactory = Callable[[], RadioLink]
+
+
 def node_num(node_id: str) -> int:
     """`!a1b2c3d4` → 0xa1b2c3d4."""
     return int(node_id.removeprefix("!"), 16)
 
 
 class MeshtasticLink:
-    """A radio on a serial port, through the official meshtastic client."""
+    """A radio on a serial port, through the official meshtastic client.
+
+    One link is one connection: after `close()` the supervisor makes a new one.
+    """
 
     def __init__(self, port: str) -> None:
         self.port = port
@@ -123,12 +152,20 @@ class MeshtasticLink:
         # Pinned at the handshake: a garbled frame that reads as "my_info" must not change who
         # the board is (the client would take it, and direct messages would stop being direct).
         self._my_num: int | None = None
+        self._closed = threading.Event()
+        self._subscribed = False
+        self._lost = False  # the client said the connection is lost
+        self._heard_at = time.monotonic()
 
     @property
     def node_id(self) -> str:
         interface = self._require_interface()
         num = interface.myInfo.my_node_num if self._my_num is None else self._my_num
         return f"!{num:08x}"
+
+    @property
+    def heard_at(self) -> float:
+        return self._heard_at
 
     def start(self, on_receive: ReceiveHandler, on_lost: LostHandler) -> None:
         """Open the port and finish the config handshake; raise LinkError if that fails."""
@@ -140,32 +177,43 @@ class MeshtasticLink:
         pub.subscribe(self._handle_lost, "meshtastic.connection.lost")
         # Build the interface without connecting, so that packets arriving right after the
         # handshake can already be matched to it.
-        interface = SerialInterface(devPath=self.port, connectNow=False)
+        interface = _CancellableSerialInterface(self._closed, devPath=self.port, connectNow=False)
         with self._lock:
-            self._interface = interface
+            self._subscribed = True
+            closed = self._closed.is_set()
+            if not closed:
+                self._interface = interface
+        if closed:
+            self.close()
+            raise LinkDown(f"radio on {self.port}: closed before connecting")
         try:
             interface.connect()
             interface.waitForConfig()
-        except (OSError, serial.SerialException, MeshInterface.MeshInterfaceError) as error:
+        except (*_PORT_ERRORS, MeshInterface.MeshInterfaceError, LinkError) as error:
             self.close()
             raise LinkError(f"cannot open radio at {self.port}: {error}") from error
+        if self._closed.is_set():
+            raise LinkDown(f"radio on {self.port}: closed while connecting")
         self._my_num = interface.myInfo.my_node_num
+        self._heard_at = time.monotonic()
         logger.info("connected to radio %s on %s", self.node_id, self.port)
 
     def send_text(self, text: str, destination: str, channel: int) -> int:
         """Send a direct text with want_ack on `channel`; returns the id its `Delivery` names."""
-        interface = self._require_interface()
+        _check_size(len(text.encode("utf-8")))
+        interface = self._ready_to_send()
         try:
             packet = interface.sendText(
                 text, destinationId=node_num(destination), wantAck=True, channelIndex=channel
             )
-        except (OSError, serial.SerialException, MeshInterface.MeshInterfaceError) as error:
-            raise LinkError(f"cannot send to {destination}: {error}") from error
+        except (*_PORT_ERRORS, MeshInterface.MeshInterfaceError) as error:
+            raise LinkDown(f"cannot send to {destination}: {error}") from error
         return int(packet.id)
 
     def send_board(self, payload: bytes, channel: int) -> int:
         """Broadcast a board-plane packet on `channel` to direct neighbours."""
-        interface = self._require_interface()
+        _check_size(len(payload))
+        interface = self._ready_to_send()
         try:
             packet = interface.sendData(
                 payload,
@@ -174,33 +222,56 @@ class MeshtasticLink:
                 hopLimit=BOARD_HOP_LIMIT,
                 wantAck=False,
             )
-        except (OSError, serial.SerialException, MeshInterface.MeshInterfaceError) as error:
-            raise LinkError(f"cannot send a board packet: {error}") from error
+        except (*_PORT_ERRORS, MeshInterface.MeshInterfaceError) as error:
+            raise LinkDown(f"cannot send a board packet: {error}") from error
         return int(packet.id)
 
     def close(self) -> None:
-        pub.unsubscribe(self._handle_packet, "meshtastic.receive")
-        pub.unsubscribe(self._handle_lost, "meshtastic.connection.lost")
+        """Close the client fully: its reader and heartbeat threads end. Safe from any thread."""
+        self._closed.set()
         with self._lock:
             interface, self._interface = self._interface, None
+            subscribed, self._subscribed = self._subscribed, False
+        if subscribed:
+            pub.unsubscribe(self._handle_packet, "meshtastic.receive")
+            pub.unsubscribe(self._handle_lost, "meshtastic.connection.lost")
         if interface is not None:
-            try:
-                interface.close()
-            except (OSError, serial.SerialException) as error:
-                logger.warning("closing %s: %s", self.port, error)
+            _shut_down(interface, self.port, lost=self._lost)
 
     def _require_interface(self) -> SerialInterface:
         with self._lock:
             if self._interface is None:
-                raise LinkError(f"radio on {self.port} is not connected")
+                raise LinkDown(f"radio on {self.port} is not connected")
             return self._interface
+
+    def _ready_to_send(self) -> SerialInterface:
+        """The connected interface once the radio's TX queue has room; LinkDown if lost meanwhile.
+
+        The client would otherwise block for 30 s on a lost connection (`_waitConnected`) and
+        forever on a full queue that a gone radio never reports as free (`_sendToRadio`).
+        """
+        waiting = False
+        while True:
+            interface = self._require_interface()
+            if not interface.isConnected.is_set() or interface.stream is None:
+                raise LinkDown(f"lost the radio on {self.port}")
+            if _has_room(interface):
+                return interface
+            if not waiting:
+                logger.info("the radio's TX queue is full; waiting for room")
+                waiting = True
+            if self._closed.wait(ROOM_POLL):
+                raise LinkDown(f"radio on {self.port} closed while its TX queue was full")
 
     def _is_ours(self, interface: Any) -> bool:
         with self._lock:
             return interface is not None and interface is self._interface
 
     def _handle_packet(self, packet: dict[str, Any], interface: Any) -> None:
-        if not self._is_ours(interface) or self._on_receive is None:
+        if not self._is_ours(interface):
+            return
+        self._heard_at = time.monotonic()
+        if self._on_receive is None:
             return
         my_num = self._my_num
         if my_num is None:  # a packet that arrived during the handshake
@@ -213,8 +284,11 @@ class MeshtasticLink:
             self._on_receive(received)
 
     def _handle_lost(self, interface: Any) -> None:
-        if self._is_ours(interface) and self._on_lost is not None:
-            logger.warning("lost the radio on %s", self.port)
+        if not self._is_ours(interface):
+            return
+        self._lost = True
+        logger.warning("lost the radio on %s", self.port)
+        if self._on_lost is not None:
             self._on_lost()
 
 
@@ -240,6 +314,81 @@ def _metrics(decoded: dict[str, Any]) -> RadioMetrics | None:
     ):
         return None
     return RadioMetrics(channel_utilization=float(values[0]), air_util_tx=float(values[1]))
+
+
+class _CancellableSerialInterface(SerialInterface):  # type: ignore[misc]
+    """The client, with a handshake wait that `MeshtasticLink.close()` can end at any moment.
+
+    `connect()` waits up to 30 s for the handshake. A close() that lands while `connect()` is
+    still opening the port cannot fail that wait from outside (the reader thread it then starts
+    clears the flag close() set), so the wait itself looks at the link's `closed` event.
+    """
+
+    def __init__(self, closed: threading.Event, **kwargs: Any) -> None:
+        self._link_closed = closed
+        super().__init__(**kwargs)
+
+    def _waitConnected(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.isConnected.wait(HANDSHAKE_POLL):
+            if self._link_closed.is_set():
+                raise LinkDown(f"radio on {self.devPath} closed while connecting")
+            if time.monotonic() >= deadline:
+                break
+        super()._waitConnected(timeout=0.0)  # the client's own timeout error, or its failure
+
+
+def _check_size(size: int) -> None:
+    if size > mesh_pb2.Constants.DATA_PAYLOAD_LEN:
+        raise LinkError(f"a {size}-byte payload does not fit in a Meshtastic packet")
+
+
+def _has_room(interface: SerialInterface) -> bool:
+    """Whether the client would send now rather than wait for the radio's queue status.
+
+    The client's own test (`_queueHasFreeSpace`): it counts the free slots the radio last
+    reported down by one per packet and, with none left, sleeps until the radio reports more,
+    which a radio that has gone away never does. Packets the radio refused stay in the client's
+    queue and go out with the next send, so they must not count against the room here, or no
+    next send would ever come.
+    """
+    status = interface.queueStatus
+    return status is None or int(status.free) > 0
+
+
+def _shut_down(interface: SerialInterface, port: str, *, lost: bool) -> None:
+    """Close a client so that none of its threads outlive it, whatever state the port is in."""
+    reader = interface._rxThread
+    if lost:
+        # The reader reported the loss and is closing the port itself; close() flushing the
+        # port at the same moment fails with a TypeError in pyserial. Let it finish first.
+        _join(reader, port)
+    # If the handshake is still under way, `connect()` waits up to 30 s for it with no way to
+    # cancel; failing it the way the client fails a handshake itself ends that wait now.
+    if not interface.isConnected.is_set():
+        interface.failure = LinkDown(f"radio on {port} closed while connecting")
+        interface.isConnected.set()
+    # A send stuck inside the client, waiting for TX-queue room that a gone radio will never
+    # report, leaves its packet in `queue`; close() would wait behind it for the same room.
+    # This client is finished: forget both (the outbox still has what matters).
+    interface.queue.clear()
+    interface.queueStatus = None
+    try:
+        interface.close()
+    except (*_PORT_ERRORS, TypeError) as error:
+        # The port failed under close() (TypeError: pyserial after the reader closed it): the
+        # disconnect message or the flush failed before close() stopped the reader thread.
+        logger.info("closing the client on %s: %r", port, error)
+        interface._wantExit = True  # what close() would have done next
+        _join(reader, port)
+
+
+def _join(reader: threading.Thread, port: str) -> None:
+    """Wait for the client's reader thread to end (it looks at its exit flag every 0.5 s)."""
+    if reader.is_alive() and reader is not threading.current_thread():
+        reader.join(READER_EXIT)
+        if reader.is_alive():
+            logger.warning("the client's reader thread on %s did not end; leaving it", port)
 
 
 def _to_received(packet: dict[str, Any], my_num: int) -> Received | None:

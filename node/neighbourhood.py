@@ -19,7 +19,6 @@ from board.commands import BoardConfig
 from board.store import Store
 from board.sync.engine import SyncConfig
 from node.daemon import Daemon
-from node.link import MeshtasticLink
 from node.outbox import MIN_TEXT_INTERVAL
 from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh
@@ -94,7 +93,7 @@ class Neighbourhood:
             raise RuntimeError(f"{node.name} is already running")
         node.store = Store.open(node.db_path)
         node.daemon = Daemon.assemble(
-            MeshtasticLink(node.radio.port),
+            node.radio.port,
             node.store,
             board=self._board,
             sync=node.sync,

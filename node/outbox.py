@@ -17,8 +17,10 @@ budget denies them or they are older than `board_max_age`, since sync repairs wh
 and a stale announcement is worse than none. No packet follows the previous one sooner than the
 previous one's airtime: the radio cannot send faster than the air carries.
 
-While the radio cannot be reached (`LinkError`) nothing is dropped and nothing counts as an
-attempt: packets stay queued and the outbox tries again every `link_retry` seconds.
+While the radio cannot be reached (`LinkDown`) nothing is dropped and nothing counts as an
+attempt: packets stay queued and the outbox tries again when the daemon calls `link_up()`, or
+every `link_retry` seconds. A packet the link refuses outright (`LinkError`: it can never fit)
+is dropped with a warning, so it cannot hold up the queue.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from board.commands import Reply
 from board.outbox_store import OutboxStore, Packet, Queued
 from board.sync.engine import Outgoing
 from node.clock import SYSTEM_CLOCK, Clock
-from node.link import Delivery, LinkError
+from node.link import Delivery, LinkDown, LinkError
 
 logger = logging.getLogger(__name__)
 
@@ -161,10 +163,22 @@ class Outbox:
             self._reports.append(delivery)
             self._changed.notify_all()
 
+    def link_up(self) -> None:
+        """The radio is connected (again): try what waits now, not at the next `link_retry`."""
+        with self._changed:
+            self._link_retry_at = 0.0
+            self._changed.notify_all()
+
     @property
     def depth(self) -> int:
         with self._changed:
             return len(self._replies) + len(self._board)
+
+    @property
+    def replies_waiting(self) -> int:
+        """Replies not yet settled: unsent, or sent and waiting for their ACK."""
+        with self._changed:
+            return len(self._replies)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
@@ -295,8 +309,11 @@ class Outbox:
     def _transmit_reply(self, item: _Item, reply: Reply) -> None:
         try:
             packet_id = self._send_reply(reply)
-        except LinkError as error:
+        except LinkDown as error:
             self._link_failed(error)
+            return
+        except LinkError as error:
+            self._drop(item, str(error))
             return
         self._queue.sent(item.id, packet_id, self._clock.now())
         self._budget.record(self._clock.now(), item.airtime)
@@ -315,8 +332,11 @@ class Outbox:
     def _transmit_board(self, item: _Item, outgoing: Outgoing) -> None:
         try:
             self._send_board(outgoing)
-        except LinkError as error:
+        except LinkDown as error:
             self._link_failed(error)
+            return
+        except LinkError as error:
+            self._drop(item, str(error))
             return
         self._queue.remove(item.id)
         self._budget.record(self._clock.now(), item.airtime)

@@ -13,7 +13,6 @@ import pytest
 from board.commands import BoardConfig
 from board.store import Store
 from node.daemon import Daemon
-from node.link import MeshtasticLink
 from node.sim.radio import SimulatedRadio
 
 HANDHELD = 0x1234ABCD
@@ -44,7 +43,7 @@ def board_node(tmp_path: Path) -> Iterator[BoardNode]:
         db_path = tmp_path / "board.db"
         store = Store.open(db_path)
         daemon = Daemon.assemble(
-            MeshtasticLink(radio.port),
+            radio.port,
             store,
             board=BoardConfig(tz=BOARD_TZ),
             text_interval=FAST_PACING,

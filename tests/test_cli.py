@@ -94,14 +94,6 @@ def test_errors_are_one_line_and_exit_1(
         assert output == message
 
 
-def test_run_with_a_missing_port_is_a_clear_error(db: str, tmp_path: Path) -> None:
-    missing = tmp_path / "ttyUSB9"
-    code, output = invoke("run", "--port", str(missing), "--db", db)
-    assert code == 1
-    assert output.startswith(f"Error: cannot open radio at {missing}: ")
-    assert "Traceback" not in output
-
-
 def test_run_requires_a_port(db: str) -> None:
     code, output = invoke("run", "--db", db)
     assert code == 2

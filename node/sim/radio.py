@@ -1,9 +1,14 @@
 """A simulated Meshtastic radio on the far side of a real pseudo-terminal.
 
-The unmodified `meshtastic.serial_interface.SerialInterface` opens the pty's slave path as if it
-were /dev/ttyUSB0; this class plays the firmware's part on the master side: it answers the
+The unmodified `meshtastic.serial_interface.SerialInterface` opens the radio's port as if it
+were /dev/ttyACM0; this class plays the firmware's part on the pty's master side: it answers the
 `want_config_id` handshake, acknowledges every packet the client queues with a `QueueStatus`,
 records what the client transmits, and delivers packets from virtual handhelds.
+
+The port is a symlink to the current pty, so that it stays the same path when the radio is
+unplugged and plugged in again, as /dev/ttyACM0 or a /dev/serial/by-id name does. The faults a
+board node meets in months of service can be played: `unplug()`, `replug()`, `reboot()`, a
+radio that stops talking to its client (`go_silent()`) and one that stops answering (`hang()`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import logging
 import os
 import random
 import select
+import shutil
+import tempfile
 import threading
 import time
 import tty
@@ -26,6 +33,7 @@ from meshtastic.protobuf import (
     mesh_pb2,
     module_config_pb2,
     portnums_pb2,
+    telemetry_pb2,
 )
 
 from node.sim.framing import FrameDecoder, encode_frame
@@ -35,6 +43,8 @@ logger = logging.getLogger(__name__)
 BROADCAST_NUM = 0xFFFFFFFF
 MAX_CHANNELS = 8
 TX_QUEUE_LEN = 16  # the firmware's MAX_TX_QUEUE on most boards
+REBOOT_PAUSE = 0.5  # seconds a rebooting radio is gone from USB (real boards: a few seconds)
+_POLL = 0.1  # seconds between the radio thread's looks at its stop flag and its timers
 PUBLIC_PSK = b"\x01"  # "AQ==": the well-known default key of the public channel
 Region = config_pb2.Config.LoRaConfig.RegionCode
 Preset = config_pb2.Config.LoRaConfig.ModemPreset
@@ -93,12 +103,22 @@ class _Handheld:
 
 
 @dataclass
+class _Line:
+    """One plug-in of the USB cable: a fresh pty behind the radio's stable port path."""
+
+    master_fd: int
+    slave_fd: int
+    decoder: FrameDecoder = field(default_factory=FrameDecoder)
+
+
+@dataclass
 class _Counters:
     frames_in: int = 0
     undecodable_frames: int = 0
     packets_from_client: int = 0
     packets_to_client: int = 0
     handshakes: int = 0
+    telemetry_reports: int = 0
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -111,27 +131,39 @@ class SimulatedRadio:
         profile: RadioProfile | None = None,
         *,
         auto_ack: bool = True,
+        telemetry_interval: float | None = None,
+        tx_queue_len: int = TX_QUEUE_LEN,
     ) -> None:
         self.node_num = node_num
         self.profile = profile or RadioProfile()
         # Standalone, the radio plays its handhelds' firmware and ACKs what is sent to them;
         # in a simulated mesh the destination's radio does that, so the mesh turns this off.
         self.auto_ack = auto_ack
+        # Firmware sends its own device metrics to the client every 60 s; off by default
+        # because a simulated mesh reports telemetry for its radios itself.
+        self.telemetry_interval = telemetry_interval
+        self.tx_queue_len = tx_queue_len
         self.counters = _Counters()
-        self._master_fd, self._slave_fd = os.openpty()
-        tty.setraw(self._slave_fd)
-        self.port = os.ttyname(self._slave_fd)
-        self._decoder = FrameDecoder()
-        self._write_lock = threading.Lock()
+        self._dir = tempfile.mkdtemp(prefix="meshboard-radio-")
+        self.port = os.path.join(self._dir, "ttyACM0")
+        self._write_lock = threading.Lock()  # whole frames, and the line they go to
+        self._read_lock = threading.Lock()  # the radio thread reads; unplug() drains
+        self._line: _Line | None = None
         self._state = threading.Condition()
         self._transmissions: list[Transmission] = []
         self._pending_to_client: deque[mesh_pb2.FromRadio] = deque(maxlen=64)
         self._client_ready = False
+        self._silent = False  # the firmware dropped its client: nothing until a new handshake
+        self._hung = False  # reads nothing useful, answers nothing, until a reboot
+        self._replug_at: float | None = None
+        self._next_telemetry = time.monotonic() + (telemetry_interval or 0.0)
+        self._reboots = 1
         self._handhelds: dict[int, _Handheld] = {}
         self._transmit_listeners: list[Callable[[Transmission], None]] = []
         self._next_from_radio_id = 1
         self._rng = random.Random(node_num)
         self._stop = threading.Event()
+        self._plug()
         self._thread = threading.Thread(
             target=self._serve, name=f"simradio-{node_id(node_num)}", daemon=True
         )
@@ -221,6 +253,23 @@ class SimulatedRadio:
             if not self._state.wait_for(lambda: self._client_ready, timeout):
                 raise TimeoutError(f"no client finished the handshake within {timeout} s")
 
+    def wait_handshakes(self, count: int, timeout: float = 10.0) -> None:
+        """Block until clients have finished `count` handshakes in all: a reconnect is one more."""
+        with self._state:
+            if not self._state.wait_for(
+                lambda: self._client_ready and self.counters.handshakes >= count, timeout
+            ):
+                raise TimeoutError(
+                    f"radio {node_id(self.node_num)}: {self.counters.handshakes} handshakes, "
+                    f"not {count}, within {timeout} s"
+                )
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Block until `predicate()` holds; it is looked at whenever a counter changes."""
+        with self._state:
+            if not self._state.wait_for(predicate, timeout):
+                raise TimeoutError(f"radio {node_id(self.node_num)}: {self.counters}")
+
     @property
     def client_ready(self) -> bool:
         with self._state:
@@ -229,16 +278,90 @@ class SimulatedRadio:
     def write_raw(self, data: bytes) -> None:
         """Put arbitrary bytes on the serial line (boot logs, noise, broken frames)."""
         with self._write_lock:
-            os.write(self._master_fd, data)
+            if self._line is not None:
+                os.write(self._line.master_fd, data)
+
+    # -- faults ---------------------------------------------------------------------------
+
+    @property
+    def plugged_in(self) -> bool:
+        with self._write_lock:
+            return self._line is not None
+
+    def unplug(self) -> None:
+        """The USB device disappears: the port path is gone and the client's reads and writes fail.
+
+        What the client wrote before the cable came out still reaches the radio (the USB
+        transfer had completed); packets heard meanwhile wait for the next client, as the
+        firmware keeps them for a phone that is not connected.
+        """
+        with self._state:
+            self._client_ready = False
+        with self._read_lock:
+            line = self._line
+            if line is None:
+                return
+            self._drain(line)
+            with self._write_lock:
+                self._line = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.port)
+            for fd in (line.master_fd, line.slave_fd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        with self._state:
+            self._client_ready = False
+        logger.info("simulated radio %s unplugged", node_id(self.node_num))
+
+    def replug(self) -> None:
+        """A fresh pty behind the same port path; node number, node DB and channels are kept."""
+        with self._state:
+            self._replug_at = None
+        if not self.plugged_in:
+            self._plug()
+            logger.info("simulated radio %s plugged in again", node_id(self.node_num))
+
+    def reboot(self, pause: float = REBOOT_PAUSE) -> None:
+        """A firmware reboot: gone from USB for `pause` seconds, then back by itself.
+
+        Packets that waited for the client are lost with the radio's RAM.
+        """
+        self.unplug()
+        with self._state:
+            self._pending_to_client.clear()
+            self._silent = self._hung = False
+            self._reboots += 1
+            self._replug_at = time.monotonic() + pause
+
+    def go_silent(self) -> None:
+        """Stop sending the client anything (packets, queue status) until it asks for config again.
+
+        This is the firmware's serial API after it dropped its client (after 15 minutes without
+        contact, or a fault) while the USB port stays open: it still transmits what it is given,
+        and a new `want_config_id` handshake brings the client back.
+        """
+        with self._state:
+            self._silent = True
+            self._client_ready = False
+
+    def hang(self) -> None:
+        """The port stays open but the radio ignores everything, handshakes too, until a reboot."""
+        with self._state:
+            self._hung = True
+            self._client_ready = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        for fd in (self._master_fd, self._slave_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with self._write_lock:
+            line, self._line = self._line, None
+        if line is not None:
+            for fd in (line.master_fd, line.slave_fd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> SimulatedRadio:
         return self
@@ -248,18 +371,73 @@ class SimulatedRadio:
 
     # -- the radio's side of the stream ---------------------------------------------------
 
+    def _plug(self) -> None:
+        master_fd, slave_fd = os.openpty()
+        tty.setraw(slave_fd)
+        # Point the stable path at the new pty in one step, as udev does for /dev/serial/by-id.
+        staging = f"{self.port}.new"
+        os.symlink(os.ttyname(slave_fd), staging)
+        os.replace(staging, self.port)
+        with self._write_lock:
+            self._line = _Line(master_fd, slave_fd)
+
     def _serve(self) -> None:
         while not self._stop.is_set():
-            try:
-                readable, _, _ = select.select([self._master_fd], [], [], 0.1)
-                if not readable:
-                    continue
-                data = os.read(self._master_fd, 4096)
-            except OSError as error:
-                logger.info("simulated radio %s: line closed (%s)", self.port, error)
+            self._run_timers()
+            with self._read_lock:
+                line = self._line
+                if line is None:
+                    data = None
+                else:
+                    try:
+                        readable, _, _ = select.select([line.master_fd], [], [], _POLL)
+                        data = os.read(line.master_fd, 4096) if readable else b""
+                    except OSError as error:
+                        logger.info("simulated radio %s: line closed (%s)", self.port, error)
+                        return
+                    self._handle_bytes(line, data)
+            if data is None:
+                self._stop.wait(_POLL)
+
+    def _run_timers(self) -> None:
+        now = time.monotonic()
+        with self._state:
+            replug = self._replug_at is not None and now >= self._replug_at
+            telemetry = bool(self.telemetry_interval) and now >= self._next_telemetry
+            if telemetry and self.telemetry_interval:
+                self._next_telemetry = now + self.telemetry_interval
+        if replug:
+            self.replug()
+        if telemetry and self.client_ready:
+            self.deliver(self._telemetry_packet())
+            with self._state:
+                self.counters.telemetry_reports += 1
+                self._state.notify_all()
+
+    def _drain(self, line: _Line) -> None:
+        """Handle every byte the client has already written to this line."""
+        while True:
+            readable, _, _ = select.select([line.master_fd], [], [], 0)
+            if not readable:
                 return
-            for payload in self._decoder.feed(data):
+            try:
+                data = os.read(line.master_fd, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            self._handle_bytes(line, data)
+
+    def _handle_bytes(self, line: _Line, data: bytes) -> None:
+        with self._state:
+            hung = self._hung
+        for payload in line.decoder.feed(data):
+            if hung:
+                self.counters.frames_in += 1
+            else:
                 self._handle_frame(payload)
+        with self._state:
+            self._state.notify_all()
 
     def _handle_frame(self, payload: bytes) -> None:
         self.counters.frames_in += 1
@@ -287,7 +465,10 @@ class SimulatedRadio:
         self._send_to_client(
             mesh_pb2.FromRadio(
                 queueStatus=mesh_pb2.QueueStatus(
-                    res=0, free=TX_QUEUE_LEN, maxlen=TX_QUEUE_LEN, mesh_packet_id=packet.id
+                    res=0,
+                    free=self.tx_queue_len,
+                    maxlen=self.tx_queue_len,
+                    mesh_packet_id=packet.id,
                 )
             )
         )
@@ -302,13 +483,14 @@ class SimulatedRadio:
 
     def _send_config(self, config_id: int) -> None:
         """Answer the handshake in the firmware's order, then flush packets that waited."""
-        self.counters.handshakes += 1
         with self._state:
             self._client_ready = False
+            self._silent = False
         for message in self._config_messages():
             self._send_to_client(message)
         self._send_to_client(mesh_pb2.FromRadio(config_complete_id=config_id))
         with self._state:
+            self.counters.handshakes += 1
             self._client_ready = True
             waiting = list(self._pending_to_client)
             self._pending_to_client.clear()
@@ -322,7 +504,7 @@ class SimulatedRadio:
         messages = [
             mesh_pb2.FromRadio(
                 my_info=mesh_pb2.MyNodeInfo(
-                    my_node_num=self.node_num, reboot_count=1, min_app_version=30200
+                    my_node_num=self.node_num, reboot_count=self._reboots, min_app_version=30200
                 )
             ),
             mesh_pb2.FromRadio(
@@ -437,12 +619,34 @@ class SimulatedRadio:
         setattr(packet, "from", acked.to)
         return packet
 
+    def _telemetry_packet(self) -> mesh_pb2.MeshPacket:
+        """DeviceTelemetryModule's report to the client: this radio's own device metrics."""
+        report = telemetry_pb2.Telemetry(
+            time=int(time.time()),
+            device_metrics=telemetry_pb2.DeviceMetrics(channel_utilization=0.0, air_util_tx=0.0),
+        )
+        packet = mesh_pb2.MeshPacket(
+            to=BROADCAST_NUM,
+            id=self._rng.getrandbits(32) or 1,
+            decoded=mesh_pb2.Data(
+                portnum=portnums_pb2.PortNum.TELEMETRY_APP, payload=report.SerializeToString()
+            ),
+            rx_time=int(time.time()),
+        )
+        setattr(packet, "from", self.node_num)
+        return packet
+
     def _send_to_client(self, message: mesh_pb2.FromRadio) -> None:
+        with self._state:
+            if self._silent or self._hung:
+                return
         with self._write_lock:
+            if self._line is None:
+                return  # unplugged: nobody to tell
             message.id = self._next_from_radio_id
             self._next_from_radio_id += 1
             frame = encode_frame(message.SerializeToString())
             try:
-                os.write(self._master_fd, frame)
+                os.write(self._line.master_fd, frame)
             except OSError as error:
                 logger.info("simulated radio %s: cannot write (%s)", self.port, error)

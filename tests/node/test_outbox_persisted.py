@@ -30,48 +30,69 @@ from board.store import Store
 from board.sync.engine import Outgoing
 from node.clock import Clock
 from node.daemon import Daemon, packet_airtime
-from node.link import Delivery, LinkError, MeshtasticLink
+from node.link import Delivery, LinkDown, LinkFactory, MeshtasticLink
 from node.neighbourhood import Neighbourhood, ask
 from node.outbox import Outbox, OutboxTiming
 from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio, node_id
+from node.supervisor import SupervisorConfig
 from tests.conftest import FAST_PACING, HANDHELD, OTHER_HANDHELD
 
 ANA = node_id(HANDHELD)
 QUICK = OutboxTiming(link_retry=0.1)
+QUICK_RECONNECT = SupervisorConfig(first_delay=0.05, max_delay=0.5)
 
 
 class SwitchableLink(MeshtasticLink):
     """The production link, with a switch that makes every send fail as an unplugged radio's."""
 
-    def __init__(self, port: str) -> None:
+    def __init__(self, port: str, refusing: threading.Event) -> None:
         super().__init__(port)
-        self.refusing = threading.Event()
+        self.refusing = refusing
 
     def send_text(self, text: str, destination: str, channel: int) -> int:
         if self.refusing.is_set():
-            raise LinkError("radio unplugged (test)")
+            raise LinkDown("radio unplugged (test)")
         return super().send_text(text, destination, channel)
 
     def send_board(self, payload: bytes, channel: int) -> int:
         if self.refusing.is_set():
-            raise LinkError("radio unplugged (test)")
+            raise LinkDown("radio unplugged (test)")
         return super().send_board(payload, channel)
+
+
+class RadioSwitch:
+    """Connects switchable links; while `refusing` is set, each one's sends fail.
+
+    A failed send makes the daemon's supervisor reconnect, so the switch outlives any one link.
+    """
+
+    def __init__(self, port: str) -> None:
+        self.port = port
+        self.refusing = threading.Event()
+
+    def __call__(self) -> MeshtasticLink:
+        return SwitchableLink(self.port, self.refusing)
 
 
 @contextmanager
 def serving(
-    link: MeshtasticLink,
+    radio: str | LinkFactory,
     db_path: Path,
     *,
     timing: OutboxTiming = QUICK,
     text_interval: float = FAST_PACING,
 ) -> Iterator[Store]:
-    """A board daemon on `link` and the database at `db_path`, until the block ends."""
+    """A board daemon on `radio` and the database at `db_path`, until the block ends."""
     store = Store.open(db_path)
     daemon = Daemon.assemble(
-        link, store, board=BoardConfig(), text_interval=text_interval, outbox_timing=timing
+        radio,
+        store,
+        board=BoardConfig(),
+        text_interval=text_interval,
+        outbox_timing=timing,
+        supervision=QUICK_RECONNECT,
     )
     stop = threading.Event()
     thread = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
@@ -118,9 +139,9 @@ def radio() -> Iterator[SimulatedRadio]:
 def test_a_reply_is_on_disk_before_it_is_sent_and_goes_out_once_the_radio_is_back(
     radio: SimulatedRadio, tmp_path: Path
 ) -> None:
-    link = SwitchableLink(radio.port)
-    link.refusing.set()
-    with serving(link, tmp_path / "board.db") as store:
+    switch = RadioSwitch(radio.port)
+    switch.refusing.set()
+    with serving(switch, tmp_path / "board.db") as store:
         radio.receive_text(HANDHELD, "help")
         eventually(lambda: queued_replies(store))
         [queued] = queued_replies(store)
@@ -129,7 +150,7 @@ def test_a_reply_is_on_disk_before_it_is_sent_and_goes_out_once_the_radio_is_bac
         assert queued.attempts == 0  # a refused send is not an attempt
         assert radio.transmissions == []
 
-        link.refusing.clear()
+        switch.refusing.clear()
         [sent] = radio.wait_for_texts(HANDHELD, 1)
         assert sent == queued.packet.text
         eventually(lambda: not queued_replies(store))  # the handheld's ACK settled it
@@ -143,7 +164,7 @@ def test_replies_queued_before_a_restart_are_sent_after_it_once(
     radio: SimulatedRadio, tmp_path: Path
 ) -> None:
     db_path = tmp_path / "board.db"
-    refusing = SwitchableLink(radio.port)
+    refusing = RadioSwitch(radio.port)
     refusing.refusing.set()
     with serving(refusing, db_path) as store:
         radio.receive_text(HANDHELD, "help")
@@ -151,7 +172,7 @@ def test_replies_queued_before_a_restart_are_sent_after_it_once(
         eventually(lambda: len(queued_replies(store)) == 2)
     assert radio.transmissions == []
 
-    with serving(MeshtasticLink(radio.port), db_path) as store:
+    with serving(radio.port, db_path) as store:
         help_text, _ = radio.wait_for_texts(HANDHELD, 2)
         eventually(lambda: not queued_replies(store))
         radio.receive_text(HANDHELD, "list")
@@ -166,7 +187,7 @@ def test_an_ack_that_arrives_after_a_restart_settles_the_reply_sent_before_it(
     db_path = tmp_path / "board.db"
     with SimulatedRadio(auto_ack=False) as radio:
         radio.add_handheld(HANDHELD, "Ana")
-        with serving(MeshtasticLink(radio.port), db_path) as store:
+        with serving(radio.port, db_path) as store:
             radio.receive_text(HANDHELD, "list")
             radio.wait_for_texts(HANDHELD, 1)
             eventually(lambda: [q.attempts for q in queued_replies(store)] == [1])
@@ -174,7 +195,7 @@ def test_an_ack_that_arrives_after_a_restart_settles_the_reply_sent_before_it(
         radio.acknowledge(sent.packet)  # the radio holds it for the next client
 
         # Default timing: the reply would only be retried after two minutes without an answer.
-        with serving(MeshtasticLink(radio.port), db_path, timing=OutboxTiming()) as store:
+        with serving(radio.port, db_path, timing=OutboxTiming()) as store:
             eventually(lambda: not queued_replies(store))
         assert radio.texts_to(HANDHELD) == ["no bulletins"]
 
@@ -284,7 +305,7 @@ def test_text_pacing_holds_for_retries_of_unacknowledged_replies(
         for num in people:
             radio.add_handheld(num, node_id(num))
         with serving(
-            MeshtasticLink(radio.port),
+            radio.port,
             tmp_path / "board.db",
             timing=impatient,
             text_interval=interval,

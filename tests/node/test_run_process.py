@@ -1,4 +1,5 @@
-"""`meshboard run` as a real process: serves the simulated radio and stops cleanly on signals."""
+"""`meshboard run` as a real process: serves the simulated radio through an unplug, and stops
+cleanly on signals."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ HANDHELD = 0x1234ABCD
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_run_serves_and_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -> None:
+def test_run_serves_through_an_unplug_and_stops_cleanly_on_a_signal(
+    tmp_path: Path, signum: int
+) -> None:
     with SimulatedRadio() as radio:
         radio.add_handheld(HANDHELD, "Ana")
         daemon = subprocess.Popen(
@@ -33,12 +36,21 @@ def test_run_serves_and_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -
             ],
             stderr=subprocess.PIPE,
             text=True,
+            # Its own session, as under systemd: the radio becomes its controlling terminal,
+            # so unplugging the radio sends it SIGHUP.
+            start_new_session=True,
         )
         try:
             radio.wait_connected(timeout=30)
             radio.receive_text(HANDHELD, "post notice Street party sat")
             [reply] = radio.wait_for_texts(HANDHELD, 1, timeout=30)
             assert reply.startswith("ok #")
+            radio.unplug()
+            radio.replug()
+            radio.wait_handshakes(2, timeout=30)
+            radio.receive_text(HANDHELD, "list")
+            listing = radio.wait_for_texts(HANDHELD, 2, timeout=30)[1]
+            assert "Street party sat" in listing
             daemon.send_signal(signum)
             _, log = daemon.communicate(timeout=30)
         finally:
@@ -46,4 +58,35 @@ def test_run_serves_and_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -
                 daemon.kill()
                 daemon.wait()
     assert daemon.returncode == 0, log
+    assert "lost the radio" in log
+    assert "reconnected to radio" in log
     assert "board stopped" in log
+
+
+def test_run_waits_for_a_radio_that_is_not_plugged_in_yet(tmp_path: Path) -> None:
+    with SimulatedRadio() as radio:
+        radio.add_handheld(HANDHELD, "Ana")
+        radio.unplug()  # its port path does not exist now, as before USB enumeration at boot
+        db = str(tmp_path / "board.db")
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "node", "run", "--port", radio.port, "--db", db],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert daemon.stderr is not None
+            lines = iter(daemon.stderr.readline, "")  # ends if the daemon exits
+            attempt = next(line for line in lines if "cannot reach the radio" in line)
+            assert f"(attempt 1): cannot open radio at {radio.port}: " in attempt
+            radio.replug()
+            radio.wait_connected(timeout=30)
+            radio.receive_text(HANDHELD, "list")
+            assert radio.wait_for_texts(HANDHELD, 1, timeout=30) == ["no bulletins"]
+            daemon.send_signal(signal.SIGTERM)
+            _, log = daemon.communicate(timeout=30)
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+    assert daemon.returncode == 0, log
+    assert "Traceback" not in log

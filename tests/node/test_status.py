@@ -6,7 +6,9 @@ import json
 import os
 import re
 import select
+import time
 import tty
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -174,15 +176,33 @@ def test_a_status_nobody_updates_is_not_believed(tmp_path: Path) -> None:
     )
 
 
-def test_a_daemon_that_could_not_open_its_radio_leaves_the_error(tmp_path: Path) -> None:
-    db = tmp_path / "board.db"
-    missing = tmp_path / "ttyUSB9"
-    run = CliRunner().invoke(cli, ["run", "--port", str(missing), "--db", str(db)])
-    assert run.exit_code == 1
+def status_until(db: Path, done: Callable[[int, dict[str, Any]], bool]) -> dict[str, Any]:
+    """The daemon writes its status every few seconds: wait for the one a test is about."""
+    deadline = time.monotonic() + 30
+    while True:
+        code, report = status_json(db)
+        if done(code, report):
+            return report
+        if time.monotonic() > deadline:
+            raise AssertionError(f"status never got there; last: {code} {report}")
+        time.sleep(0.2)
 
-    code, report = status_json(db)
-    assert code == 3
-    assert report["summary"] == "not running (stopped)"
-    assert report["daemon"]["last_error"].startswith(f"cannot open radio at {missing}: ")
-    code, text = status(db)
-    assert f"last error:  cannot open radio at {missing}: " in text
+
+def test_a_daemon_waiting_for_its_radio_says_why_and_serves_once_it_is_plugged_in(
+    tmp_path: Path, start_daemon: StartDaemon
+) -> None:
+    db = tmp_path / "board.db"
+    port = tmp_path / "ttyUSB9"  # nothing there yet
+    daemon = start_daemon(str(port), db)
+    daemon.wait_for_log("cannot reach the radio")
+    waiting = status_until(db, lambda _, report: report["daemon"]["last_error"] is not None)
+    assert status_json(db)[0] == 4
+    assert waiting["summary"] == f"running, starting (pid {daemon.pid})"
+    assert f"cannot open radio at {port}: " in waiting["daemon"]["last_error"]
+
+    with SimulatedRadio() as radio:
+        port.symlink_to(radio.port)  # plugged in: the udev name appears
+        daemon.wait_for_log("serving")
+        serving = status_until(db, lambda code, _: code == 0)
+        assert serving["daemon"]["node_id"] == node_id(radio.node_num)
+        assert daemon.stop() == 0

@@ -1,0 +1,241 @@
+"""A board node keeps serving through unplugs, reboots and a radio that goes silent.
+
+The real meshtastic client talks to the simulated radio over a pty; the radio's faults are
+played by closing that pty, opening a fresh one behind the same port path, or going quiet.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from board.commands import BoardConfig
+from board.store import Store
+from board.sync.wire import Announce, decode
+from node.daemon import Daemon
+from node.link import BOARD_PORT
+from node.sim.radio import SimulatedRadio, Transmission
+from node.supervisor import SupervisorConfig
+from tests.conftest import BOARD_TZ, FAST_PACING, HANDHELD, OTHER_HANDHELD, BoardNode
+
+FAST = SupervisorConfig(first_delay=0.05, max_delay=0.2, watchdog=None)
+
+
+def eventually(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    """Wait for a condition of the daemon's (it has no event for it) until a deadline."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {timeout} s: {what}")
+        time.sleep(0.01)
+
+
+@contextmanager
+def running(
+    radio: SimulatedRadio, tmp_path: Path, supervision: SupervisorConfig = FAST
+) -> Iterator[tuple[BoardNode, threading.Thread, threading.Event]]:
+    """A board daemon on `radio`, not necessarily connected yet; stopped (promptly) at the end."""
+    radio.add_handheld(HANDHELD, "Ana")
+    radio.add_handheld(OTHER_HANDHELD, "Ben")
+    db_path = tmp_path / "board.db"
+    store = Store.open(db_path)
+    daemon = Daemon.assemble(
+        radio.port,
+        store,
+        board=BoardConfig(tz=BOARD_TZ),
+        text_interval=FAST_PACING,
+        supervision=supervision,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
+    thread.start()
+    try:
+        yield BoardNode(radio, daemon, store, db_path), thread, stop
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        assert not thread.is_alive(), "daemon did not stop"
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[BoardNode]:
+    with SimulatedRadio() as radio, running(radio, tmp_path) as (board, _, _):
+        assert board.daemon.connected.wait(15)
+        yield board
+
+
+def replies_per_ref(node: BoardNode) -> Counter[str]:
+    texts = node.radio.texts_to(HANDHELD) + node.radio.texts_to(OTHER_HANDHELD)
+    return Counter(t.split()[1] for t in texts if t.startswith("ok #"))
+
+
+def test_an_unplugged_radio_is_reconnected_and_answers_again(node: BoardNode) -> None:
+    ref = node.ask("post notice Street party sat").split()[1]
+    node.radio.unplug()
+    node.radio.replug()
+    node.radio.wait_handshakes(2)
+    assert ref in node.ask("list")
+    health = node.daemon.link_health
+    assert health.reconnects == 1
+    assert health.connected_since is not None
+    assert health.last_error is not None  # the loss, or an attempt before the replug
+
+
+def test_every_stored_command_is_answered_once_across_an_unplug(node: BoardNode) -> None:
+    radio = node.radio
+    for i in range(4):
+        radio.receive_text(HANDHELD, f"post notice Before {i}")
+    radio.wait_for_texts(HANDHELD, 1)  # the outbox is now pacing out the other replies
+    for i in range(2):
+        radio.receive_text(HANDHELD, f"post notice Racing {i}")  # may or may not get through
+    radio.unplug()
+    # From a second person: one person's nine commands in a minute would meet the rate limit.
+    for i in range(2):
+        radio.receive_text(OTHER_HANDHELD, f"post notice During {i}")  # the radio keeps them
+    radio.replug()
+    radio.receive_text(OTHER_HANDHELD, "help")  # its reply leaves after every earlier one
+    radio.wait_for(lambda sent: any("post <type>" in (t.text or "") for t in sent))
+
+    stored = {b.ref: b.text for b in node.store.active(datetime.now(UTC))}
+    assert {f"During {i}" for i in range(2)} <= set(stored.values())
+    assert replies_per_ref(node) == Counter({f"#{ref}": 1 for ref in stored})
+
+
+def announces_of(transmissions: list[Transmission], text: str) -> int:
+    """Board-plane announces of the bulletin whose text is `text` among `transmissions`."""
+    count = 0
+    for sent in transmissions:
+        if sent.packet.decoded.portnum != BOARD_PORT:
+            continue
+        message = decode(sent.packet.decoded.payload)
+        if isinstance(message, Announce) and message.bulletin().text == text:
+            count += 1
+    return count
+
+
+def test_a_sync_packet_queued_when_the_radio_goes_is_sent_once_it_is_back(
+    node: BoardNode,
+) -> None:
+    radio = node.radio
+    radio.receive_text(HANDHELD, "post notice Seed swap sunday")
+    for _ in range(4):  # replies go before sync: these hold the announce back for seconds
+        radio.receive_text(OTHER_HANDHELD, "help")
+    radio.wait_for_texts(HANDHELD, 1)
+    radio.unplug()
+    assert announces_of(radio.transmissions, "Seed swap sunday") == 0  # queued when it went
+    radio.replug()
+    radio.wait_for_texts(OTHER_HANDHELD, 4)
+    radio.wait_for(lambda sent: announces_of(sent, "Seed swap sunday") >= 1)
+    time.sleep(1.0)  # a second copy would leave about now
+    assert announces_of(radio.transmissions, "Seed swap sunday") == 1
+    assert len(radio.texts_to(HANDHELD)) == 1
+    assert node.daemon.link_health.reconnects == 1
+
+
+def test_a_rebooting_radio_is_reconnected(node: BoardNode) -> None:
+    node.radio.reboot()
+    node.radio.wait_handshakes(2)
+    assert node.ask("list") == "no bulletins"
+    assert node.daemon.link_health.reconnects == 1
+
+
+def test_the_daemon_waits_for_a_radio_that_is_not_plugged_in_yet(tmp_path: Path) -> None:
+    with SimulatedRadio() as radio:
+        radio.unplug()
+        with running(radio, tmp_path) as (node, _, _):
+            eventually(lambda: node.daemon.link_health.last_error is not None, "a failed attempt")
+            assert not node.daemon.connected.is_set()
+            radio.replug()
+            assert node.ask("list") == "no bulletins"
+            assert node.daemon.link_health.reconnects == 0  # the first connection is no reconnect
+
+
+def test_the_watchdog_reconnects_a_radio_that_went_silent(tmp_path: Path) -> None:
+    supervision = SupervisorConfig(first_delay=0.05, max_delay=0.2, watchdog=1.0)
+    with (
+        SimulatedRadio(telemetry_interval=0.1) as radio,
+        running(radio, tmp_path, supervision) as (node, _, _),
+    ):
+        assert node.daemon.connected.wait(15)
+        # Telemetry keeps a healthy radio's link alive well past the watchdog's limit.
+        radio.wait_until(lambda: radio.counters.telemetry_reports >= 20)
+        assert radio.counters.handshakes == 1
+
+        radio.go_silent()
+        radio.receive_text(HANDHELD, "post notice Heard while silent")
+        radio.wait_handshakes(2)  # the watchdog gave up on the link and connected again
+        [reply] = radio.wait_for_texts(HANDHELD, 1)
+        assert reply.startswith("ok #")
+        health = node.daemon.link_health
+        assert health.reconnects == 1
+        assert health.last_error is not None
+        assert health.last_error.startswith("nothing heard from the radio")
+
+
+def test_stop_ends_the_daemon_during_a_long_backoff(tmp_path: Path) -> None:
+    slow = SupervisorConfig(first_delay=600.0, max_delay=600.0, watchdog=None)
+    with SimulatedRadio() as radio, running(radio, tmp_path, slow) as (node, thread, stop):
+        assert node.daemon.connected.wait(15)
+        radio.unplug()
+        eventually(lambda: (node.daemon.link_health.last_error or "").startswith("cannot open"), "")
+        stop.set()
+        thread.join(timeout=10)  # far less than the 300-600 s backoff
+        assert not thread.is_alive()
+
+
+def test_stop_ends_the_daemon_during_a_handshake_the_radio_never_answers(tmp_path: Path) -> None:
+    with SimulatedRadio() as radio:
+        radio.hang()
+        with running(radio, tmp_path) as (node, thread, stop):
+            radio.wait_until(lambda: radio.counters.frames_in >= 1)  # want_config_id sent
+            stop.set()
+            thread.join(timeout=10)  # the client alone would wait 30 s for the handshake
+            assert not thread.is_alive()
+            assert not node.daemon.connected.is_set()
+
+
+def test_stop_ends_the_daemon_while_a_silent_radio_holds_up_a_reply(tmp_path: Path) -> None:
+    with (
+        SimulatedRadio(tx_queue_len=3) as radio,
+        running(radio, tmp_path) as (node, thread, stop),
+    ):
+        assert node.daemon.connected.wait(15)
+        for i in range(6):
+            radio.receive_text(HANDHELD, f"post notice Item {i}")
+        radio.wait_for_texts(HANDHELD, 1)
+        radio.go_silent()  # no more queue status: the client counts the radio's 3 slots down
+        radio.wait_for_texts(HANDHELD, 4)  # the 5th reply now waits for room that never comes
+        stop.set()
+        thread.join(timeout=15)  # the watchdog is off: nothing else would end that wait
+        assert not thread.is_alive()
+
+
+def client_threads() -> list[threading.Thread]:
+    """The meshtastic client's threads of one connection: its reader and its heartbeat timer."""
+    return [
+        t
+        for t in threading.enumerate()
+        if t.name == "stream reader" or isinstance(t, threading.Timer)
+    ]
+
+
+def test_reconnecting_leaves_no_client_threads_behind(node: BoardNode) -> None:
+    before = threading.enumerate()
+    assert len(client_threads()) == 2
+    for cycle in range(2, 7):
+        node.radio.unplug()
+        node.radio.replug()
+        node.radio.wait_handshakes(cycle)
+    assert "post <type>" in node.ask("help")
+    eventually(
+        lambda: len(client_threads()) == 2 and len(threading.enumerate()) <= len(before),
+        f"threads back to {before}, not {threading.enumerate()}",
+    )
+    assert node.daemon.link_health.reconnects == 5
