@@ -1,0 +1,239 @@
+"""The configuration file: which channel is which ring, what the board serves, who moderates.
+
+Neighbourhoods organise in rings: a public outer ring on the default channel and invitation-only
+inner circles on channels with their own keys. The radio knows channels only by index (0-7);
+people and the CLI know rings by name. This file is where the two meet, in TOML (stdlib
+`tomllib`), so that an operator can edit it with any text editor on the Pi.
+
+A board with no file serves one ring, `public`, on channel 0. A ring listed with `serve = false`
+is known by name (the CLI can show it) but the board neither stores nor relays its bulletins and
+does not answer commands on its channel.
+
+Every problem is a `ConfigError` naming the ring and the key, because the person reading it is
+at a Pi with an editor open, not at a debugger.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from board.errors import BoardError
+
+MAX_CHANNEL = 7  # Meshtastic radios have eight channels, 0-7
+RING_NAME = re.compile(r"[a-z][a-z0-9-]{0,11}")
+NODE_ID = re.compile(r"![0-9a-f]{8}")
+_DURATION = re.compile(r"(\d+)\s*([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+EXAMPLE = """\
+# Meshboard configuration (TOML). `meshboard config --example` prints this file.
+# Pass it with `meshboard --config FILE ...` or set MESHBOARD_CONFIG.
+# Without a file the board serves one ring, "public", on channel 0.
+
+# One [[ring]] table per Meshtastic channel the neighbourhood uses.
+[[ring]]
+name = "public"          # lowercase, up to 12 characters; used with --ring and shown to people
+channel = 0              # the radio's channel index, 0-7 (0 is the primary channel)
+serve = true             # store, relay and answer this ring's bulletins on this board
+# digest = "6h"          # opt in: broadcast "new: 2 meal, 1 tool" at most once per interval
+
+# Moderators of this ring take turns: one is on duty per period, in the order listed,
+# starting with the first on `starts` (a date, at 00:00 UTC).
+[ring.moderation]
+moderators = ["!1234abcd", "!5678ef01", "!9abc2345"]
+rotation = "1w"          # m, h, d or w: "1w" is one week each
+starts = "2026-01-05"
+# Public keys of the boards whose moderation this board accepts over the air
+# (`meshboard moderators` prints this board's own key). Empty: only this board's own.
+boards = []
+
+# An invitation-only circle on its own channel key. Set the channel up on the radio first
+# (firmware_notes/radio.md); a board that does not serve it ignores it entirely.
+[[ring]]
+name = "garden"
+channel = 1
+serve = true
+"""
+
+
+class ConfigError(BoardError):
+    """The configuration file cannot be used as written."""
+
+
+def parse_duration(text: str, *, where: str) -> timedelta:
+    """`"30m"`, `"6h"`, `"7d"`, `"1w"`: a positive duration."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None or int(match[1]) == 0:
+        raise ConfigError(f"{where}: {text!r} is not a duration such as 30m, 6h, 7d or 1w")
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """Moderators taking turns: `moderators[i]` is on duty in the i-th period after `starts`."""
+
+    moderators: tuple[str, ...]
+    period: timedelta
+    starts: datetime  # UTC aware
+
+    def on_duty(self, now: datetime) -> str | None:
+        """Who moderates at `now`; None before the rotation starts or with nobody listed."""
+        if not self.moderators or now < self.starts:
+            return None
+        turn = (now - self.starts) // self.period
+        return self.moderators[turn % len(self.moderators)]
+
+    def next_change(self, now: datetime) -> datetime:
+        """When the next moderator takes over (the start itself, before the rotation starts)."""
+        if now < self.starts:
+            return self.starts
+        turn = (now - self.starts) // self.period
+        return self.starts + (turn + 1) * self.period
+
+
+@dataclass(frozen=True)
+class RingSpec:
+    """One ring: a name for people, a channel index for the radio."""
+
+    name: str
+    channel: int
+    serve: bool = True
+    digest: timedelta | None = None  # opt-in digest broadcast, at most one per interval
+    rotation: Rotation | None = None
+    trusted_boards: tuple[str, ...] = ()  # base64 public keys whose moderation we accept
+
+
+@dataclass(frozen=True)
+class MeshboardConfig:
+    rings: tuple[RingSpec, ...] = field(default_factory=lambda: (RingSpec("public", 0),))
+    source: Path | None = None  # the file it was read from, for messages
+
+    @property
+    def served(self) -> frozenset[int]:
+        """Channel indexes whose bulletins this board stores, relays and answers."""
+        return frozenset(r.channel for r in self.rings if r.serve)
+
+    def by_channel(self, channel: int) -> RingSpec | None:
+        return next((r for r in self.rings if r.channel == channel), None)
+
+    def ring(self, name_or_channel: str) -> RingSpec:
+        """The ring a person named on the command line: its name, or its channel index."""
+        wanted = name_or_channel.strip().lower()
+        for spec in self.rings:
+            if spec.name == wanted or wanted == str(spec.channel):
+                return spec
+        known = ", ".join(f"{r.name} ({r.channel})" for r in self.rings)
+        raise ConfigError(f"no ring {name_or_channel!r}; rings: {known}")
+
+    def name_of(self, channel: int) -> str:
+        """A ring's name, or `ring N` for a channel the file does not mention."""
+        spec = self.by_channel(channel)
+        return spec.name if spec is not None else f"ring {channel}"
+
+
+DEFAULT_CONFIG = MeshboardConfig()
+
+
+def load_config(path: Path | None) -> MeshboardConfig:
+    """Read `path`; None means no file, the default one public ring."""
+    if path is None:
+        return DEFAULT_CONFIG
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except FileNotFoundError as error:
+        raise ConfigError(f"{path}: no such file") from error
+    except OSError as error:
+        raise ConfigError(f"{path}: {error.strerror or error}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from error
+    return parse_config(data, source=path)
+
+
+def parse_config(data: Mapping[str, Any], *, source: Path | None = None) -> MeshboardConfig:
+    prefix = f"{source}: " if source is not None else ""
+    unknown = set(data) - {"ring"}
+    if unknown:
+        raise ConfigError(f"{prefix}unknown section {sorted(unknown)[0]!r}; expected [[ring]]")
+    tables = data.get("ring", [])
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"{prefix}no [[ring]] tables: at least one ring is needed")
+    rings = tuple(_ring(table, i, prefix) for i, table in enumerate(tables))
+    for attribute in ("name", "channel"):
+        seen: set[object] = set()
+        for spec in rings:
+            value = getattr(spec, attribute)
+            if value in seen:
+                raise ConfigError(f"{prefix}two rings have {attribute} {value!r}")
+            seen.add(value)
+    return MeshboardConfig(rings=rings, source=source)
+
+
+def _ring(table: object, index: int, prefix: str) -> RingSpec:
+    where = f"{prefix}[[ring]] #{index + 1}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: not a table")
+    unknown = set(table) - {"name", "channel", "serve", "digest", "moderation"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+    name = table.get("name")
+    if not isinstance(name, str) or RING_NAME.fullmatch(name) is None:
+        raise ConfigError(
+            f"{where}: name must be lowercase letters, digits or '-', up to 12, got {name!r}"
+        )
+    where = f"{prefix}ring {name!r}"
+    channel = table.get("channel")
+    if not isinstance(channel, int) or isinstance(channel, bool) or not 0 <= channel <= 7:
+        raise ConfigError(f"{where}: channel must be 0-{MAX_CHANNEL}, got {channel!r}")
+    serve = table.get("serve", True)
+    if not isinstance(serve, bool):
+        raise ConfigError(f"{where}: serve must be true or false, got {serve!r}")
+    digest_text = table.get("digest")
+    digest = None
+    if digest_text is not None:
+        if not isinstance(digest_text, str):
+            raise ConfigError(f'{where}: digest must be a duration such as "6h"')
+        digest = parse_duration(digest_text, where=f"{where}: digest")
+    rotation, boards = _moderation(table.get("moderation"), where)
+    return RingSpec(name, channel, serve, digest, rotation, boards)
+
+
+def _moderation(table: object, where: str) -> tuple[Rotation | None, tuple[str, ...]]:
+    if table is None:
+        return None, ()
+    where = f"{where}: moderation"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: not a table")
+    unknown = set(table) - {"moderators", "rotation", "starts", "boards"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+    moderators = table.get("moderators", [])
+    if not isinstance(moderators, list) or not all(
+        isinstance(m, str) and NODE_ID.fullmatch(m.lower()) for m in moderators
+    ):
+        raise ConfigError(f'{where}: moderators must be node ids like "!1234abcd"')
+    period = parse_duration(str(table.get("rotation", "1w")), where=f"{where}: rotation")
+    starts_value = table.get("starts", date(2026, 1, 5))
+    if isinstance(starts_value, datetime):
+        starts = starts_value if starts_value.tzinfo else starts_value.replace(tzinfo=UTC)
+    elif isinstance(starts_value, date):
+        starts = datetime(starts_value.year, starts_value.month, starts_value.day, tzinfo=UTC)
+    elif isinstance(starts_value, str):
+        try:
+            day = date.fromisoformat(starts_value)
+        except ValueError as error:
+            raise ConfigError(f"{where}: starts must be a date like 2026-01-05") from error
+        starts = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    else:
+        raise ConfigError(f"{where}: starts must be a date like 2026-01-05")
+    boards = table.get("boards", [])
+    if not isinstance(boards, list) or not all(isinstance(b, str) and b for b in boards):
+        raise ConfigError(f"{where}: boards must be a list of public keys")
+    rotation = Rotation(tuple(m.lower() for m in moderators), period, starts.astimezone(UTC))
+    return rotation, tuple(boards)
