@@ -35,7 +35,9 @@ _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=5000",
+    # The daemon's thread and its outbox's each write; on a loaded Pi with a slow SD card one
+    # may wait seconds for the other's fsync. Waiting is better than failing a step.
+    "PRAGMA busy_timeout=15000",
 )
 
 

@@ -159,6 +159,7 @@ class Daemon:
         try:
             while not stop.is_set():
                 self._supervisor.check()
+                self.outbox.check()
                 now = self._clock.now()
                 if now >= next_purge:
                     self._purge(now)

@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 MIN_TEXT_INTERVAL = 1.5  # seconds between texts (DESIGN.md, firmware 2.7 text rate)
 BUDGET_RECHECK = 30.0  # seconds between looks at the budget while a reply waits for it
+STEP_RETRY = 1.0  # real seconds before a step that failed (say, a locked database) is retried
+MAX_STEP_FAILURES = 30  # in a row: longer than any lock a healthy board holds
 
 __all__ = ["MIN_TEXT_INTERVAL", "Outbox", "OutboxStats", "OutboxTiming", "Packet"]
 
@@ -143,6 +145,7 @@ class Outbox:
         self._link_down = False
         self._link_retry_at = 0.0
         self._thread: threading.Thread | None = None
+        self._crash: BaseException | None = None
         self.stats = OutboxStats()
         self._load()
 
@@ -241,21 +244,49 @@ class Outbox:
 
     # -- the outbox thread ---------------------------------------------------------------
 
+    def check(self) -> None:
+        """Raise if the outbox thread gave up: a board that cannot send must not look alive."""
+        if self._crash is not None:
+            raise RuntimeError("the outbox stopped sending") from self._crash
+
     def _run(self) -> None:
+        """Do each step; survive a database that stays locked for a while, not a lasting fault.
+
+        A step that fails leaves its packet queued, so it is tried again; at worst a packet
+        that was sent before its row could be updated goes out twice. After MAX_STEP_FAILURES
+        in a row the thread ends and `check()` tells the daemon, which exits for systemd to
+        restart it, rather than serve on with replies piling up unseen.
+        """
+        failures = 0
         while (step := self._next_step()) is not None:
-            if step.kind == "report":
-                assert step.delivery is not None
-                self._on_delivery(step.delivery)
-                continue
-            assert step.item is not None
-            if step.kind == "expire":
-                self._failed(step.item, "no answer")
-            elif step.kind == "drop":
-                self._drop(step.item, step.why)
-            elif isinstance(step.item.packet, Reply):
-                self._transmit_reply(step.item, step.item.packet)
+            try:
+                self._do(step)
+            except Exception as error:  # a locked or failing database, or a bug
+                failures += 1
+                if failures >= MAX_STEP_FAILURES:
+                    logger.exception("outbox: %d failures in a row; it stops", failures)
+                    self._crash = error
+                    return
+                logger.warning("outbox: %s; trying again in %.0f s", error, STEP_RETRY)
+                with self._changed:
+                    self._changed.wait_for(lambda: self._stopping, STEP_RETRY)
             else:
-                self._transmit_board(step.item, step.item.packet)
+                failures = 0
+
+    def _do(self, step: _Step) -> None:
+        if step.kind == "report":
+            assert step.delivery is not None
+            self._on_delivery(step.delivery)
+            return
+        assert step.item is not None
+        if step.kind == "expire":
+            self._failed(step.item, "no answer")
+        elif step.kind == "drop":
+            self._drop(step.item, step.why)
+        elif isinstance(step.item.packet, Reply):
+            self._transmit_reply(step.item, step.item.packet)
+        else:
+            self._transmit_board(step.item, step.item.packet)
 
     def _next_step(self) -> _Step | None:
         """Block until there is something to do; None once stopping."""

@@ -412,3 +412,73 @@ def test_board_plane_packets_are_sent_once_or_dropped_never_kept(
         outbox.stop()
     assert handed == ([Outgoing(ring=0, payload=b"\xb0digest")] if sent else [])
     assert queue.pending() == []
+
+
+class FlakyStore(OutboxStore):
+    """The real outbox table, whose deletes fail `failures` times first, as under a held lock."""
+
+    def __init__(self, store: Store, failures: int) -> None:
+        super().__init__(store)
+        self.failures = failures
+
+    def remove(self, item_id: int) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise sqlalchemy.exc.OperationalError("DELETE", {}, Exception("database is locked"))
+        super().remove(item_id)
+
+
+def flaky_outbox(
+    store: Store, failures: int, handed: list[Outgoing], monkeypatch: pytest.MonkeyPatch
+) -> Outbox:
+    monkeypatch.setattr("node.outbox.STEP_RETRY", 0.01)
+    clock = Clock(speed=100.0)
+    return Outbox(
+        FlakyStore(store, failures),
+        NakingRadio(clock).send_text,
+        lambda outgoing: handed.append(outgoing) or 1,
+        packet_airtime,
+        AirtimeBudget(limit_fraction=1.0, hard_fraction=1.0),
+        clock=clock,
+    )
+
+
+def has_stopped(outbox: Outbox) -> bool:
+    try:
+        outbox.check()
+    except RuntimeError:
+        return True
+    return False
+
+
+def test_a_database_locked_for_a_while_delays_the_outbox_but_does_not_stop_it(
+    memory_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handed: list[Outgoing] = []
+    outbox = flaky_outbox(memory_store, 2, handed, monkeypatch)
+    outbox.put(Outgoing(ring=0, payload=b"\xb0first"))
+    outbox.start()
+    try:
+        eventually(lambda: outbox.depth == 0)
+        outbox.put(Outgoing(ring=0, payload=b"\xb0second"))
+        eventually(lambda: outbox.depth == 0)
+        outbox.check()  # still sending
+    finally:
+        outbox.stop()
+    # Sent before its row could be deleted, the first packet was handed over again on retry.
+    assert [o.payload for o in handed][-1] == b"\xb0second"
+    assert {o.payload for o in handed} == {b"\xb0first", b"\xb0second"}
+
+
+def test_an_outbox_that_keeps_failing_stops_and_says_so(
+    memory_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox = flaky_outbox(memory_store, 10**6, [], monkeypatch)
+    outbox.put(Outgoing(ring=0, payload=b"\xb0doomed"))
+    outbox.start()
+    try:
+        eventually(lambda: has_stopped(outbox))
+        with pytest.raises(RuntimeError, match="the outbox stopped sending"):
+            outbox.check()
+    finally:
+        outbox.stop()
