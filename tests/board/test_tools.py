@@ -25,6 +25,7 @@ from tests.board.conftest import MONDAY_10H
 from tests.board.test_sync_engine import Mesh, full
 
 OWNER = "!a1b2c3d4"
+WHEN_HINT = "try tue 18:00, 6pm, tomorrow"
 BEN = "!0badcafe"
 Make = Callable[..., Bulletin]
 
