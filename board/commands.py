@@ -25,9 +25,10 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from board.bulletin import Bulletin, is_control, new_bulletin
@@ -45,6 +46,9 @@ from board.ratelimit import RateLimiter, Verdict
 from board.store import Store
 from board.types import TypeRegistry
 from board.when import format_when, is_day_only, parse_when
+
+if TYPE_CHECKING:
+    from board.sync.tool_wire import AskMsg, ToolStateMsg
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +96,8 @@ class Outcome:
     replies: list[Reply]
     posted: list[Bulletin] = field(default_factory=list)  # newly stored bulletins
     deleted: list[str] = field(default_factory=list)  # ids of bulletins removed (tombstoned)
+    tool_states: list[ToolStateMsg] = field(default_factory=list)  # owners' new words to sync
+    asks: list[AskMsg] = field(default_factory=list)  # asks to pass on to other boards
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,22 @@ class _Pending:
 
 
 Command = Callable[[Inbound, str], list[str]]
+#: An extension's command also gets the Outcome being built, to add changes or other replies.
+ExtensionCommand = Callable[[Inbound, str, Outcome], list[str]]
+
+
+class Extension(Protocol):
+    """A feature that adds commands (the tool library, subscriptions) without editing this file."""
+
+    def commands(self) -> Mapping[str, ExtensionCommand]: ...
+
+    def help_lines(self) -> list[str]:
+        """Lines for `help more`."""
+        ...
+
+    def status(self, bulletin: Bulletin, now: datetime) -> str | None:
+        """A short word on a bulletin's current state for `list` and `read` (e.g. `free`)."""
+        ...
 
 
 def _head(text: str) -> tuple[str, str]:
@@ -176,7 +198,12 @@ class CommandHandler:
     """
 
     def __init__(
-        self, store: Store, config: BoardConfig, *, limiter: RateLimiter | None = None
+        self,
+        store: Store,
+        config: BoardConfig,
+        *,
+        limiter: RateLimiter | None = None,
+        extensions: Sequence[Extension] = (),
     ) -> None:
         if not config.prefix or config.prefix != config.prefix.strip():
             raise ValueError("the command prefix must be non-empty, without spaces")
@@ -194,6 +221,13 @@ class CommandHandler:
             "more": self._more,
             "del": self._delete,
         }
+        self._extensions = tuple(extensions)
+        for extension in self._extensions:
+            for word, command in extension.commands().items():
+                self._commands[word] = self._bind(command)
+
+    def _bind(self, command: ExtensionCommand) -> Command:
+        return lambda msg, rest: command(msg, rest, self._changes)
 
     def handle(self, msg: Inbound) -> Outcome:
         """Replies and changes for one message; user mistakes become a one-packet answer."""
@@ -248,12 +282,15 @@ class CommandHandler:
             return [HINT]
         return [f"unknown command '{truncate_utf8(word, MAX_ECHOED_WORD)}'; send help"]
 
-    def _help(self, msg: Inbound, _rest: str) -> list[str]:
+    def _help(self, msg: Inbound, rest: str) -> list[str]:
+        if rest.strip().lower() == "more" and self._extensions:
+            lines = [line for ext in self._extensions for line in ext.help_lines()]
+            return [fit_lines(lines, MAX_PACKET_BYTES)[0]]
         head = [
             f"DM me, or start with {self._config.prefix} on a channel:",
             "post <type> [when] <text>",
             "list [type] · read #ref · more",
-            "del #ref · help",
+            "del #ref · help" + (" · help more" if self._extensions else ""),
         ]
         tail = "when: tue 18:00, 6pm, tmrw"
         room = MAX_PACKET_BYTES - utf8_len("\n".join([*head, tail])) - 1
@@ -315,6 +352,9 @@ class CommandHandler:
         header = f"#{bulletin.ref} {bulletin.type}"
         if bulletin.event_time is not None:
             header += " " + format_when(bulletin.event_time, msg.now, self._config.tz)
+        status = self._status(bulletin, msg.now)
+        if status is not None:
+            header += f" ({status})"
         return self._first_page(msg, paginate(f"{header}\n{bulletin.text}\nby {bulletin.author}"))
 
     def _more(self, msg: Inbound, _rest: str) -> list[str]:
@@ -345,7 +385,19 @@ class CommandHandler:
             parts.append(bulletin.type)
         if bulletin.event_time is not None:
             parts.append(format_when(bulletin.event_time, now, self._config.tz))
-        return " ".join(parts) + ": " + _one_line(bulletin.text)
+        line = " ".join(parts) + ": " + _one_line(bulletin.text)
+        status = self._status(bulletin, now)
+        if status is None:
+            return line
+        tail = f" — {status}"  # kept whole: the text gives way
+        return truncate_utf8(line, max(LIST_LINE_BYTES - utf8_len(tail), 8)) + tail
+
+    def _status(self, bulletin: Bulletin, now: datetime) -> str | None:
+        for extension in self._extensions:
+            status = extension.status(bulletin, now)
+            if status is not None:
+                return status
+        return None
 
     def _first_page(self, msg: Inbound, pages: list[str]) -> list[str]:
         """Send the first page now and keep the rest for `more`."""

@@ -16,11 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from board.airtime import AirtimeBudget, estimate_airtime
+from board.asks import AskRouter, Routed
 from board.commands import BoardConfig, CommandHandler, Inbound, Reply
 from board.outbox_store import OutboxStore
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
 from board.store import Store
+from board.subs import Subscriptions
 from board.sync.engine import Outgoing, SyncConfig, SyncEngine, SyncStats
+from board.sync.wire import encode
+from board.tool_store import ToolStore
+from board.tools import ToolCommands
 from node.clock import SYSTEM_CLOCK, Clock
 from node.health import Health
 from node.link import (
@@ -70,8 +75,12 @@ class Daemon:
         outbox_timing: OutboxTiming | None = None,
         clock: Clock = SYSTEM_CLOCK,
         supervision: SupervisorConfig | None = None,
+        router: AskRouter | None = None,
+        subscriptions: Subscriptions | None = None,
     ) -> None:
         self._store = store
+        self._router = router
+        self._subscriptions = subscriptions
         self._handler = handler
         self._sync = sync
         self._budget = budget
@@ -123,18 +132,29 @@ class Daemon:
         gets a fair share: handhelds and neighbouring boards are rate-limited.
         """
         connect = _serial_link(radio) if isinstance(radio, str) else radio
+        board = board or BoardConfig()
+        tools, router = ToolStore(store), AskRouter(store)
+        subscriptions = Subscriptions(store, board.types)
+        extensions = (ToolCommands(store, tools, router, board.tz), subscriptions)
+        limiter = RateLimiter(HANDHELD_RATES)
         return cls(
             connect,
             store,
-            CommandHandler(store, board or BoardConfig(), limiter=RateLimiter(HANDHELD_RATES)),
+            CommandHandler(store, board, limiter=limiter, extensions=extensions),
             SyncEngine(
-                store, sync or SyncConfig(), random.Random(seed), limiter=RateLimiter(BOARD_RATES)
+                store,
+                sync or SyncConfig(),
+                random.Random(seed),
+                limiter=RateLimiter(BOARD_RATES),
+                tools=tools,
             ),
             AirtimeBudget.load(store, clock.now()),
             text_interval=text_interval,
             outbox_timing=outbox_timing,
             clock=clock,
             supervision=supervision,
+            router=router,
+            subscriptions=subscriptions,
         )
 
     @property
@@ -167,6 +187,9 @@ class Daemon:
                 if self._sync_started and self._supervisor.connected:
                     for outgoing in self._sync.poll(now):
                         self.outbox.put(outgoing)
+                if self._subscriptions is not None:
+                    for news in self._subscriptions.due(now):
+                        self.outbox.put(news)
                 try:
                     received = self._inbound.get(timeout=self._idle_wait(now, next_purge))
                 except queue.Empty:
@@ -185,7 +208,8 @@ class Daemon:
             logger.info("board stopped")
 
     def _idle_wait(self, now: datetime, next_purge: datetime) -> float:
-        wake = min(filter(None, (self._sync.next_wakeup(), next_purge)))
+        news = None if self._subscriptions is None else self._subscriptions.next_due()
+        wake = min(filter(None, (self._sync.next_wakeup(), next_purge, news)))
         return min(_MAX_REAL_WAIT, self._clock.to_real((wake - now).total_seconds()))
 
     def _dispatch(self, received: Received | _LinkUp) -> None:
@@ -199,12 +223,15 @@ class Daemon:
             self._serve(received, now)
         elif isinstance(received, ReceivedBoardPacket):
             self._sync.receive(received.payload, received.channel, received.sender, now)
+            self._after_sync(now)
         elif isinstance(received, Delivery):
             self.outbox.report(received)
         elif isinstance(received, RadioMetrics):
             self._budget.note_channel_utilisation(now, received.channel_utilization)
 
     def _serve(self, received: ReceivedText, now: datetime) -> None:
+        if self._router is not None:
+            self._router.heard(received.sender, now)
         outcome = self._handler.handle(
             Inbound(
                 sender=received.sender,
@@ -220,6 +247,25 @@ class Daemon:
             self._sync.local_bulletin(bulletin, now)
         for bulletin_id in outcome.deleted:
             self._sync.local_tombstone(bulletin_id, now)
+        for state in outcome.tool_states:
+            self._sync.local_tool_state(state, now)
+        for ask in outcome.asks:
+            self.outbox.put(Outgoing(ask.ring, encode(ask)))
+        if self._subscriptions is not None:
+            for bulletin in outcome.posted:
+                self._subscriptions.notice(bulletin, now)
+
+    def _after_sync(self, now: datetime) -> None:
+        """Tell subscribers of bulletins learned from the air; route asks other boards passed on."""
+        for bulletin in self._sync.take_learned():
+            if self._subscriptions is not None:
+                self._subscriptions.notice(bulletin, now)
+        for ask in self._sync.take_asks():
+            routed = self._router.from_board(ask, now) if self._router is not None else Routed()
+            for reply in routed.deliver:
+                self.outbox.put(reply)
+            if routed.forward is not None:
+                self.outbox.put(Outgoing(routed.forward.ring, encode(routed.forward)))
 
     def _serve_radio(self, node_id: str, now: datetime) -> None:
         if self.node_id is not None and node_id != self.node_id:

@@ -48,6 +48,7 @@ from board.ratelimit import RateLimiter
 from board.store import Store, Tombstone
 from board.sync.keys import bucket_of, bulletin_key, bytes_to_id, id_to_bytes, tombstone_key
 from board.sync.reconcile import consistent, differing, fold, inventories, prefix, summarise
+from board.sync.tool_wire import AskMsg, ToolStateMsg
 from board.sync.trickle import Trickle
 from board.sync.wire import (
     DIGEST_BYTES,
@@ -67,6 +68,7 @@ from board.sync.wire import (
     is_node_id,
     kind_of,
 )
+from board.tool_store import Applied, ToolStore
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ class SyncStats:
     dropped_rate_limited: int = 0  # the sending board was over its rate
     dropped_expired: int = 0  # a bulletin already expired by our clock
     dropped_implausible: int = 0  # an item expiring more than MAX_LIFETIME from now
+    dropped_orphan_states: int = 0  # a tool state for a tool not held here (yet)
     suppressed: int = 0  # scheduled transmissions cancelled because others already sent them
     sent: Counter[str] = field(default_factory=Counter)  # by message kind: "announce", "digest"…
     digest_reasons: Counter[str] = field(default_factory=Counter)  # "trickle", "audit", "followup"
@@ -180,9 +183,10 @@ class _Items:
     bulletins: dict[bytes, str]  # key -> bulletin id
     tombstones: dict[bytes, Tombstone]  # key -> tombstone
     deleted: frozenset[bytes]  # keys of tombstoned bulletins: never worth asking for
+    tools: dict[bytes, ToolStateMsg] = field(default_factory=dict)  # key -> a tool's state
 
     def all_keys(self) -> list[bytes]:
-        return [*self.bulletins, *self.tombstones]
+        return [*self.bulletins, *self.tombstones, *self.tools]
 
 
 #: The item cache is re-read from the store at least this often (seconds), in case something
@@ -227,8 +231,12 @@ class SyncEngine:
         rng: random.Random,
         *,
         limiter: RateLimiter | None = None,
+        tools: ToolStore | None = None,
     ) -> None:
         self.store = store
+        self.tools = tools if tools is not None else ToolStore(store)
+        self._learned_bulletins: list[Bulletin] = []  # stored from the air, for subscriptions
+        self._asks: list[AskMsg] = []  # heard from other boards, for the ask router
         self.config = config
         self.stats = SyncStats()
         self._rng = rng
@@ -275,6 +283,24 @@ class SyncEngine:
         state.announces.pop(bulletin_key(bulletin_id), None)
         state.announces[tombstone_key(bulletin_id)] = _Pending(_seconds(now), news=True)
 
+    def local_tool_state(self, msg: ToolStateMsg, now: datetime) -> None:
+        """An owner's word on a tool, stored here: announce it once, now."""
+        state = self._rings.get(msg.ring)
+        if state is None:
+            return
+        state.items = None
+        state.announces[msg.item_key()] = _Pending(_seconds(now), news=True)
+
+    def take_learned(self) -> list[Bulletin]:
+        """Bulletins stored from the air since the last call."""
+        learned, self._learned_bulletins = self._learned_bulletins, []
+        return learned
+
+    def take_asks(self) -> list[AskMsg]:
+        """Asks other boards passed on, heard since the last call (already ring-checked)."""
+        asks, self._asks = self._asks, []
+        return asks
+
     def receive(self, payload: bytes, ring: int, sender: str, now: datetime) -> None:
         """A board-plane packet heard on channel `ring`; bad input is logged and counted only."""
         self.stats.received += 1
@@ -317,6 +343,10 @@ class SyncEngine:
                 self._on_inventory(state, msg, sender, now)
             case Request():
                 self._on_request(state, msg, sender, now)
+            case ToolStateMsg():
+                self._on_tool_state(state, msg, sender, now)
+            case AskMsg():
+                self._asks.append(msg)
         state.requested = {p: until for p, until in state.requested.items() if until > t}
 
     # -- outputs --------------------------------------------------------------------------------
@@ -392,6 +422,7 @@ class SyncEngine:
             return
         if self.store.add(bulletin, now):
             self._cache_add(state, key, bulletin.id, bulletin.expires_at)
+            self._learned_bulletins.append(bulletin)
             self._learned(state, key, sender, now)
             return
         if self.store.get_tombstone(bulletin.id) is not None:
@@ -433,6 +464,35 @@ class SyncEngine:
             self._learned(state, key, sender, now)
         else:
             self.stats.duplicates += 1
+
+    def _on_tool_state(self, state: _Ring, msg: ToolStateMsg, sender: str, now: datetime) -> None:
+        """Last-writer-wins: a newer state replaces ours and floods on; an older one is refused,
+        and its sender is told ours (it missed the owner's later word).
+        """
+        key = msg.item_key()
+        self._heard(state, key, sender, _seconds(now))
+        items = self._items(msg.ring, now)
+        if key in items.tools:
+            self.stats.duplicates += 1
+            return
+        result = self.tools.apply(msg)
+        if result.applied is Applied.ORPHAN:
+            # The tool itself has not reached us yet; a later repair brings both.
+            self.stats.dropped_orphan_states += 1
+            return
+        if result.applied is Applied.STALE:
+            self.stats.duplicates += 1
+            self._refuse(state, key)
+            ours = next((k for k, s in items.tools.items() if s.target == msg.target), None)
+            if ours is not None:
+                self._schedule(state, ours, now)
+            return
+        state.items = None
+        if result.replaced is not None:
+            old = result.replaced.item_key()
+            self._refuse(state, old)  # superseded: never worth asking for again
+            state.announces.pop(old, None)
+        self._learned(state, key, sender, now)
 
     def _on_digest(self, state: _Ring, digest: Digest, sender: str, now: datetime) -> None:
         ours = summarise(digest.ring, self._items(digest.ring, now).all_keys())
@@ -604,7 +664,8 @@ class SyncEngine:
         }
         tombstones = {tombstone_key(t.bulletin_id): t for t in self.store.tombstones(ring, now)}
         deleted = frozenset(id_to_bytes(t.bulletin_id) for t in tombstones.values())
-        return _Items(bulletins, tombstones, deleted)
+        tools = {s.item_key(): s for s in self.tools.active(ring, now)}
+        return _Items(bulletins, tombstones, deleted, tools)
 
     def _audit_asks(self, state: _Ring, t: float) -> tuple[str, ...] | None:
         """The neighbours to ask in a digest owed after a flood, or None if none is owed.
@@ -765,6 +826,8 @@ class SyncEngine:
         if key in items.bulletins:
             data = self.store.canonical(items.bulletins[key])
             return None if data is None else Announce(data)
+        if key in items.tools:
+            return items.tools[key]
         tombstone = items.tombstones.get(key)
         if tombstone is None:
             return None  # expired or deleted since it was scheduled

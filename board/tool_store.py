@@ -1,0 +1,166 @@
+"""Tool states and loan history in SQLite, beside the bulletins they describe.
+
+A tool's state lives in its own row, tied to the bulletin by a foreign key that cascades: when
+the bulletin expires, is purged or is deleted, its state goes with it, with no code to forget.
+Loans are history (the monthly tally counts them), so they outlive the bulletin.
+
+Last-writer-wins: a state replaces the stored one only if its version (`ToolStateMsg.version`:
+the owner's timestamp, then the encoded bytes) is larger, so every board that has heard the same
+states holds the same one, whatever order they arrived in.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+
+from sqlalchemy import UniqueConstraint, func
+from sqlalchemy.dialects.sqlite import insert
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from board.errors import MalformedPacket
+from board.store import BulletinRow, Store
+from board.sync.keys import bulletin_key, bytes_to_id
+from board.sync.tool_wire import ToolStateMsg
+
+logger = logging.getLogger(__name__)
+
+TOOL_TYPE = "tool"
+
+
+class ToolStateRow(SQLModel, table=True):
+    """The current state of one tool; `state` (its board-plane body) is the source of truth."""
+
+    __tablename__ = "tool_state"
+
+    bulletin_id: str = Field(primary_key=True, foreign_key="bulletin.id", ondelete="CASCADE")
+    ring: int = Field(index=True)
+    stamp: int
+    state: bytes
+
+
+class LoanRow(SQLModel, table=True):
+    """One loan, as the owner declared it: kept after the tool's bulletin is gone."""
+
+    __tablename__ = "tool_loan"
+    __table_args__ = (UniqueConstraint("bulletin_id", "lent_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    bulletin_id: str
+    ring: int = Field(index=True)
+    owner: str
+    borrower: str
+    lent_at: int = Field(index=True)  # the owner's timestamp of the `lend`, unix seconds
+
+
+class Applied(Enum):
+    NEW = "new"  # stored: it is now the tool's state
+    STALE = "stale"  # the stored state is as new or newer
+    ORPHAN = "orphan"  # no such tool here (yet): not a held tool bulletin of that ring
+
+
+@dataclass(frozen=True)
+class Outcome:
+    applied: Applied
+    replaced: ToolStateMsg | None = None  # the state this one superseded
+
+
+def _seconds(moment: datetime) -> int:
+    return int(moment.astimezone(UTC).timestamp())
+
+
+def _state(row: ToolStateRow) -> ToolStateMsg | None:
+    try:
+        return ToolStateMsg.from_body(row.state)
+    except MalformedPacket as exc:  # a row from an older rule: treat as no state
+        logger.warning("unreadable tool state for %s: %s", row.bulletin_id, exc)
+        return None
+
+
+class ToolStore:
+    """Tool states and loans of one board, in the bulletin store's database."""
+
+    def __init__(self, store: Store) -> None:
+        self.engine = store.engine
+        tables = [SQLModel.metadata.tables[name] for name in ("tool_state", "tool_loan")]
+        SQLModel.metadata.create_all(self.engine, tables=tables)
+
+    def get(self, bulletin_id: str) -> ToolStateMsg | None:
+        """The tool's current state; None means nobody ever lent it (it is free)."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(ToolStateRow, bulletin_id)
+            return None if row is None else _state(row)
+
+    def apply(self, msg: ToolStateMsg) -> Outcome:
+        """Store `msg` if it is the owner's latest word on a tool held here, in one transaction.
+
+        A lend is also recorded as a loan, even if a later word already superseded it: the loan
+        happened. Recording is idempotent (one row per tool and timestamp).
+        """
+        bulletin_id = bytes_to_id(msg.target)
+        with Session(self.engine) as session, session.begin():
+            bulletin = session.get(BulletinRow, bulletin_id)
+            if bulletin is None or bulletin.type != TOOL_TYPE or bulletin.ring != msg.ring:
+                return Outcome(Applied.ORPHAN)
+            if msg.lent:
+                loan = {
+                    "bulletin_id": bulletin_id,
+                    "ring": msg.ring,
+                    "owner": bulletin.author,
+                    "borrower": msg.borrower,
+                    "lent_at": msg.stamp,
+                }
+                session.exec(insert(LoanRow).values(loan).on_conflict_do_nothing())
+            row = session.get(ToolStateRow, bulletin_id)
+            current = None if row is None else _state(row)
+            if current is not None and current.version() >= msg.version():
+                return Outcome(Applied.STALE)
+            values = {
+                "bulletin_id": bulletin_id,
+                "ring": msg.ring,
+                "stamp": msg.stamp,
+                "state": msg.body(),
+            }
+            statement = insert(ToolStateRow).values(values)
+            statement = statement.on_conflict_do_update(
+                index_elements=["bulletin_id"],
+                set_={"stamp": msg.stamp, "state": msg.body()},
+            )
+            session.exec(statement)
+        logger.info("tool %s is now %s", bulletin_id, "lent" if msg.lent else "free")
+        return Outcome(Applied.NEW, current)
+
+    def active(self, ring: int, now: datetime) -> list[ToolStateMsg]:
+        """States of the ring's unexpired tools: what sync summarises beside the bulletins."""
+        statement = (
+            select(ToolStateRow)
+            .join(BulletinRow, col(BulletinRow.id) == col(ToolStateRow.bulletin_id))
+            .where(ToolStateRow.ring == ring, col(BulletinRow.expires_at) > _seconds(now))
+        )
+        with Session(self.engine) as session, session.begin():
+            states = [_state(row) for row in session.exec(statement)]
+        return [s for s in states if s is not None]
+
+    def loans_between(self, start: datetime, end: datetime, ring: int | None = None) -> int:
+        """Loans whose `lend` was said in [start, end), on one ring or all."""
+        statement = (
+            select(func.count())
+            .select_from(LoanRow)
+            .where(col(LoanRow.lent_at) >= _seconds(start), col(LoanRow.lent_at) < _seconds(end))
+        )
+        if ring is not None:
+            statement = statement.where(LoanRow.ring == ring)
+        with Session(self.engine) as session, session.begin():
+            return session.exec(statement).one()
+
+
+def loans_between(store: Store, start: datetime, end: datetime, ring: int | None = None) -> int:
+    """How many tools were lent in [start, end) on `ring` (every ring if None): for the tally."""
+    return ToolStore(store).loans_between(start, end, ring)
+
+
+def state_target(bulletin_id: str) -> bytes:
+    """The 16 bytes a tool state names its tool by: the bulletin's sync key."""
+    return bulletin_key(bulletin_id)

@@ -1,0 +1,178 @@
+"""The tool library and subscriptions between handhelds attached to different boards.
+
+Real daemons on the real meshtastic client over pty radios, joined by the simulated mesh, whose
+clock runs `SPEED` times faster than real time (the subscription batch delay is seconds here).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from board.commands import BoardConfig
+from board.errors import NotFound
+from board.store import Store
+from board.sync.engine import SyncConfig
+from board.tool_store import ToolStore
+from board.tools import describe
+from node.clock import Clock
+from node.neighbourhood import BoardNode, Neighbourhood, ask
+from node.sim.handheld import HeardText, VirtualHandheld
+from node.sim.mesh import Mesh
+from node.sim.radio import ChannelSpec, RadioProfile
+
+SPEED = 100.0
+CONVERGE = 30.0  # real seconds
+PUBLIC = ChannelSpec()
+INNER = ChannelSpec(name="inner", psk=bytes(range(16)))
+TWO_RINGS = RadioProfile(channels=(PUBLIC, INNER))
+
+
+@pytest.fixture
+def mesh() -> Iterator[Mesh]:
+    with Mesh(clock=Clock(speed=SPEED), seed=11) as mesh:
+        yield mesh
+
+
+@pytest.fixture
+def hood(mesh: Mesh, tmp_path: Path) -> Iterator[Neighbourhood]:
+    sync = SyncConfig(rings=frozenset({0, 1}))
+    with Neighbourhood(mesh, tmp_path, board=BoardConfig(), sync=sync, text_interval=1.5) as hood:
+        yield hood
+
+
+def line_of(mesh: Mesh, hood: Neighbourhood, count: int, profile: RadioProfile) -> list[BoardNode]:
+    radios = [mesh.add_radio(profile=profile) for _ in range(count)]
+    for a, b in itertools.pairwise(radios):
+        mesh.link(a, b)
+    return [hood.attach(radio) for radio in radios]
+
+
+def post(person: VirtualHandheld, node: BoardNode, text: str, channel: int = 0) -> str:
+    reply = ask(person, node, text, channel=channel)
+    assert reply.startswith("ok #"), reply
+    return reply.split()[1]
+
+
+def store_of(node: BoardNode) -> Store:
+    assert node.store is not None
+    return node.store
+
+
+def state_at(hood: Neighbourhood, node: BoardNode, ref: str, ring: int = 0) -> str:
+    store = store_of(node)
+    now = hood.mesh.clock.now()
+    try:
+        tool = store.get(ref, ring, now=now)
+    except NotFound:
+        return "absent"
+    return describe(ToolStore(store).get(tool.id), now, BoardConfig().tz)
+
+
+def ask_owner(
+    asker: VirtualHandheld, node: BoardNode, owner: VirtualHandheld, text: str, channel: int = 0
+) -> HeardText:
+    """Ask, and ask again as a person would if no answer comes: an ask is one packet per board,
+    never repaired, so a collision on the way loses it.
+    """
+    ref = text.split()[1]
+    for _ in range(3):
+        assert ask(asker, node, text, channel=channel) == f"asked the owner of {ref}"
+        try:
+            return owner.wait_for_text(lambda t: t.text.startswith(f"ask {ref}"), timeout=10.0)
+        except TimeoutError:
+            continue
+    raise AssertionError("the owner never heard the ask")
+
+
+def heard(person: VirtualHandheld, start: str) -> list[HeardText]:
+    return [t for t in person.inbox if t.text.startswith(start)]
+
+
+def test_lend_ask_back_between_handhelds_on_different_boards(
+    mesh: Mesh, hood: Neighbourhood
+) -> None:
+    near, far = line_of(mesh, hood, 2, RadioProfile())
+    ana, ben = hood.neighbour(near), hood.neighbour(far)
+    ref = post(ana, near, "post tool Ladder, 3 m")
+    assert hood.wait_until(lambda: state_at(hood, far, ref) == "free", CONVERGE)
+
+    asked = ask_owner(ben, far, ana, f"ask {ref} free sat?")
+    assert asked.text == f"ask {ref} (Ladder, 3 m) from {ben.node_id}: free sat?"
+    assert asked.sender == near.radio.node_num  # the board that hears Ana delivered it
+
+    assert ask(ana, near, f"lend {ref} to Ben until sat") == f"{ref} lent to Ben till sat"
+    assert hood.wait_until(lambda: state_at(hood, far, ref) == "lent to Ben till sat", CONVERGE)
+    assert ask(ben, far, "list tool").endswith("— lent to Ben till sat")
+    assert ask(ben, far, f"back {ref}") == f"only the owner can mark back {ref}"
+
+    assert ask(ana, near, f"back {ref}") == f"{ref} is back: free"
+    assert hood.wait_until(lambda: state_at(hood, far, ref) == "free", CONVERGE)
+    assert len(heard(ana, "ask ")) == 1  # delivered once
+
+
+def test_a_partitioned_board_takes_the_owners_latest_word(mesh: Mesh, hood: Neighbourhood) -> None:
+    first, middle, last = line_of(mesh, hood, 3, RadioProfile())
+    ana = hood.neighbour(first)
+    ref = post(ana, first, "post tool Wheelbarrow")
+    assert hood.wait_until(lambda: state_at(hood, last, ref) == "free", CONVERGE)
+    hood.stop(last)  # away while Ana lends and takes back
+    assert ask(ana, first, f"lend {ref} Cleo").startswith(f"{ref} lent to Cleo")
+    assert hood.wait_until(lambda: state_at(hood, middle, ref) == "lent to Cleo", CONVERGE)
+    assert ask(ana, first, f"back {ref}") == f"{ref} is back: free"
+    hood.start(last)
+    assert hood.wait_until(
+        lambda: all(state_at(hood, n, ref) == "free" for n in (first, middle, last)), CONVERGE
+    )
+
+
+def test_subscriber_hears_of_a_post_at_another_board(mesh: Mesh, hood: Neighbourhood) -> None:
+    near, far = line_of(mesh, hood, 2, TWO_RINGS)
+    ana, ben = hood.neighbour(near, TWO_RINGS), hood.neighbour(far, TWO_RINGS)
+    assert ask(ben, far, "sub meal").startswith("subscribed to meal")
+    secret = post(ana, near, "post meal Inner supper", channel=1)  # ring 1: not Ben's sub
+    soup = post(ana, near, "post meal Soup at the hall")
+    news = ben.wait_for_text(lambda t: t.text.startswith("new meal"), timeout=CONVERGE)
+    assert news.text == f"new meal: {soup} Soup at the hall"
+    assert news.channel == 0 and news.sender == far.radio.node_num
+
+    assert ask(ben, far, "unsub meal") == "unsubscribed from meal"
+    later = post(ana, near, "post meal Stew on friday")
+    assert hood.wait_until(lambda: later in ask(ben, far, "list meal"), CONVERGE)
+    mesh.clock.sleep(600.0)  # well past the batch delay
+    assert [t.text for t in heard(ben, "new ")] == [news.text]
+    assert not any(secret in t.text for t in ben.inbox if t.channel == 0)
+
+
+def test_a_private_rings_tools_never_reach_another_channel(mesh: Mesh, hood: Neighbourhood) -> None:
+    inner = [mesh.add_radio(profile=TWO_RINGS) for _ in range(2)]
+    outsider = mesh.add_radio()  # public channel only
+    mesh.link(inner[0], inner[1])
+    mesh.link(inner[1], outsider)
+    near, far = (hood.attach(radio) for radio in inner)
+    public_board = hood.attach(outsider, sync=SyncConfig(rings=frozenset({0})))
+    ana, ben = hood.neighbour(near, TWO_RINGS), hood.neighbour(far, TWO_RINGS)
+    eve = hood.neighbour(far)  # near the inner boards, but on the public channel only
+    mesh.link(eve, public_board.radio)
+    assert ask(eve, far, "sub tool").startswith("subscribed")
+    ref = post(ana, near, "post tool Secret drill", channel=1)
+    assert hood.wait_until(lambda: state_at(hood, far, ref, ring=1) == "free", CONVERGE)
+    ask_owner(ben, far, ana, f"ask {ref} can I?", channel=1)
+    assert ask(ana, near, f"lend {ref} Ben", channel=1) == f"{ref} lent to Ben"
+    assert hood.wait_until(lambda: state_at(hood, far, ref, ring=1) == "lent to Ben", CONVERGE)
+    assert ask(eve, far, f"ask {ref}") == f"no bulletin {ref}"
+    mesh.clock.sleep(600.0)
+
+    # Eve hears only the answers to what she typed herself: no news of the tool, no state.
+    assert [t.text for t in eve.inbox if t.direct] == [
+        "subscribed to tool: new ones come by DM; unsub tool stops",
+        f"no bulletin {ref}",
+    ]
+    assert not any(t.channel != 1 and ref.removeprefix("#") in t.text for t in ana.inbox)
+    public_store = store_of(public_board)
+    assert public_store.count() == 0
+    assert ToolStore(public_store).active(0, mesh.clock.now()) == []
+    assert ToolStore(public_store).active(1, mesh.clock.now()) == []
