@@ -12,13 +12,15 @@ import logging
 import queue
 import random
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from board.airtime import AirtimeBudget, estimate_airtime
 from board.commands import BoardConfig, CommandHandler, Inbound, Reply
+from board.config import DEFAULT_CONFIG, MeshboardConfig
 from board.outbox_store import OutboxStore
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
+from board.rings import RingGate, config_serving
 from board.store import Store
 from board.sync.engine import Outgoing, SyncConfig, SyncEngine, SyncStats
 from node.clock import SYSTEM_CLOCK, Clock
@@ -70,7 +72,10 @@ class Daemon:
         outbox_timing: OutboxTiming | None = None,
         clock: Clock = SYSTEM_CLOCK,
         supervision: SupervisorConfig | None = None,
+        config: MeshboardConfig = DEFAULT_CONFIG,
     ) -> None:
+        self.config = config  # the rings; pass the same served rings to the sync engine
+        self._gate = RingGate(config)
         self._store = store
         self._handler = handler
         self._sync = sync
@@ -116,25 +121,32 @@ class Daemon:
         text_interval: float = MIN_TEXT_INTERVAL,
         outbox_timing: OutboxTiming | None = None,
         supervision: SupervisorConfig | None = None,
+        config: MeshboardConfig | None = None,
     ) -> Daemon:
         """A daemon with the standard parts, as `meshboard run`, the demo and the tests use.
 
         `radio` is the radio's serial port, or a function that makes a fresh link. Every sender
-        gets a fair share: handhelds and neighbouring boards are rate-limited.
+        gets a fair share: handhelds and neighbouring boards are rate-limited. The board serves
+        exactly `config.served`, for commands and sync alike; without a config, the rings of
+        `sync` (channel 0 by default).
         """
         connect = _serial_link(radio) if isinstance(radio, str) else radio
+        sync = sync or SyncConfig()
+        if config is None:
+            config = config_serving(sync.rings)
+        else:
+            sync = replace(sync, rings=config.served)
         return cls(
             connect,
             store,
             CommandHandler(store, board or BoardConfig(), limiter=RateLimiter(HANDHELD_RATES)),
-            SyncEngine(
-                store, sync or SyncConfig(), random.Random(seed), limiter=RateLimiter(BOARD_RATES)
-            ),
+            SyncEngine(store, sync, random.Random(seed), limiter=RateLimiter(BOARD_RATES)),
             AirtimeBudget.load(store, clock.now()),
             text_interval=text_interval,
             outbox_timing=outbox_timing,
             clock=clock,
             supervision=supervision,
+            config=config,
         )
 
     @property
@@ -204,6 +216,8 @@ class Daemon:
             self._budget.note_channel_utilisation(now, received.channel_utilization)
 
     def _serve(self, received: ReceivedText, now: datetime) -> None:
+        if not self._gate.admits(received.channel):
+            return  # not our ring: no answer on its airtime, nothing stored
         outcome = self._handler.handle(
             Inbound(
                 sender=received.sender,
