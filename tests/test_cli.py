@@ -11,7 +11,6 @@ from click.testing import CliRunner
 
 from node.cli import cli, default_db_path
 
-
 RINGS = """\
 [[ring]]
 name = "public"

@@ -29,9 +29,7 @@ BOTH = RadioProfile(channels=(PUBLIC, GARDEN))
 PUBLIC_ONLY = RadioProfile(channels=(PUBLIC,))
 SECRET = "Garden secret supper"
 BOTH_RINGS = MeshboardConfig(rings=(RingSpec("public", 0), RingSpec("garden", 1)))
-PUBLIC_BOARD = MeshboardConfig(
-    rings=(RingSpec("public", 0), RingSpec("garden", 1, serve=False))
-)
+PUBLIC_BOARD = MeshboardConfig(rings=(RingSpec("public", 0), RingSpec("garden", 1, serve=False)))
 
 
 @pytest.fixture
