@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,7 +25,9 @@ import tzlocal
 
 from board.bulletin import Bulletin, new_bulletin
 from board.commands import BoardConfig
+from board.config import EXAMPLE, ConfigError, MeshboardConfig, RingSpec, load_config
 from board.errors import BoardError
+from board.signing import BoardKey, key_path
 from board.store import Store
 from board.when import format_when, is_day_only, parse_when_text
 from node.clock import SYSTEM_CLOCK
@@ -32,6 +35,7 @@ from node.daemon import Daemon
 from node.demo import run_demo
 from node.health import ErrorLogHandler, StatusFile, status_path
 from node.link import LinkError
+from node.rings_view import config_json, config_lines, moderators_json, moderators_lines
 from node.status import gather, report_json, report_lines
 
 LOCAL_AUTHOR = "!00000000"  # bulletins posted on the Pi itself, by whoever runs the board
@@ -68,9 +72,6 @@ tz_option = click.option(
     callback=_zone,
     help="Time zone for event times people type (default: this machine's).",
 )
-ring_option = click.option(
-    "--ring", type=click.IntRange(0, 7), help="Only this ring (channel index)."
-)
 json_option = click.option("--json", "as_json", is_flag=True, help="Output JSON for scripts.")
 
 
@@ -91,7 +92,77 @@ def open_store(db_path: Path) -> Store:
             raise click.ClickException(f"cannot open database {db_path}: {error}") from error
 
 
-def bulletin_record(bulletin: Bulletin) -> dict[str, Any]:
+@dataclass
+class CliState:
+    """The click context object: the `--config` file, read once when a command first needs it.
+
+    Read lazily so that `config --example`, `demo` and `--help` work even beside a broken file.
+    """
+
+    config_path: Path | None = None
+    _config: MeshboardConfig | None = None
+
+    @property
+    def config(self) -> MeshboardConfig:
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path)
+            except ConfigError as error:
+                raise click.ClickException(str(error)) from error
+        return self._config
+
+
+def config_of(ctx: click.Context) -> MeshboardConfig:
+    """The configuration `meshboard --config` named (the default one ring without a file)."""
+    return ctx.find_root().ensure_object(CliState).config
+
+
+def resolve_ring(ctx: click.Context, value: str, *, must_serve: bool = False) -> RingSpec:
+    """The ring a person named by name or channel index; a clean error listing the rings."""
+    config = config_of(ctx)
+    with board_errors():
+        spec = config.ring(value)
+    if must_serve and not spec.serve:
+        where = config.source if config.source is not None else "the configuration"
+        raise click.ClickException(
+            f"this board does not serve ring {spec.name} (channel {spec.channel}); "
+            f"set serve = true for it in {where}"
+        )
+    return spec
+
+
+def first_served(ctx: click.Context) -> RingSpec:
+    """The ring a command acts on when no `--ring` is given: the first the board serves."""
+    config = config_of(ctx)
+    spec = next((r for r in config.rings if r.serve), None)
+    if spec is None:
+        raise click.ClickException("this board serves no ring; set serve = true for one")
+    return spec
+
+
+def ring_option(
+    *, default_served: bool = False, must_serve: bool = False, help: str | None = None
+) -> Callable[[F], F]:
+    """`--ring NAME|CHANNEL`, passed to the command as `ring: RingSpec | None`.
+
+    Without the option the command gets None (every ring), or with `default_served` the first
+    ring the board serves. `must_serve` refuses a ring the board does not serve (writes).
+    """
+
+    def callback(ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+        if value is None:
+            return first_served(ctx) if default_served else None
+        return resolve_ring(ctx, value, must_serve=must_serve)
+
+    default_help = "Ring: its name or channel index" + (
+        " (default: the first ring served)." if default_served else " (default: every ring)."
+    )
+    return click.option(
+        "--ring", "ring", metavar="RING", callback=callback, help=help or default_help
+    )
+
+
+def bulletin_record(bulletin: Bulletin, config: MeshboardConfig) -> dict[str, Any]:
     """The JSON shape of a bulletin, shared by every read command."""
 
     def iso(moment: datetime | None) -> str | None:
@@ -106,7 +177,8 @@ def bulletin_record(bulletin: Bulletin) -> dict[str, Any]:
         "expires_at": iso(bulletin.expires_at),
         "created_at": iso(bulletin.created_at),
         "author": bulletin.author,
-        "ring": bulletin.ring,
+        "ring": config.name_of(bulletin.ring),
+        "channel": bulletin.ring,
     }
 
 
@@ -135,8 +207,18 @@ def logging_options(quiet_level: int) -> Callable[[F], F]:
 
 @click.group()
 @click.version_option(package_name="meshboard", prog_name="meshboard")
-def cli() -> None:
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MESHBOARD_CONFIG",
+    help="Configuration file: rings and moderators (env MESHBOARD_CONFIG; default: one "
+    "public ring on channel 0). `meshboard config --example` prints one.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
     """Meshboard: a neighbourhood bulletin board over a Meshtastic LoRa mesh."""
+    ctx.obj = CliState(config_path)
 
 
 @cli.command()
@@ -149,13 +231,16 @@ def cli() -> None:
 @db_option
 @tz_option
 @logging_options(logging.INFO)
-def run(port: str, db_path: Path, tz: ZoneInfo) -> None:
+@click.pass_context
+def run(ctx: click.Context, port: str, db_path: Path, tz: ZoneInfo) -> None:
     """Run the board node daemon on a radio until SIGINT or SIGTERM.
 
-    When the radio goes away (unplugged, rebooted, silent) it keeps reconnecting.
+    It serves the rings of the configuration file (`--config`) and no others. When the radio
+    goes away (unplugged, rebooted, silent) it keeps reconnecting.
     """
+    config = config_of(ctx)
     store = open_store(db_path)
-    daemon = Daemon.assemble(port, store, board=BoardConfig(tz=tz))
+    daemon = Daemon.assemble(port, store, board=BoardConfig(tz=tz), config=config)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -191,7 +276,7 @@ def status(ctx: click.Context, db_path: Path, tz: ZoneInfo, as_json: bool) -> No
     """
     with board_errors():
         try:
-            report = gather(db_path, SYSTEM_CLOCK.now())
+            report = gather(db_path, SYSTEM_CLOCK.now(), config_of(ctx))
         except OSError as error:
             raise click.ClickException(f"cannot read {db_path}: {error}") from error
     if as_json:
@@ -206,7 +291,7 @@ def status(ctx: click.Context, db_path: Path, tz: ZoneInfo, as_json: bool) -> No
 @click.argument("type_name", metavar="TYPE")
 @click.argument("words", metavar="TEXT", nargs=-1, required=True)
 @click.option("--when", help="Event time: today, tomorrow or a weekday, and/or 18:00 or 6pm.")
-@click.option("--ring", type=click.IntRange(0, 7), default=0, show_default=True, help="Ring.")
+@ring_option(default_served=True, must_serve=True)
 @click.option("--author", default=LOCAL_AUTHOR, show_default=True, help="Author's node id.")
 @db_option
 @tz_option
@@ -214,7 +299,7 @@ def post(
     type_name: str,
     words: tuple[str, ...],
     when: str | None,
-    ring: int,
+    ring: RingSpec,
     author: str,
     db_path: Path,
     tz: ZoneInfo,
@@ -229,7 +314,7 @@ def post(
             type=type_name,
             text=" ".join(words),
             author=author,
-            ring=ring,
+            ring=ring.channel,
             now=now,
             event_time=event_time,
             all_day=event_time is not None and is_day_only(event_time, tz),
@@ -240,48 +325,62 @@ def post(
 
 @cli.command(name="list")
 @click.argument("type_name", metavar="[TYPE]", required=False)
-@ring_option
+@ring_option()
 @db_option
 @tz_option
 @json_option
+@click.pass_context
 def list_(
-    type_name: str | None, ring: int | None, db_path: Path, tz: ZoneInfo, as_json: bool
+    ctx: click.Context,
+    type_name: str | None,
+    ring: RingSpec | None,
+    db_path: Path,
+    tz: ZoneInfo,
+    as_json: bool,
 ) -> None:
     """List active bulletins, newest first."""
+    config = config_of(ctx)
     store = open_store(db_path)
     now = SYSTEM_CLOCK.now()
     with board_errors():
         if type_name is not None:
             type_name = BoardConfig().types.get(type_name).name
-        bulletins = store.active(now, ring=ring, type=type_name)
+        bulletins = store.active(now, ring=None if ring is None else ring.channel, type=type_name)
     if as_json:
-        emit_json([bulletin_record(b) for b in bulletins])
+        emit_json([bulletin_record(b, config) for b in bulletins])
         return
     if not bulletins:
         click.echo("no bulletins")
+    width = max((len(config.name_of(b.ring)) for b in bulletins), default=0)
     for b in bulletins:
         when = format_when(b.event_time, now, tz) if b.event_time else "-"
-        click.echo(f"#{b.ref}  ring {b.ring}  {b.type:<9} {when:<12} {b.text}")
+        name = config.name_of(b.ring)
+        click.echo(f"#{b.ref}  {name:<{width}}  {b.type:<9} {when:<12} {b.text}")
 
 
 @cli.command()
 @click.argument("ref")
+@ring_option(help="Only look in this ring: its name or channel index.")
 @db_option
 @tz_option
 @json_option
-def show(ref: str, db_path: Path, tz: ZoneInfo, as_json: bool) -> None:
+@click.pass_context
+def show(
+    ctx: click.Context, ref: str, ring: RingSpec | None, db_path: Path, tz: ZoneInfo, as_json: bool
+) -> None:
     """Show one bulletin by its reference (#a3f0 or a3f0)."""
+    config = config_of(ctx)
     store = open_store(db_path)
     with board_errors():
-        bulletin = store.get(ref)
+        bulletin = store.get(ref, None if ring is None else ring.channel)
     if as_json:
-        emit_json(bulletin_record(bulletin))
+        emit_json(bulletin_record(bulletin, config))
         return
 
     def local(moment: datetime) -> str:
         return moment.astimezone(tz).strftime("%a %d %b %Y %H:%M %Z")
 
-    click.echo(f"#{bulletin.ref}  {bulletin.type}  ring {bulletin.ring}")
+    click.echo(f"#{bulletin.ref}  {bulletin.type}  {config.name_of(bulletin.ring)}")
     click.echo(bulletin.text)
     if bulletin.event_time:
         click.echo(f"when:    {local(bulletin.event_time)}")
@@ -293,13 +392,58 @@ def show(ref: str, db_path: Path, tz: ZoneInfo, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("ref")
+@ring_option(help="Only look in this ring: its name or channel index.")
 @db_option
-def delete(ref: str, db_path: Path) -> None:
+def delete(ref: str, ring: RingSpec | None, db_path: Path) -> None:
     """Remove a bulletin (the board operator may remove any)."""
     store = open_store(db_path)
+    channel = None if ring is None else ring.channel
     with board_errors():
-        removed = store.delete(ref, requester=None, ring=None, now=SYSTEM_CLOCK.now())
+        removed = store.delete(ref, requester=None, ring=channel, now=SYSTEM_CLOCK.now())
     click.echo(f"deleted #{removed.ref}")
+
+
+@cli.command(name="config")
+@click.option("--example", is_flag=True, help="Print a commented example file and exit.")
+@json_option
+@click.pass_context
+def config_(ctx: click.Context, example: bool, as_json: bool) -> None:
+    """Check the configuration file and show its rings: channel, served, digest, moderators."""
+    if example:
+        click.echo(EXAMPLE, nl=False)
+        return
+    config = config_of(ctx)
+    if as_json:
+        emit_json(config_json(config))
+        return
+    for line in config_lines(config):
+        click.echo(line)
+
+
+@cli.command()
+@ring_option()
+@db_option
+@tz_option
+@json_option
+@click.pass_context
+def moderators(
+    ctx: click.Context, ring: RingSpec | None, db_path: Path, tz: ZoneInfo, as_json: bool
+) -> None:
+    """Who moderates each ring now, until when, who is next, and this board's public key."""
+    config = config_of(ctx)
+    rings = list(config.rings) if ring is None else [ring]
+    with board_errors():
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+            key = BoardKey.load_or_create(key_path(db_path)).public
+        except OSError as error:
+            raise click.ClickException(f"cannot read this board's key: {error}") from error
+    now = SYSTEM_CLOCK.now()
+    if as_json:
+        emit_json(moderators_json(rings, key, now))
+        return
+    for line in moderators_lines(rings, key, now, tz):
+        click.echo(line)
 
 
 @cli.command()

@@ -12,14 +12,16 @@ import logging
 import queue
 import random
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from board.airtime import AirtimeBudget, estimate_airtime
 from board.asks import AskRouter, Routed
 from board.commands import BoardConfig, CommandHandler, Inbound, Reply
+from board.config import DEFAULT_CONFIG, MeshboardConfig
 from board.outbox_store import OutboxStore
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
+from board.rings import RingGate, config_serving
 from board.store import Store
 from board.subs import Subscriptions
 from board.sync.engine import Outgoing, SyncConfig, SyncEngine, SyncStats
@@ -77,7 +79,10 @@ class Daemon:
         supervision: SupervisorConfig | None = None,
         router: AskRouter | None = None,
         subscriptions: Subscriptions | None = None,
+        config: MeshboardConfig = DEFAULT_CONFIG,
     ) -> None:
+        self.config = config  # the rings; pass the same served rings to the sync engine
+        self._gate = RingGate(config)
         self._store = store
         self._router = router
         self._subscriptions = subscriptions
@@ -125,28 +130,33 @@ class Daemon:
         text_interval: float = MIN_TEXT_INTERVAL,
         outbox_timing: OutboxTiming | None = None,
         supervision: SupervisorConfig | None = None,
+        config: MeshboardConfig | None = None,
     ) -> Daemon:
         """A daemon with the standard parts, as `meshboard run`, the demo and the tests use.
 
         `radio` is the radio's serial port, or a function that makes a fresh link. Every sender
-        gets a fair share: handhelds and neighbouring boards are rate-limited.
+        gets a fair share: handhelds and neighbouring boards are rate-limited. The board serves
+        exactly `config.served`, for commands and sync alike; without a config, the rings of
+        `sync` (channel 0 by default).
         """
         connect = _serial_link(radio) if isinstance(radio, str) else radio
+        sync = sync or SyncConfig()
+        if config is None:
+            config = config_serving(sync.rings)
+        else:
+            sync = replace(sync, rings=config.served)
         board = board or BoardConfig()
         tools, router = ToolStore(store), AskRouter(store)
         subscriptions = Subscriptions(store, board.types)
         extensions = (ToolCommands(store, tools, router, board.tz), subscriptions)
-        limiter = RateLimiter(HANDHELD_RATES)
         return cls(
             connect,
             store,
-            CommandHandler(store, board, limiter=limiter, extensions=extensions),
+            CommandHandler(
+                store, board, limiter=RateLimiter(HANDHELD_RATES), extensions=extensions
+            ),
             SyncEngine(
-                store,
-                sync or SyncConfig(),
-                random.Random(seed),
-                limiter=RateLimiter(BOARD_RATES),
-                tools=tools,
+                store, sync, random.Random(seed), limiter=RateLimiter(BOARD_RATES), tools=tools
             ),
             AirtimeBudget.load(store, clock.now()),
             text_interval=text_interval,
@@ -155,6 +165,7 @@ class Daemon:
             supervision=supervision,
             router=router,
             subscriptions=subscriptions,
+            config=config,
         )
 
     @property
@@ -230,6 +241,8 @@ class Daemon:
             self._budget.note_channel_utilisation(now, received.channel_utilization)
 
     def _serve(self, received: ReceivedText, now: datetime) -> None:
+        if not self._gate.admits(received.channel):
+            return  # not our ring: no answer on its airtime, nothing stored
         if self._router is not None:
             self._router.heard(received.sender, now)
         outcome = self._handler.handle(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from board.commands import BoardConfig
+from board.config import MeshboardConfig
 from board.store import Store
 from board.sync.engine import SyncConfig
 from node.daemon import Daemon
@@ -38,6 +39,7 @@ class BoardNode:
     radio: SimulatedRadio
     db_path: Path
     sync: SyncConfig
+    config: MeshboardConfig | None = None  # the rings it serves; None: those of `sync`
     store: Store | None = None
     daemon: Daemon | None = None
     _thread: threading.Thread | None = None
@@ -73,15 +75,24 @@ class Neighbourhood:
         self.boards: list[BoardNode] = []
 
     def attach(
-        self, radio: SimulatedRadio, name: str | None = None, *, sync: SyncConfig | None = None
+        self,
+        radio: SimulatedRadio,
+        name: str | None = None,
+        *,
+        sync: SyncConfig | None = None,
+        config: MeshboardConfig | None = None,
     ) -> BoardNode:
-        """Run a board daemon on `radio` (already in the mesh) with a fresh database."""
+        """Run a board daemon on `radio` (already in the mesh) with a fresh database.
+
+        With `config`, the board serves exactly its rings (as `meshboard run --config` does).
+        """
         index = len(self.boards)
         node = BoardNode(
             name=name or f"board-{index}",
             radio=radio,
             db_path=self.workdir / f"board-{index}-{radio.node_num:08x}.db",
             sync=sync or self._sync,
+            config=config,
         )
         self.boards.append(node)
         self.start(node)
@@ -100,6 +111,7 @@ class Neighbourhood:
             clock=self.mesh.clock,
             seed=self.mesh.seed * 1000 + self.boards.index(node),
             text_interval=self._text_interval,
+            config=node.config,
         )
         node._stop = threading.Event()
         daemon, stop = node.daemon, node._stop

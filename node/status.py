@@ -15,6 +15,7 @@ from typing import Any
 
 from board.airtime import AirtimeBudget
 from board.bulletin import MAX_RING
+from board.config import DEFAULT_CONFIG, MeshboardConfig
 from board.store import Store
 from node.health import (
     Assessment,
@@ -56,13 +57,14 @@ class StatusReport:
     assessment: Assessment
     airtime: Airtime | None  # None: there is no database
     bulletins: dict[int, int] | None  # active bulletins per ring that has any
+    config: MeshboardConfig = DEFAULT_CONFIG  # names the rings
 
     @property
     def exit_code(self) -> int:
         return int(self.assessment.liveness)
 
 
-def gather(db_path: Path, now: datetime) -> StatusReport:
+def gather(db_path: Path, now: datetime, config: MeshboardConfig = DEFAULT_CONFIG) -> StatusReport:
     """Read the status file and the database (never creating either)."""
     path = status_path(db_path)
     try:
@@ -80,7 +82,7 @@ def gather(db_path: Path, now: datetime) -> StatusReport:
             bulletins = {ring: n for ring, n in counts.items() if n}
         finally:
             store.close()
-    return StatusReport(now, db_path, path, daemon, assessment, airtime, bulletins)
+    return StatusReport(now, db_path, path, daemon, assessment, airtime, bulletins, config)
 
 
 def report_json(report: StatusReport) -> dict[str, Any]:
@@ -102,6 +104,12 @@ def report_json(report: StatusReport) -> dict[str, Any]:
         "bulletins": None
         if report.bulletins is None
         else {str(ring): n for ring, n in sorted(report.bulletins.items())},
+        "rings": None
+        if report.bulletins is None
+        else [
+            {"ring": report.config.name_of(ring), "channel": ring, "bulletins": n}
+            for ring, n in sorted(report.bulletins.items())
+        ],
         "database": str(report.db_path),
         "status_file": str(report.status_path),
     }
@@ -134,7 +142,8 @@ def report_lines(report: StatusReport, tz: tzinfo) -> list[str]:
             f"budget {a.budget:.0f} s for sync, {a.hard_limit:.0f} s in all"
         )
     if report.bulletins is not None:
-        per_ring = ", ".join(f"ring {r}: {n}" for r, n in sorted(report.bulletins.items()))
+        name = report.config.name_of
+        per_ring = ", ".join(f"{name(r)}: {n}" for r, n in sorted(report.bulletins.items()))
         lines.append(f"bulletins:   {per_ring or 'none'}")
     if status is not None:
         error = "none"

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from board.commands import BoardConfig
+from board.config import MeshboardConfig, RingSpec
 from board.store import Store
 from node.daemon import Daemon
 from node.sim.radio import SimulatedRadio
@@ -19,6 +20,10 @@ HANDHELD = 0x1234ABCD
 OTHER_HANDHELD = 0x0BADCAFE
 BOARD_TZ = ZoneInfo("Europe/Berlin")
 FAST_PACING = 0.2  # seconds between replies in tests that are not about pacing
+#: The board node fixture serves three rings, so tests can post and list on channels 0-2.
+THREE_RINGS = MeshboardConfig(
+    rings=(RingSpec("public", 0), RingSpec("garden", 1), RingSpec("elders", 2))
+)
 
 
 @dataclass
@@ -47,6 +52,7 @@ def board_node(tmp_path: Path) -> Iterator[BoardNode]:
             store,
             board=BoardConfig(tz=BOARD_TZ),
             text_interval=FAST_PACING,
+            config=THREE_RINGS,
         )
         stop = threading.Event()
         thread = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")

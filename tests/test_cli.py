@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,34 @@ from click.testing import CliRunner
 
 from node.cli import cli, default_db_path
 
+RINGS = """\
+[[ring]]
+name = "public"
+channel = 0
+
+[[ring]]
+name = "garden"
+channel = 1
+
+[[ring]]
+name = "elders"
+channel = 2
+"""
+
 
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     return str(tmp_path / "board.db")
+
+
+@pytest.fixture
+def rings(tmp_path: Path) -> Iterator[None]:
+    """Commands in the test see a configuration with rings on channels 0, 1 and 2."""
+    path = tmp_path / "meshboard.toml"
+    path.write_text(RINGS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MESHBOARD_CONFIG", str(path))
+        yield
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -32,11 +57,12 @@ def test_version() -> None:
     assert invoke("--version") == (0, "meshboard, version 0.1.0\n")
 
 
+@pytest.mark.usefixtures("rings")
 def test_post_list_show_delete_round_trip(db: str) -> None:
     ref = post(db, "tool", "Ladder,", "3 m", "--ring", "1")
     assert invoke("list", "--db", db) == (
         0,
-        f"#{ref}  ring 1  tool      -            Ladder, 3 m\n",
+        f"#{ref}  garden  tool      -            Ladder, 3 m\n",
     )
 
     code, output = invoke("show", f"#{ref}", "--db", db, "--json")
@@ -47,8 +73,9 @@ def test_post_list_show_delete_round_trip(db: str) -> None:
         record["type"],
         record["text"],
         record["ring"],
+        record["channel"],
         record["event_time"],
-    ) == (ref, "tool", "Ladder, 3 m", 1, None)
+    ) == (ref, "tool", "Ladder, 3 m", "garden", 1, None)
     assert record["author"] == "!00000000"
 
     assert invoke("delete", ref, "--db", db) == (0, f"deleted #{ref}\n")
@@ -56,6 +83,7 @@ def test_post_list_show_delete_round_trip(db: str) -> None:
     assert invoke("list", "--db", db, "--json") == (0, "[]\n")
 
 
+@pytest.mark.usefixtures("rings")
 def test_list_filters_by_type_and_ring(db: str) -> None:
     meal = post(db, "meal", "Soup", "--when", "tomorrow 18:00", "--tz", "Europe/Berlin")
     post(db, "tool", "Drill")

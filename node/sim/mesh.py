@@ -92,6 +92,10 @@ class AirRecord:
     airtime: float
     hop_limit: int
     kind: TxKind
+    # Which channel key it went out under, and the Data payload as the key holder reads it:
+    # leak tests look for one ring's words in what went out on another.
+    channel: ChannelKey = ("", b"")
+    payload: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -535,6 +539,8 @@ class Mesh:
                 airtime=seconds,
                 hop_limit=packet.hop_limit,
                 kind=tx.kind,
+                channel=tx.channel,
+                payload=packet.decoded.payload,
             )
         )
         for rx in station.receiving:  # half duplex: whatever it was hearing is gone

@@ -15,8 +15,8 @@ def start_daemon() -> Iterator[StartDaemon]:
     """Start `meshboard run` processes; any still running at the end are killed."""
     started: list[DaemonProcess] = []
 
-    def start(port: str, db_path: Path) -> DaemonProcess:
-        daemon = DaemonProcess(port, db_path)
+    def start(port: str, db_path: Path, config: Path | None = None) -> DaemonProcess:
+        daemon = DaemonProcess(port, db_path, config)
         started.append(daemon)
         return daemon
 

@@ -6,15 +6,17 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 
 class DaemonProcess:
     """One `meshboard run` (as `python -m node`, so PYTHONPATH picks the code under test)."""
 
-    def __init__(self, port: str, db_path: Path) -> None:
-        command = [sys.executable, "-m", "node", "run", "--port", port, "--db", str(db_path)]
+    def __init__(self, port: str, db_path: Path, config: Path | None = None) -> None:
+        command = [sys.executable, "-m", "node"]
+        command += [] if config is None else ["--config", str(config)]
+        command += ["run", "--port", port, "--db", str(db_path)]
         command += ["--tz", "UTC"]
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
         self.pid = self.process.pid
@@ -64,4 +66,5 @@ class DaemonProcess:
             self._changed.notify_all()
 
 
-StartDaemon = Callable[[str, Path], DaemonProcess]
+class StartDaemon(Protocol):
+    def __call__(self, port: str, db_path: Path, config: Path | None = None) -> DaemonProcess: ...

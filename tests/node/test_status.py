@@ -24,13 +24,24 @@ HANDHELD = 0x1234ABCD
 TWO_RINGS = RadioProfile(channels=(ChannelSpec(), ChannelSpec("street", bytes(range(16)))))
 
 
-def status(db: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["status", "--db", str(db), "--tz", "UTC", *args])
+def rings_file(tmp_path: Path, street_channel: int) -> Path:
+    """A configuration with the public ring and the ring `street`."""
+    path = tmp_path / "meshboard.toml"
+    path.write_text(
+        '[[ring]]\nname = "public"\nchannel = 0\n'
+        f'[[ring]]\nname = "street"\nchannel = {street_channel}\n'
+    )
+    return path
+
+
+def status(db: Path, *args: str, config: Path | None = None) -> tuple[int, str]:
+    options = [] if config is None else ["--config", str(config)]
+    result = CliRunner().invoke(cli, [*options, "status", "--db", str(db), "--tz", "UTC", *args])
     return result.exit_code, result.output
 
 
-def status_json(db: Path) -> tuple[int, dict[str, Any]]:
-    code, output = status(db, "--json")
+def status_json(db: Path, config: Path | None = None) -> tuple[int, dict[str, Any]]:
+    code, output = status(db, "--json", config=config)
     return code, json.loads(output)
 
 
@@ -44,13 +55,16 @@ def test_without_a_daemon_status_says_so_and_exits_3(tmp_path: Path) -> None:
     )
     assert not db.exists(), "status must not create a database"
 
-    posted = CliRunner().invoke(cli, ["post", "tool", "Ladder", "--ring", "2", "--db", str(db)])
-    assert posted.exit_code == 0
-    assert status(db) == (
+    config = rings_file(tmp_path, street_channel=2)
+    posted = CliRunner().invoke(
+        cli, ["--config", str(config), "post", "tool", "Ladder", "--ring", "2", "--db", str(db)]
+    )
+    assert posted.exit_code == 0, posted.output
+    assert status(db, config=config) == (
         3,
         "daemon:      not running (no daemon has written a status here)\n"
         "airtime:     0.0 s in the last hour; budget 180 s for sync, 360 s in all\n"
-        "bulletins:   ring 2: 1\n"
+        "bulletins:   street: 1\n"
         f"database:    {db}\n"
         f"status file: {db}.status.json (none)\n",
     )
@@ -60,16 +74,17 @@ def test_status_of_a_serving_daemon_and_after_it_stops(
     tmp_path: Path, start_daemon: StartDaemon
 ) -> None:
     db = tmp_path / "board.db"
+    config = rings_file(tmp_path, street_channel=1)
     with SimulatedRadio(profile=TWO_RINGS) as radio:
         radio.add_handheld(HANDHELD, "Ana")
-        daemon = start_daemon(radio.port, db)
+        daemon = start_daemon(radio.port, db, config)
         daemon.wait_for_log("serving")
         radio.receive_text(HANDHELD, "post meal Soup at the hall", channel=0)
         radio.receive_text(HANDHELD, "post tool Ladder", channel=1)
         # The second reply goes out only after the first one's airtime is booked.
         radio.wait_for_texts(HANDHELD, 2, timeout=30)
 
-        code, report = status_json(db)
+        code, report = status_json(db, config)
         assert code == 0, report
         assert (report["running"], report["serving"]) == (True, True)
         assert report["summary"] == f"serving (pid {daemon.pid})"
@@ -83,11 +98,15 @@ def test_status_of_a_serving_daemon_and_after_it_stops(
         assert written["last_error"] is None
         assert written["outbox_depth"] >= 0
         assert report["bulletins"] == {"0": 1, "1": 1}
+        assert report["rings"] == [
+            {"ring": "public", "channel": 0, "bulletins": 1},
+            {"ring": "street", "channel": 1, "bulletins": 1},
+        ]
         assert 0 < report["airtime"]["used_s"] < report["airtime"]["budget_s"] == 180.0
         assert report["database"] == str(db)
         assert report["status_file"] == str(status_path(db))
 
-        code, text = status(db)
+        code, text = status(db, config=config)
         assert code == 0, text
         lines = text.splitlines()
         assert lines[0] == f"daemon:      serving (pid {daemon.pid})"
@@ -101,7 +120,7 @@ def test_status_of_a_serving_daemon_and_after_it_stops(
             lines[4],
         )
         assert lines[5:8] == [
-            "bulletins:   ring 0: 1, ring 1: 1",
+            "bulletins:   public: 1, street: 1",
             "last error:  none",
             f"database:    {db}",
         ]
