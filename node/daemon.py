@@ -17,8 +17,10 @@ from datetime import datetime, timedelta
 
 from board.airtime import AirtimeBudget, estimate_airtime
 from board.commands import BoardConfig, CommandHandler, Inbound, Reply
+from board.moderators import ModerationPolicy
 from board.outbox_store import OutboxStore
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
+from board.signing import BoardKey
 from board.store import Store
 from board.sync.engine import Outgoing, SyncConfig, SyncEngine, SyncStats
 from node.clock import SYSTEM_CLOCK, Clock
@@ -116,19 +118,27 @@ class Daemon:
         text_interval: float = MIN_TEXT_INTERVAL,
         outbox_timing: OutboxTiming | None = None,
         supervision: SupervisorConfig | None = None,
+        key: BoardKey | None = None,
     ) -> Daemon:
         """A daemon with the standard parts, as `meshboard run`, the demo and the tests use.
 
         `radio` is the radio's serial port, or a function that makes a fresh link. Every sender
-        gets a fair share: handhelds and neighbouring boards are rate-limited.
+        gets a fair share: handhelds and neighbouring boards are rate-limited. `key` is the
+        board's signing key: without one it cannot vouch for a moderator's action.
         """
         connect = _serial_link(radio) if isinstance(radio, str) else radio
+        board = board or BoardConfig()
+        policy = ModerationPolicy(board.rings, None if key is None else key.public_bytes)
         return cls(
             connect,
             store,
-            CommandHandler(store, board or BoardConfig(), limiter=RateLimiter(HANDHELD_RATES)),
+            CommandHandler(store, board, limiter=RateLimiter(HANDHELD_RATES), key=key),
             SyncEngine(
-                store, sync or SyncConfig(), random.Random(seed), limiter=RateLimiter(BOARD_RATES)
+                store,
+                sync or SyncConfig(),
+                random.Random(seed),
+                limiter=RateLimiter(BOARD_RATES),
+                policy=policy,
             ),
             AirtimeBudget.load(store, clock.now()),
             text_interval=text_interval,
@@ -211,6 +221,7 @@ class Daemon:
                 text=received.text,
                 direct=received.direct,
                 now=now,
+                verified=received.verified,
             )
         )
         for reply in outcome.replies:
@@ -219,6 +230,8 @@ class Daemon:
             self._sync.local_bulletin(bulletin, now)
         for bulletin_id in outcome.deleted:
             self._sync.local_tombstone(bulletin_id, now)
+        for action in outcome.moderated:
+            self._sync.local_moderation(action, now)
 
     def _serve_radio(self, node_id: str, now: datetime) -> None:
         if self.node_id is not None and node_id != self.node_id:

@@ -1,4 +1,4 @@
-"""The board-plane codec: five small binary messages, each within one Meshtastic packet.
+"""The board-plane codec: six small binary messages, each within one Meshtastic packet.
 
 Airtime is the scarce resource (≈1 kbit/s on LongFast), so every field is fixed-width binary and
 nothing is sent that the receiver can derive. Every payload starts with MAGIC_VERSION so another
@@ -19,6 +19,7 @@ from enum import IntEnum
 from board.bulletin import MAX_RING, Bulletin
 from board.errors import ForeignPacket, MalformedBulletin, MalformedPacket
 from board.sync.keys import BUCKET_COUNT, KEY_BYTES, bucket_of
+from board.sync.modwire import ModerationMsg, decode_body, encode_body
 
 #: Magic nibble 0xB ("board"), format version 1.
 MAGIC_VERSION = 0xB1
@@ -51,6 +52,7 @@ class Kind(IntEnum):
     DIGEST = 3
     INVENTORY = 4
     REQUEST = 5
+    MODERATION = 6  # board/sync/modwire.py
 
 
 def _check_ring(ring: int) -> None:
@@ -210,7 +212,7 @@ class Request:
         _check_prefixes(self.key_prefixes, MAX_REQUEST_PREFIXES)
 
 
-Message = Announce | TombstoneMsg | Digest | Inventory | Request
+Message = Announce | TombstoneMsg | Digest | Inventory | Request | ModerationMsg
 
 
 def kind_of(msg: Message) -> Kind:
@@ -220,6 +222,7 @@ def kind_of(msg: Message) -> Kind:
         Digest: Kind.DIGEST,
         Inventory: Kind.INVENTORY,
         Request: Kind.REQUEST,
+        ModerationMsg: Kind.MODERATION,
     }
     return kinds[type(msg)]
 
@@ -247,6 +250,8 @@ def encode(msg: Message) -> bytes:
             body = header + b"".join(msg.prefixes)
         case Request():
             body = bytes([msg.ring]) + b"".join(msg.key_prefixes)
+        case ModerationMsg():
+            body = encode_body(msg)
     payload = bytes([MAGIC_VERSION, kind_of(msg)]) + body
     if len(payload) > MAX_BOARD_PAYLOAD:
         raise MalformedPacket(f"{len(payload)}-byte payload; at most {MAX_BOARD_PAYLOAD}")
@@ -276,6 +281,7 @@ def decode(payload: bytes) -> Message:
         Kind.DIGEST: _decode_digest,
         Kind.INVENTORY: _decode_inventory,
         Kind.REQUEST: _decode_request,
+        Kind.MODERATION: decode_body,
     }
     return decoders[kind](body)
 
