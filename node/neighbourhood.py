@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from board.commands import BoardConfig
+from board.signing import BoardKey
 from board.store import Store
 from board.sync.engine import SyncConfig
 from node.daemon import Daemon
@@ -38,6 +39,7 @@ class BoardNode:
     radio: SimulatedRadio
     db_path: Path
     sync: SyncConfig
+    key: BoardKey | None = None  # the board's signing key (needed to vouch for moderators)
     store: Store | None = None
     daemon: Daemon | None = None
     _thread: threading.Thread | None = None
@@ -73,7 +75,12 @@ class Neighbourhood:
         self.boards: list[BoardNode] = []
 
     def attach(
-        self, radio: SimulatedRadio, name: str | None = None, *, sync: SyncConfig | None = None
+        self,
+        radio: SimulatedRadio,
+        name: str | None = None,
+        *,
+        sync: SyncConfig | None = None,
+        key: BoardKey | None = None,
     ) -> BoardNode:
         """Run a board daemon on `radio` (already in the mesh) with a fresh database."""
         index = len(self.boards)
@@ -82,6 +89,7 @@ class Neighbourhood:
             radio=radio,
             db_path=self.workdir / f"board-{index}-{radio.node_num:08x}.db",
             sync=sync or self._sync,
+            key=key,
         )
         self.boards.append(node)
         self.start(node)
@@ -100,6 +108,7 @@ class Neighbourhood:
             clock=self.mesh.clock,
             seed=self.mesh.seed * 1000 + self.boards.index(node),
             text_interval=self._text_interval,
+            key=node.key,
         )
         node._stop = threading.Event()
         daemon, stop = node.daemon, node._stop
@@ -193,10 +202,14 @@ def ask(
     *,
     channel: int = 0,
     timeout: float = REPLY_TIMEOUT,
+    pki: bool = False,
 ) -> str:
-    """Send `text` to `node` as a direct message and return the board's next reply."""
+    """Send `text` to `node` as a direct message and return the board's next reply.
+
+    `pki` sends it PKI-encrypted, as a handheld does once it holds the board's public key.
+    """
     before = len(person.inbox)
-    person.send_text(text, to=node.radio.node_num, channel=channel)
+    person.send_text(text, to=node.radio.node_num, channel=channel, pki_encrypted=pki)
     return person.wait_for_text(
         lambda t: t.sender == node.radio.node_num and person.inbox.index(t) >= before,
         timeout=timeout,

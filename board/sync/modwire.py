@@ -32,7 +32,7 @@ _BODY = struct.Struct(f">{_FIELDS.size}s{PUBLIC_KEY_BYTES}s{SIGNATURE_BYTES}s")
 #: board key signs.
 _SIGNED_PREFIX = b"meshboard moderation v1\x00"
 _KEY_SALT = b"meshboard moderation\x00"
-MODERATION_BODY_BYTES = _BODY.size  # 127: with the 2-byte header, 129 on the air
+MODERATION_BODY_BYTES = _BODY.size  # 126: with the 2-byte header, 128 on the air
 
 
 class Action(IntEnum):
