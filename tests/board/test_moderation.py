@@ -19,8 +19,8 @@ from sqlalchemy.pool import StaticPool
 from board.bulletin import Bulletin, new_bulletin
 from board.commands import BoardConfig, CommandHandler, Inbound
 from board.config import MeshboardConfig, RingSpec, Rotation
-from board.modstore import ModerationStore
 from board.moderators import ModerationPolicy, sign_action
+from board.modstore import ModerationStore
 from board.signing import BoardKey
 from board.store import Store
 from board.sync.engine import SyncConfig, SyncEngine

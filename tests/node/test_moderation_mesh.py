@@ -20,8 +20,8 @@ from board.commands import BoardConfig
 from board.config import MeshboardConfig, RingSpec, Rotation
 from board.moderation import NOT_VERIFIED
 from board.signing import BoardKey
-from node.clock import Clock
 from node.cli import cli
+from node.clock import Clock
 from node.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio
