@@ -24,6 +24,7 @@ import tzlocal
 
 from board.bulletin import Bulletin, new_bulletin
 from board.commands import BoardConfig
+from board.config import DEFAULT_CONFIG, MeshboardConfig, RingSpec
 from board.errors import BoardError
 from board.modstore import AuditEntry, ModerationStore
 from board.signing import BoardKey, key_path
@@ -358,3 +359,53 @@ def audit_line(entry: AuditEntry, tz: ZoneInfo) -> str:
     bulletin = entry.bulletin[:12]
     who = f"{entry.moderator}  {entry.action:<7} #{bulletin:<12}"
     return f"{when}  ring {entry.ring}  {who}  {entry.source}  {verdict}"
+
+
+def ring_config() -> MeshboardConfig:
+    """The rings this command works with (the default until `--config` is wired in)."""
+    return DEFAULT_CONFIG
+
+
+@cli.command()
+@db_option
+@tz_option
+@json_option
+def moderators(db_path: Path, tz: ZoneInfo, as_json: bool) -> None:
+    """Who moderates each ring, who is on duty now, and this board's key for other boards."""
+    with board_errors():
+        key = BoardKey.load_or_create(key_path(db_path))
+    now = SYSTEM_CLOCK.now()
+    rings = []
+    for spec in ring_config().rings:
+        rotation = spec.rotation
+        on_duty = rotation.on_duty(now) if rotation is not None else None
+        until = rotation.next_change(now) if rotation is not None else None
+        rings.append(
+            {
+                "ring": spec.name,
+                "channel": spec.channel,
+                "moderators": list(rotation.moderators) if rotation is not None else [],
+                "on_duty": on_duty,
+                "until": None if until is None else until.isoformat(),
+                "trusted_boards": list(spec.trusted_boards),
+            }
+        )
+    if as_json:
+        emit_json({"board_key": key.public, "rings": rings})
+        return
+    click.echo(f"this board's key: {key.public}")
+    for spec in ring_config().rings:
+        click.echo(moderators_line(spec, now, tz))
+
+
+def moderators_line(spec: RingSpec, now: datetime, tz: ZoneInfo) -> str:
+    name = f"{spec.name} (channel {spec.channel})"
+    rotation = spec.rotation
+    if rotation is None or not rotation.moderators:
+        return f"{name}: no moderators"
+    until = rotation.next_change(now).astimezone(tz)
+    return (
+        f"{name}: {' '.join(rotation.moderators)}\n"
+        f"  on duty: {rotation.on_duty(now) or 'nobody'} until {until:%a %d %b %H:%M}\n"
+        f"  trusted boards: {len(spec.trusted_boards)} besides this one"
+    )
