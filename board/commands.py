@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from board.bulletin import Bulletin, is_control, new_bulletin
+from board.config import DEFAULT_CONFIG, MeshboardConfig
 from board.errors import BoardError, NotFound
+from board.moderation import ModCommand, Moderation
 from board.paging import (
     MAX_PACKET_BYTES,
     MORE_SUFFIX,
@@ -43,7 +45,9 @@ from board.paging import (
     utf8_len,
 )
 from board.ratelimit import RateLimiter, Verdict
+from board.signing import BoardKey
 from board.store import Store
+from board.sync.modwire import ModerationMsg
 from board.types import TypeRegistry
 from board.when import format_when, is_day_only, parse_when
 
@@ -78,6 +82,7 @@ class Inbound:
     text: str
     direct: bool  # a direct message to the board, not a shared channel
     now: datetime  # UTC aware
+    verified: bool = False  # a PKI-encrypted direct message: the radio checked the sender's key
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,7 @@ class Outcome:
     deleted: list[str] = field(default_factory=list)  # ids of bulletins removed (tombstoned)
     tool_states: list[ToolStateMsg] = field(default_factory=list)  # owners' new words to sync
     asks: list[AskMsg] = field(default_factory=list)  # asks to pass on to other boards
+    moderated: list[ModerationMsg] = field(default_factory=list)  # signed, for other boards
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ class BoardConfig:
     tz: ZoneInfo = UTC_ZONE
     types: TypeRegistry = field(default_factory=TypeRegistry)
     prefix: str = "!"
+    rings: MeshboardConfig = DEFAULT_CONFIG  # who moderates which ring
 
 
 @dataclass
@@ -204,12 +211,14 @@ class CommandHandler:
         *,
         limiter: RateLimiter | None = None,
         extensions: Sequence[Extension] = (),
+        key: BoardKey | None = None,
     ) -> None:
         if not config.prefix or config.prefix != config.prefix.strip():
             raise ValueError("the command prefix must be non-empty, without spaces")
         self._store = store
         self._config = config
         self._limiter = limiter
+        self._moderation = Moderation(store, config.rings, key, config.tz)
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
         self._changes = Outcome(replies=[])
         self._commands: dict[str, Command] = {
@@ -220,6 +229,7 @@ class CommandHandler:
             "read": self._read,
             "more": self._more,
             "del": self._delete,
+            "mod": self._moderate,
         }
         self._extensions = tuple(extensions)
         for extension in self._extensions:
@@ -377,6 +387,13 @@ class CommandHandler:
         bulletin = self._store.delete(ref, requester=msg.sender, ring=msg.ring, now=msg.now)
         self._changes.deleted.append(bulletin.id)
         return [f"deleted #{bulletin.ref}"]
+
+    def _moderate(self, msg: Inbound, rest: str) -> list[str]:
+        command = ModCommand(msg.sender, msg.ring, rest, msg.verified, msg.now)
+        reply, action = self._moderation.handle(command)
+        if action is not None:
+            self._changes.moderated.append(action)
+        return [reply]
 
     def _line(self, bulletin: Bulletin, now: datetime, *, with_type: bool) -> str:
         """`#a3f0 meal tue 18:00: Soup at the hall`, on one line."""

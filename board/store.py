@@ -24,6 +24,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from board.bulletin import Bulletin
 from board.errors import AmbiguousRef, MalformedBulletin, NotAuthor, NotFound
+from board.modstore import ModerationRow, hidden
 from board.refs import ID_LENGTH, REF_LENGTH, normalise_ref
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 #: How many candidates an ambiguous reference reports (they must fit one reply packet).
 MAX_MATCHES = 5
 
+_TABLES = ("bulletin", "tombstone", "airtime", "moderation", "moderation_log")
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
@@ -182,7 +184,7 @@ class Store:
         if not event.contains(engine, "connect", _on_connect):
             event.listen(engine, "connect", _on_connect)
             event.listen(engine, "begin", _on_begin)
-        tables = [SQLModel.metadata.tables[name] for name in ("bulletin", "tombstone", "airtime")]
+        tables = [SQLModel.metadata.tables[name] for name in _TABLES]
         SQLModel.metadata.create_all(engine, tables=tables)
 
     @classmethod
@@ -313,6 +315,7 @@ class Store:
                 delete(BulletinRow).where(col(BulletinRow.expires_at) <= moment)
             ).rowcount
             session.exec(delete(TombstoneRow).where(col(TombstoneRow.expires_at) <= moment))
+            session.exec(delete(ModerationRow).where(col(ModerationRow.expires_at) <= moment))
         if removed:
             logger.info("purged %d expired bulletins", removed)
         return removed
@@ -351,7 +354,7 @@ class Store:
                         table.ring == ring, col(table.expires_at) > moment
                     )
                 ).one()
-                for table in (BulletinRow, TombstoneRow)
+                for table in (BulletinRow, TombstoneRow, ModerationRow)
             ]
         found = [t for t in times if t is not None]
         return datetime.fromtimestamp(min(found), UTC) if found else None
@@ -440,7 +443,8 @@ class Store:
             statement = statement.where(BulletinRow.ring == ring)
         if type is not None:
             statement = statement.where(BulletinRow.type == type.lower())
-        return statement
+        # A moderator's removal hides a bulletin from people; sync still holds its bytes.
+        return statement.where(~hidden(BulletinRow.id, BulletinRow.ring))
 
     def _one(
         self, session: Session, prefix: str, ring: int | None, now: datetime | None

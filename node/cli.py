@@ -27,6 +27,7 @@ from board.bulletin import Bulletin, new_bulletin
 from board.commands import BoardConfig
 from board.config import EXAMPLE, ConfigError, MeshboardConfig, RingSpec, load_config
 from board.errors import BoardError
+from board.modstore import AuditEntry, ModerationStore
 from board.signing import BoardKey, key_path
 from board.store import Store
 from board.when import format_when, is_day_only, parse_when_text
@@ -240,7 +241,9 @@ def run(ctx: click.Context, port: str, db_path: Path, tz: ZoneInfo) -> None:
     """
     config = config_of(ctx)
     store = open_store(db_path)
-    daemon = Daemon.assemble(port, store, board=BoardConfig(tz=tz), config=config)
+    with board_errors():
+        key = BoardKey.load_or_create(key_path(db_path))
+    daemon = Daemon.assemble(port, store, board=BoardConfig(tz=tz), config=config, key=key)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -472,3 +475,29 @@ def demo(nodes: int, loss: float, seed: int, tz: ZoneInfo) -> None:
             f"only {result.boards_holding} of {result.boards} boards got the post"
         )
     click.echo(f"demo done: all {result.boards} boards hold the post")
+
+
+@cli.command()
+@ring_option()
+@db_option
+@tz_option
+@json_option
+def audit(ring: RingSpec | None, db_path: Path, tz: ZoneInfo, as_json: bool) -> None:
+    """Every moderation attempt, oldest first: accepted, and refused with the reason."""
+    store = open_store(db_path)
+    entries = ModerationStore(store.engine).audit(None if ring is None else ring.channel)
+    if as_json:
+        emit_json([entry.as_json() for entry in entries])
+        return
+    if not entries:
+        click.echo("no moderation yet")
+    for entry in entries:
+        click.echo(audit_line(entry, tz))
+
+
+def audit_line(entry: AuditEntry, tz: ZoneInfo) -> str:
+    when = entry.at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    verdict = "accepted" if entry.accepted else f"refused: {entry.reason}"
+    bulletin = entry.bulletin[:12]
+    who = f"{entry.moderator}  {entry.action:<7} #{bulletin:<12}"
+    return f"{when}  ring {entry.ring}  {who}  {entry.source}  {verdict}"

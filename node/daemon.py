@@ -19,9 +19,11 @@ from board.airtime import AirtimeBudget, estimate_airtime
 from board.asks import AskRouter, Routed
 from board.commands import BoardConfig, CommandHandler, Inbound, Reply
 from board.config import DEFAULT_CONFIG, MeshboardConfig
+from board.moderators import ModerationPolicy
 from board.outbox_store import OutboxStore
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
 from board.rings import RingGate, config_serving
+from board.signing import BoardKey
 from board.store import Store
 from board.subs import Subscriptions
 from board.sync.engine import Outgoing, SyncConfig, SyncEngine, SyncStats
@@ -131,21 +133,27 @@ class Daemon:
         outbox_timing: OutboxTiming | None = None,
         supervision: SupervisorConfig | None = None,
         config: MeshboardConfig | None = None,
+        key: BoardKey | None = None,
     ) -> Daemon:
         """A daemon with the standard parts, as `meshboard run`, the demo and the tests use.
 
         `radio` is the radio's serial port, or a function that makes a fresh link. Every sender
         gets a fair share: handhelds and neighbouring boards are rate-limited. The board serves
         exactly `config.served`, for commands and sync alike; without a config, the rings of
-        `sync` (channel 0 by default).
+        `sync` (channel 0 by default). `key` is the board's signing key: without one it cannot
+        vouch for a moderator's action.
         """
         connect = _serial_link(radio) if isinstance(radio, str) else radio
         sync = sync or SyncConfig()
+        board = board or BoardConfig()
+        if config is None and board.rings is not DEFAULT_CONFIG:
+            config = board.rings
         if config is None:
             config = config_serving(sync.rings)
         else:
             sync = replace(sync, rings=config.served)
-        board = board or BoardConfig()
+        board = replace(board, rings=config)
+        policy = ModerationPolicy(config, None if key is None else key.public_bytes)
         tools, router = ToolStore(store), AskRouter(store)
         subscriptions = Subscriptions(store, board.types)
         extensions = (ToolCommands(store, tools, router, board.tz), subscriptions)
@@ -153,10 +161,19 @@ class Daemon:
             connect,
             store,
             CommandHandler(
-                store, board, limiter=RateLimiter(HANDHELD_RATES), extensions=extensions
+                store,
+                board,
+                limiter=RateLimiter(HANDHELD_RATES),
+                extensions=extensions,
+                key=key,
             ),
             SyncEngine(
-                store, sync, random.Random(seed), limiter=RateLimiter(BOARD_RATES), tools=tools
+                store,
+                sync,
+                random.Random(seed),
+                limiter=RateLimiter(BOARD_RATES),
+                tools=tools,
+                policy=policy,
             ),
             AirtimeBudget.load(store, clock.now()),
             text_interval=text_interval,
@@ -252,6 +269,7 @@ class Daemon:
                 text=received.text,
                 direct=received.direct,
                 now=now,
+                verified=received.verified,
             )
         )
         for reply in outcome.replies:
@@ -262,6 +280,8 @@ class Daemon:
             self._sync.local_tombstone(bulletin_id, now)
         for state in outcome.tool_states:
             self._sync.local_tool_state(state, now)
+        for action in outcome.moderated:
+            self._sync.local_moderation(action, now)
         for ask in outcome.asks:
             self.outbox.put(Outgoing(ask.ring, encode(ask)))
         if self._subscriptions is not None:

@@ -58,6 +58,15 @@ class ReceivedText:
     rx_time: int | None  # the radio's receive time (unix seconds), when it knows the time
     pki_encrypted: bool  # the firmware verified the sender's public key
 
+    @property
+    def verified(self) -> bool:
+        """Whether the sender is who the packet says: a PKI-encrypted direct message to us.
+
+        The firmware (2.5+) decrypts such a message only with the key it holds for the sender's
+        node number, and sets `pki_encrypted`; on a shared channel key anyone can claim any id.
+        """
+        return self.direct and self.pki_encrypted
+
 
 @dataclass(frozen=True)
 class ReceivedBoardPacket:

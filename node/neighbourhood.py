@@ -17,6 +17,7 @@ from pathlib import Path
 
 from board.commands import BoardConfig
 from board.config import MeshboardConfig
+from board.signing import BoardKey
 from board.store import Store
 from board.sync.engine import SyncConfig
 from node.daemon import Daemon
@@ -40,6 +41,7 @@ class BoardNode:
     db_path: Path
     sync: SyncConfig
     config: MeshboardConfig | None = None  # the rings it serves; None: those of `sync`
+    key: BoardKey | None = None  # the board's signing key (needed to vouch for moderators)
     store: Store | None = None
     daemon: Daemon | None = None
     _thread: threading.Thread | None = None
@@ -81,6 +83,7 @@ class Neighbourhood:
         *,
         sync: SyncConfig | None = None,
         config: MeshboardConfig | None = None,
+        key: BoardKey | None = None,
     ) -> BoardNode:
         """Run a board daemon on `radio` (already in the mesh) with a fresh database.
 
@@ -93,6 +96,7 @@ class Neighbourhood:
             db_path=self.workdir / f"board-{index}-{radio.node_num:08x}.db",
             sync=sync or self._sync,
             config=config,
+            key=key,
         )
         self.boards.append(node)
         self.start(node)
@@ -112,6 +116,7 @@ class Neighbourhood:
             seed=self.mesh.seed * 1000 + self.boards.index(node),
             text_interval=self._text_interval,
             config=node.config,
+            key=node.key,
         )
         node._stop = threading.Event()
         daemon, stop = node.daemon, node._stop
@@ -205,10 +210,14 @@ def ask(
     *,
     channel: int = 0,
     timeout: float = REPLY_TIMEOUT,
+    pki: bool = False,
 ) -> str:
-    """Send `text` to `node` as a direct message and return the board's next reply."""
+    """Send `text` to `node` as a direct message and return the board's next reply.
+
+    `pki` sends it PKI-encrypted, as a handheld does once it holds the board's public key.
+    """
     before = len(person.inbox)
-    person.send_text(text, to=node.radio.node_num, channel=channel)
+    person.send_text(text, to=node.radio.node_num, channel=channel, pki_encrypted=pki)
     return person.wait_for_text(
         lambda t: t.sender == node.radio.node_num and person.inbox.index(t) >= before,
         timeout=timeout,

@@ -44,9 +44,12 @@ from datetime import UTC, datetime
 
 from board.bulletin import MAX_LIFETIME, Bulletin
 from board.errors import ForeignPacket, MalformedPacket
+from board.moderators import ModerationPolicy
+from board.modstore import ModerationStore
 from board.ratelimit import RateLimiter
 from board.store import Store, Tombstone
 from board.sync.keys import bucket_of, bulletin_key, bytes_to_id, id_to_bytes, tombstone_key
+from board.sync.modwire import ModerationMsg
 from board.sync.reconcile import consistent, differing, fold, inventories, prefix, summarise
 from board.sync.tool_wire import AskMsg, ToolStateMsg
 from board.sync.trickle import Trickle
@@ -106,6 +109,7 @@ class SyncStats:
     dropped_expired: int = 0  # a bulletin already expired by our clock
     dropped_implausible: int = 0  # an item expiring more than MAX_LIFETIME from now
     dropped_orphan_states: int = 0  # a tool state for a tool not held here (yet)
+    dropped_unverified: int = 0  # a moderation whose signature, key or moderator we refuse
     suppressed: int = 0  # scheduled transmissions cancelled because others already sent them
     sent: Counter[str] = field(default_factory=Counter)  # by message kind: "announce", "digest"…
     digest_reasons: Counter[str] = field(default_factory=Counter)  # "trickle", "audit", "followup"
@@ -184,9 +188,10 @@ class _Items:
     tombstones: dict[bytes, Tombstone]  # key -> tombstone
     deleted: frozenset[bytes]  # keys of tombstoned bulletins: never worth asking for
     tools: dict[bytes, ToolStateMsg] = field(default_factory=dict)  # key -> a tool's state
+    moderations: dict[bytes, ModerationMsg] = field(default_factory=dict)  # key -> winning action
 
     def all_keys(self) -> list[bytes]:
-        return [*self.bulletins, *self.tombstones, *self.tools]
+        return [*self.bulletins, *self.tombstones, *self.tools, *self.moderations]
 
 
 #: The item cache is re-read from the store at least this often (seconds), in case something
@@ -232,11 +237,14 @@ class SyncEngine:
         *,
         limiter: RateLimiter | None = None,
         tools: ToolStore | None = None,
+        policy: ModerationPolicy | None = None,
     ) -> None:
         self.store = store
         self.tools = tools if tools is not None else ToolStore(store)
         self._learned_bulletins: list[Bulletin] = []  # stored from the air, for subscriptions
         self._asks: list[AskMsg] = []  # heard from other boards, for the ask router
+        self.moderation = ModerationStore(store.engine)
+        self._policy = policy or ModerationPolicy()
         self.config = config
         self.stats = SyncStats()
         self._rng = rng
@@ -301,6 +309,15 @@ class SyncEngine:
         asks, self._asks = self._asks, []
         return asks
 
+    def local_moderation(self, msg: ModerationMsg, now: datetime) -> None:
+        """A moderation this board verified and stored: announce it once, now."""
+        state = self._rings.get(msg.ring)
+        if state is None:
+            logger.info("not syncing a moderation: ring %d not served", msg.ring)
+            return
+        state.items = None
+        state.announces[msg.key] = _Pending(_seconds(now), news=True)
+
     def receive(self, payload: bytes, ring: int, sender: str, now: datetime) -> None:
         """A board-plane packet heard on channel `ring`; bad input is logged and counted only."""
         self.stats.received += 1
@@ -347,6 +364,8 @@ class SyncEngine:
                 self._on_tool_state(state, msg, sender, now)
             case AskMsg():
                 self._asks.append(msg)
+            case ModerationMsg():
+                self._on_moderation(state, msg, sender, now)
         state.requested = {p: until for p, until in state.requested.items() if until > t}
 
     # -- outputs --------------------------------------------------------------------------------
@@ -493,6 +512,60 @@ class SyncEngine:
             self._refuse(state, old)  # superseded: never worth asking for again
             state.announces.pop(old, None)
         self._learned(state, key, sender, now)
+
+    def _on_moderation(self, state: _Ring, msg: ModerationMsg, sender: str, now: datetime) -> None:
+        """Keep a moderation that a trusted board verified; refuse, count and log any other."""
+        key, bulletin_id = msg.key, bytes_to_id(msg.target)
+        if msg.expires_at > now + MAX_LIFETIME:
+            self.stats.dropped_implausible += 1
+            self._refuse(state, key)
+            return
+        if key in self._items(msg.ring, now).moderations:
+            self._heard(state, key, sender, _seconds(now))
+            self.stats.duplicates += 1
+            return
+        reason = self._policy.refusal(msg, now)
+        if reason is not None:
+            self.stats.dropped_unverified += 1
+            if prefix(key) not in state.refused:  # log (and audit) each forgery once
+                logger.warning(
+                    "refused a moderation of %s from %s: %s", bulletin_id, sender, reason
+                )
+                self.moderation.log(
+                    at=now,
+                    ring=msg.ring,
+                    moderator=msg.moderator,
+                    action=msg.action,
+                    bulletin=bulletin_id,
+                    source=f"air:{sender}",
+                    board_key=msg.board_key,
+                    refused=reason,
+                )
+            self._refuse(state, key)
+            return
+        self._heard(state, key, sender, _seconds(now))
+        result = self.moderation.apply(msg, now)
+        if result == "applied":
+            state.items = None  # rare: simply read the store again
+            self.moderation.log(
+                at=now,
+                ring=msg.ring,
+                moderator=msg.moderator,
+                action=msg.action,
+                bulletin=bulletin_id,
+                source=f"air:{sender}",
+                board_key=msg.board_key,
+            )
+            self._learned(state, key, sender, now)
+            return
+        self.stats.duplicates += 1
+        if result == "stale":
+            # We hold a later action on this bulletin: never ask for this one again, and let
+            # its sender hear ours (once per neighbourhood, like a tombstone).
+            self._refuse(state, key)
+            held = self.moderation.current(bulletin_id)
+            if held is not None and held.ring == msg.ring and held.expires_at > now:
+                self._schedule(state, held.key, now)
 
     def _on_digest(self, state: _Ring, digest: Digest, sender: str, now: datetime) -> None:
         ours = summarise(digest.ring, self._items(digest.ring, now).all_keys())
@@ -665,7 +738,8 @@ class SyncEngine:
         tombstones = {tombstone_key(t.bulletin_id): t for t in self.store.tombstones(ring, now)}
         deleted = frozenset(id_to_bytes(t.bulletin_id) for t in tombstones.values())
         tools = {s.item_key(): s for s in self.tools.active(ring, now)}
-        return _Items(bulletins, tombstones, deleted, tools)
+        moderations = {m.key: m for m in self.moderation.actions(ring, now)}
+        return _Items(bulletins, tombstones, deleted, tools, moderations)
 
     def _audit_asks(self, state: _Ring, t: float) -> tuple[str, ...] | None:
         """The neighbours to ask in a digest owed after a flood, or None if none is owed.
@@ -823,6 +897,8 @@ class SyncEngine:
         state.audits[key] = _Audit(due, holders, proof=held_back)
 
     def _announcement(self, items: _Items, key: bytes) -> Message | None:
+        if key in items.moderations:
+            return items.moderations[key]
         if key in items.bulletins:
             data = self.store.canonical(items.bulletins[key])
             return None if data is None else Announce(data)

@@ -1,4 +1,4 @@
-"""The board-plane codec: seven small binary messages, each within one Meshtastic packet.
+"""The board-plane codec: eight small binary messages, each within one Meshtastic packet.
 
 Airtime is the scarce resource (≈1 kbit/s on LongFast), so every field is fixed-width binary and
 nothing is sent that the receiver can derive. Every payload starts with MAGIC_VERSION so another
@@ -19,6 +19,7 @@ from enum import IntEnum
 from board.bulletin import MAX_RING, Bulletin
 from board.errors import ForeignPacket, MalformedBulletin, MalformedPacket
 from board.sync.keys import BUCKET_COUNT, KEY_BYTES, bucket_of
+from board.sync.modwire import ModerationMsg, decode_body, encode_body
 from board.sync.tool_wire import AskMsg, ToolStateMsg
 
 #: Magic nibble 0xB ("board"), format version 1.
@@ -54,6 +55,7 @@ class Kind(IntEnum):
     REQUEST = 5
     TOOL_STATE = 6
     ASK = 7
+    MODERATION = 8  # board/sync/modwire.py
 
 
 def _check_ring(ring: int) -> None:
@@ -213,7 +215,9 @@ class Request:
         _check_prefixes(self.key_prefixes, MAX_REQUEST_PREFIXES)
 
 
-Message = Announce | TombstoneMsg | Digest | Inventory | Request | ToolStateMsg | AskMsg
+Message = (
+    Announce | TombstoneMsg | Digest | Inventory | Request | ToolStateMsg | AskMsg | ModerationMsg
+)
 
 
 def kind_of(msg: Message) -> Kind:
@@ -225,6 +229,7 @@ def kind_of(msg: Message) -> Kind:
         Request: Kind.REQUEST,
         ToolStateMsg: Kind.TOOL_STATE,
         AskMsg: Kind.ASK,
+        ModerationMsg: Kind.MODERATION,
     }
     return kinds[type(msg)]
 
@@ -254,6 +259,8 @@ def encode(msg: Message) -> bytes:
             body = bytes([msg.ring]) + b"".join(msg.key_prefixes)
         case ToolStateMsg() | AskMsg():
             body = msg.body()
+        case ModerationMsg():
+            body = encode_body(msg)
     payload = bytes([MAGIC_VERSION, kind_of(msg)]) + body
     if len(payload) > MAX_BOARD_PAYLOAD:
         raise MalformedPacket(f"{len(payload)}-byte payload; at most {MAX_BOARD_PAYLOAD}")
@@ -285,6 +292,7 @@ def decode(payload: bytes) -> Message:
         Kind.REQUEST: _decode_request,
         Kind.TOOL_STATE: ToolStateMsg.from_body,
         Kind.ASK: AskMsg.from_body,
+        Kind.MODERATION: decode_body,
     }
     return decoders[kind](body)
 

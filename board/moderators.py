@@ -1,0 +1,77 @@
+"""Who may moderate: the rules a moderation action must pass, here and on every other board.
+
+A handheld's `mod del` is carried out only when the ring has a rotation, the sender is the
+moderator on duty now, and the radio marked the message as a PKI-encrypted direct message (the
+firmware checked the sender's key, so a node that borrowed the moderator's id on a shared
+channel key cannot pass). The board then signs the action; a board hearing it over the air
+checks the signature, that the key is its own or one it lists for the ring, and that the named
+moderator was on duty at the action's time by its own copy of the rotation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from board.config import DEFAULT_CONFIG, MeshboardConfig
+from board.errors import BoardError
+from board.signing import BoardKey, decode_public, verify
+from board.sync.modwire import Action, ModerationMsg, signed_fields
+
+#: An action stamped further ahead of our clock than this is refused: a later time wins, so a
+#: skewed or forged clock would otherwise decide a bulletin's fate for good.
+MAX_CLOCK_AHEAD = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class ModerationPolicy:
+    """The configuration and this board's own key: everything the rules depend on."""
+
+    config: MeshboardConfig = DEFAULT_CONFIG
+    own_key: bytes | None = None  # this board's public key, trusted on every ring
+
+    def trusted(self, ring: int) -> frozenset[bytes]:
+        """The board keys whose moderation this board accepts on `ring` (read when needed:
+        moderation is rare).
+        """
+        spec = self.config.by_channel(ring)
+        keys = {self.own_key} if self.own_key is not None else set()
+        for text in spec.trusted_boards if spec is not None else ():
+            try:
+                keys.add(decode_public(text))
+            except BoardError:
+                continue  # a typo in the file must not stop the board
+        return frozenset(keys)
+
+    def refusal(self, msg: ModerationMsg, now: datetime) -> str | None:
+        """Why a moderation heard from another board must be refused, or None to accept it."""
+        if not verify(msg.board_key, msg.signed_bytes(), msg.signature):
+            return "bad signature"
+        if msg.board_key not in self.trusted(msg.ring):
+            return "board key not trusted on this ring"
+        spec = self.config.by_channel(msg.ring)
+        rotation = spec.rotation if spec is not None else None
+        if rotation is None:
+            return "ring has no moderators"
+        if rotation.on_duty(msg.at) != msg.moderator:
+            return f"{msg.moderator} was not on duty then"
+        if msg.at > now + MAX_CLOCK_AHEAD:
+            return "time is ahead of this board's clock"
+        return None
+
+
+def sign_action(
+    key: BoardKey,
+    action: Action,
+    target: bytes,
+    ring: int,
+    moderator: str,
+    at: datetime,
+    expires_at: datetime,
+) -> ModerationMsg:
+    """An action this board verified, signed so other boards can check it."""
+    at, expires_at = at.replace(microsecond=0), expires_at.replace(microsecond=0)
+    signature = key.sign(signed_fields(action, target, ring, moderator, at, expires_at))
+    return ModerationMsg(
+        action, target, ring, moderator, at, expires_at, key.public_bytes, signature
+    )

@@ -1,0 +1,261 @@
+"""Moderation in SQLite: the winning action per bulletin, and the audit log of every attempt.
+
+A moderator's removal hides a bulletin without deleting it: its bytes stay, so that `mod undo`
+can bring it back on every board and digests still agree. `Store` leaves out of lists and reads
+every bulletin whose winning action here is a removal (`hidden_ids`).
+
+The audit log is append-only and never purged: it is what a neighbourhood looks at when someone
+asks who removed what, and its rows are small and rare.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import sqlalchemy
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Field, Session, SQLModel, col, delete, select
+
+from board.refs import REF_LENGTH
+from board.signing import encode_public
+from board.sync.keys import bytes_to_id, id_to_bytes
+from board.sync.modwire import Action, ModerationMsg
+
+logger = logging.getLogger(__name__)
+
+Applied = Literal["applied", "duplicate", "stale"]
+
+
+class ModerationRow(SQLModel, table=True):
+    """The winning moderation action on one bulletin, exactly as it travels (signed)."""
+
+    __tablename__ = "moderation"
+
+    id: str = Field(primary_key=True)  # the bulletin's id
+    ring: int = Field(index=True)
+    action: int
+    moderator: str
+    at: int
+    expires_at: int = Field(index=True)
+    board_key: bytes
+    signature: bytes
+
+
+class ModerationLogRow(SQLModel, table=True):
+    """One moderation attempt, accepted or refused, from a handheld or from the air."""
+
+    __tablename__ = "moderation_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: int = Field(index=True)  # when this board saw it (unix seconds)
+    ring: int = Field(index=True)
+    moderator: str  # who sent it (a handheld) or whom it names (from the air)
+    action: str  # "remove" / "restore"
+    bulletin: str  # the id, or what was typed when no bulletin matched
+    board_key: str | None  # base64 of the verifying board's key; None: refused before signing
+    source: str  # "handheld" or "air:!1234abcd" (the board that relayed it)
+    accepted: bool
+    reason: str  # why it was refused, or "" when accepted
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    ring: int
+    moderator: str
+    action: str
+    bulletin: str
+    board_key: str | None
+    source: str
+    accepted: bool
+    reason: str
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "at": self.at.isoformat(),
+            "ring": self.ring,
+            "moderator": self.moderator,
+            "action": self.action,
+            "bulletin": self.bulletin,
+            "board_key": self.board_key,
+            "source": self.source,
+            "accepted": self.accepted,
+            "reason": self.reason,
+        }
+
+
+def action_name(action: Action) -> str:
+    return "remove" if action == Action.REMOVE else "restore"
+
+
+def _seconds(moment: datetime) -> int:
+    return int(moment.astimezone(UTC).timestamp())
+
+
+def _msg(row: ModerationRow) -> ModerationMsg:
+    return ModerationMsg(
+        action=Action(row.action),
+        target=id_to_bytes(row.id),
+        ring=row.ring,
+        moderator=row.moderator,
+        at=datetime.fromtimestamp(row.at, UTC),
+        expires_at=datetime.fromtimestamp(row.expires_at, UTC),
+        board_key=row.board_key,
+        signature=row.signature,
+    )
+
+
+def hidden(bulletin_id: Any, ring: Any) -> ColumnElement[bool]:
+    """Whether a moderator removed the bulletin with this id on this ring (for `Store` queries,
+    given the bulletin table's columns). The ring is matched too, so that a moderation made on
+    one ring can never hide anything on another.
+    """
+    return (
+        select(ModerationRow.id)
+        .where(
+            ModerationRow.id == bulletin_id,
+            ModerationRow.ring == ring,
+            ModerationRow.action == int(Action.REMOVE),
+        )
+        .exists()
+    )
+
+
+class ModerationStore:
+    """Moderation state of one board; shares the bulletin store's engine (and file)."""
+
+    def __init__(self, engine: sqlalchemy.Engine) -> None:
+        self.engine = engine
+        tables = [SQLModel.metadata.tables[name] for name in ("moderation", "moderation_log")]
+        SQLModel.metadata.create_all(engine, tables=tables)
+
+    def apply(self, msg: ModerationMsg, now: datetime) -> Applied:
+        """Keep `msg` if it beats what this board holds for its bulletin, in one transaction.
+
+        "stale": we hold a later action (the sender should hear ours); "duplicate": the same one.
+        """
+        if msg.expires_at <= now:
+            return "stale"
+        bulletin_id = bytes_to_id(msg.target)
+        with Session(self.engine) as session, session.begin():
+            row = session.get(ModerationRow, bulletin_id)
+            if row is not None:
+                held = _msg(row)
+                if held.signature == msg.signature:
+                    return "duplicate"
+                if not msg.beats(held):
+                    return "stale"
+                session.delete(row)
+                session.flush()
+            session.add(
+                ModerationRow(
+                    id=bulletin_id,
+                    ring=msg.ring,
+                    action=int(msg.action),
+                    moderator=msg.moderator,
+                    at=_seconds(msg.at),
+                    expires_at=_seconds(msg.expires_at),
+                    board_key=msg.board_key,
+                    signature=msg.signature,
+                )
+            )
+        logger.info(
+            "%s of bulletin %s by moderator %s", action_name(msg.action), bulletin_id, msg.moderator
+        )
+        return "applied"
+
+    def current(self, bulletin_id: str) -> ModerationMsg | None:
+        with Session(self.engine) as session, session.begin():
+            row = session.get(ModerationRow, bulletin_id)
+            return None if row is None else _msg(row)
+
+    def actions(self, ring: int, now: datetime) -> list[ModerationMsg]:
+        """A ring's unexpired winning actions: what sync compares."""
+        statement = select(ModerationRow).where(
+            ModerationRow.ring == ring, col(ModerationRow.expires_at) > _seconds(now)
+        )
+        with Session(self.engine) as session, session.begin():
+            return [_msg(row) for row in session.exec(statement)]
+
+    def removed(self, ref: str, ring: int, now: datetime) -> list[str]:
+        """Ids (at most two) of the ring's unexpired removed bulletins starting with `ref`."""
+        statement = (
+            select(ModerationRow.id)
+            .where(
+                ModerationRow.ring == ring,
+                ModerationRow.action == int(Action.REMOVE),
+                col(ModerationRow.expires_at) > _seconds(now),
+                col(ModerationRow.id) >= ref,
+                col(ModerationRow.id) < ref + "~",
+            )
+            .limit(2)
+        )
+        with Session(self.engine) as session, session.begin():
+            return list(session.exec(statement))
+
+    def purge_expired(self, now: datetime) -> int:
+        with Session(self.engine) as session, session.begin():
+            return session.exec(
+                delete(ModerationRow).where(col(ModerationRow.expires_at) <= _seconds(now))
+            ).rowcount
+
+    def log(
+        self,
+        *,
+        at: datetime,
+        ring: int,
+        moderator: str,
+        action: Action,
+        bulletin: str,
+        source: str,
+        board_key: bytes | None = None,
+        refused: str = "",
+    ) -> None:
+        """Append one attempt to the audit log; `refused` says why it was not carried out."""
+        row = {
+            "at": _seconds(at),
+            "ring": ring,
+            "moderator": moderator,
+            "action": action_name(action),
+            "bulletin": bulletin,
+            "board_key": None if board_key is None else encode_public(board_key),
+            "source": source,
+            "accepted": not refused,
+            "reason": refused,
+        }
+        with Session(self.engine) as session, session.begin():
+            session.exec(insert(ModerationLogRow).values(row))
+        if refused:
+            logger.info("refused %s of %s by %s: %s", row["action"], bulletin, moderator, refused)
+
+    def audit(self, ring: int | None = None) -> list[AuditEntry]:
+        """The audit log, oldest first."""
+        statement = select(ModerationLogRow).order_by(
+            col(ModerationLogRow.at), col(ModerationLogRow.id)
+        )
+        if ring is not None:
+            statement = statement.where(ModerationLogRow.ring == ring)
+        with Session(self.engine) as session, session.begin():
+            return [
+                AuditEntry(
+                    at=datetime.fromtimestamp(row.at, UTC),
+                    ring=row.ring,
+                    moderator=row.moderator,
+                    action=row.action,
+                    bulletin=row.bulletin,
+                    board_key=row.board_key,
+                    source=row.source,
+                    accepted=row.accepted,
+                    reason=row.reason,
+                )
+                for row in session.exec(statement)
+            ]
+
+
+def short(bulletin_id: str) -> str:
+    """A bulletin's ref as people see it, for replies and the audit listing."""
+    return bulletin_id[:REF_LENGTH]

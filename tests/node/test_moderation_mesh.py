@@ -1,0 +1,117 @@
+"""Rotating moderators end to end: handhelds over the simulated LoRa mesh, the real meshtastic
+client on each board's pty, three board daemons in a line, and the audit through the real CLI.
+
+The firmware marks a direct message it decrypted with the sender's public key (`pki_encrypted`);
+the simulated radios do the same, and a message without it is what a node that borrowed the
+moderator's id on the shared channel key sends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from board.commands import BoardConfig
+from board.config import MeshboardConfig, RingSpec, Rotation
+from board.moderation import NOT_VERIFIED
+from board.signing import BoardKey
+from node.cli import cli
+from node.clock import Clock
+from node.neighbourhood import BoardNode, Neighbourhood, ask
+from node.sim.mesh import Mesh
+from node.sim.radio import SimulatedRadio
+
+SPEED = 100.0
+CONVERGE = 60.0  # real seconds
+ANA, BEN = 0x1234ABCD, 0x5678EF01  # moderators this week and next
+WEEK_STARTS = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+@pytest.fixture
+def mesh() -> Iterator[Mesh]:
+    with Mesh(clock=Clock(speed=SPEED, start=WEEK_STARTS + timedelta(days=2)), seed=11) as mesh:
+        yield mesh
+
+
+@pytest.fixture
+def keys() -> list[BoardKey]:
+    return [BoardKey.generate() for _ in range(3)]
+
+
+@pytest.fixture
+def hood(mesh: Mesh, tmp_path: Path, keys: list[BoardKey]) -> Iterator[Neighbourhood]:
+    rotation = Rotation((f"!{ANA:08x}", f"!{BEN:08x}"), timedelta(weeks=1), WEEK_STARTS)
+    public = RingSpec("public", 0, rotation=rotation, trusted_boards=tuple(k.public for k in keys))
+    board = BoardConfig(rings=MeshboardConfig(rings=(public,)))
+    with Neighbourhood(mesh, tmp_path, board=board, text_interval=1.5) as hood:
+        yield hood
+
+
+def line_of_three(mesh: Mesh, hood: Neighbourhood, keys: list[BoardKey]) -> list[BoardNode]:
+    radios = [m for m in mesh.add_line(["radio"] * 3) if isinstance(m, SimulatedRadio)]
+    return [hood.attach(radio, key=key) for radio, key in zip(radios, keys, strict=True)]
+
+
+def shown_everywhere(hood: Neighbourhood, bulletin_id: str) -> list[bool]:
+    return [bulletin_id in hood.holdings(node) for node in hood.boards]
+
+
+def test_the_moderator_on_duty_removes_and_restores_on_every_board(
+    mesh: Mesh, hood: Neighbourhood, keys: list[BoardKey]
+) -> None:
+    nodes = line_of_three(mesh, hood, keys)
+    ana, ben = mesh.add_handheld(ANA), mesh.add_handheld(BEN)
+    for person in (ana, ben):
+        mesh.link(person, nodes[0].radio)
+    poster = hood.neighbour(nodes[2])
+    reply = ask(poster, nodes[2], "post tool Ladder to lend, 3 m")
+    ref = reply.split()[1].removeprefix("#")
+    [bulletin_id] = hood.holdings(nodes[2])
+    assert hood.wait_until(lambda: all(shown_everywhere(hood, bulletin_id)), CONVERGE)
+
+    # Ana's id on the shared channel, not PKI-encrypted: anyone could have sent it.
+    assert ask(ana, nodes[0], f"mod del #{ref}") == NOT_VERIFIED
+    # Ben proves who he is, but it is not his week.
+    assert ask(ben, nodes[0], f"mod del #{ref}", pki=True) == (
+        f"mod: you are not on duty; !{ANA:08x} is until Mon 30 Nov 00:00"
+    )
+    assert shown_everywhere(hood, bulletin_id) == [True, True, True]
+
+    assert ask(ana, nodes[0], f"mod del #{ref}", pki=True) == (
+        f"removed #{ref}; other boards will follow"
+    )
+    assert hood.wait_until(lambda: not any(shown_everywhere(hood, bulletin_id)), CONVERGE)
+    assert "no bulletins" in ask(poster, nodes[2], "list")
+
+    assert ask(ana, nodes[0], f"mod undo #{ref}", pki=True).startswith(f"restored #{ref}")
+    assert hood.wait_until(lambda: all(shown_everywhere(hood, bulletin_id)), CONVERGE)
+
+    # The audit, through the CLI: the verifying board saw the refusals too; the far board heard
+    # both actions from its neighbour, vouched for by board 0's key.
+    near = audit(nodes[0])
+    assert [(e["moderator"], e["action"], e["accepted"], e["reason"]) for e in near] == [
+        (f"!{ANA:08x}", "remove", False, "not verified (no PKI direct message)"),
+        (f"!{BEN:08x}", "remove", False, "not on duty"),
+        (f"!{ANA:08x}", "remove", True, ""),
+        (f"!{ANA:08x}", "restore", True, ""),
+    ]
+    far = audit(nodes[2])
+    assert [(e["action"], e["accepted"], e["board_key"]) for e in far] == [
+        ("remove", True, keys[0].public),
+        ("restore", True, keys[0].public),
+    ]
+    assert far[0]["source"] == f"air:{nodes[1].node_id}"
+    assert all(node.daemon is not None for node in nodes)
+    assert sum(n.daemon.sync_stats.dropped_unverified for n in nodes if n.daemon) == 0
+
+
+def audit(node: BoardNode) -> list[dict[str, object]]:
+    result = CliRunner().invoke(cli, ["audit", "--db", str(node.db_path), "--json"])
+    assert result.exit_code == 0, result.output
+    entries: list[dict[str, object]] = json.loads(result.output)
+    return entries
