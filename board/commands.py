@@ -43,6 +43,7 @@ from board.paging import (
 )
 from board.ratelimit import RateLimiter, Verdict
 from board.store import Store
+from board.tally import calendar_month, handheld_line, table_loans, tally_period
 from board.types import TypeRegistry
 from board.when import format_when, is_day_only, parse_when
 
@@ -193,6 +194,7 @@ class CommandHandler:
             "read": self._read,
             "more": self._more,
             "del": self._delete,
+            "tally": self._tally,
         }
 
     def handle(self, msg: Inbound) -> Outcome:
@@ -337,6 +339,13 @@ class CommandHandler:
         bulletin = self._store.delete(ref, requester=msg.sender, ring=msg.ring, now=msg.now)
         self._changes.deleted.append(bulletin.id)
         return [f"deleted #{bulletin.ref}"]
+
+    def _tally(self, msg: Inbound, _rest: str) -> list[str]:
+        """This month's tally for the ring asked on (`board.tally`), in one packet."""
+        month = calendar_month(msg.now, self._config.tz)
+        engine = self._store.engine
+        counted = tally_period(engine, month, msg.ring, table_loans(engine))
+        return [truncate_utf8(handheld_line(counted), MAX_PACKET_BYTES)]
 
     def _line(self, bulletin: Bulletin, now: datetime, *, with_type: bool) -> str:
         """`#a3f0 meal tue 18:00: Soup at the hall`, on one line."""

@@ -158,6 +158,7 @@ class _Ring:
     items: _Items | None = None  # cached view of the store, valid until `items_until`
     items_from: float = 0.0
     items_until: float = 0.0
+    seen: set[bytes] | None = None  # keys this engine has read or put in the store
     audits: dict[bytes, _Audit] = field(default_factory=dict)  # by item key
     neighbours: dict[str, float] = field(default_factory=dict)  # board heard -> when, last
     missers: dict[str, float] = field(default_factory=dict)  # board seen missing items -> until
@@ -261,6 +262,7 @@ class SyncEngine:
             logger.warning("bulletin %s is too long for one packet; it stays local", bulletin.id)
             return
         state.items = None
+        self._saw(state, bulletin_key(bulletin.id))
         state.announces[bulletin_key(bulletin.id)] = _Pending(_seconds(now), news=True)
         state.quiet_from = _seconds(now) + 2 * self.config.relay_window
 
@@ -273,7 +275,18 @@ class SyncEngine:
         state = self._rings[tombstone.ring]
         state.items = None
         state.announces.pop(bulletin_key(bulletin_id), None)
+        self._saw(state, tombstone_key(bulletin_id))
         state.announces[tombstone_key(bulletin_id)] = _Pending(_seconds(now), news=True)
+
+    def rescan(self, now: datetime) -> None:
+        """Look for items another process put in the store (an imported bundle, a CLI post).
+
+        The daemon calls this every ITEMS_MAX_AGE; the store is read again only when the cached
+        view is that old. What is new to this engine is announced as news, after a random
+        delay so that boards given the same bundle do not all speak at once.
+        """
+        for ring in self._rings:
+            self._items(ring, now)
 
     def receive(self, payload: bytes, ring: int, sender: str, now: datetime) -> None:
         """A board-plane packet heard on channel `ring`; bad input is logged and counted only."""
@@ -430,6 +443,7 @@ class SyncEngine:
         )
         if self.store.apply_tombstone(tombstone, now):
             state.items = None  # a deletion: rare, so simply read the store again
+            self._saw(state, key)
             self._learned(state, key, sender, now)
         else:
             self.stats.duplicates += 1
@@ -583,6 +597,7 @@ class SyncEngine:
         if state.items is not None and state.items_from <= t < state.items_until:
             return state.items
         state.items = self._read_items(ring, now)
+        self._announce_outside(state, state.items, now)
         state.items_from = t
         expiry = self.store.next_expiry(ring, now)
         state.items_until = t + ITEMS_MAX_AGE
@@ -591,8 +606,27 @@ class SyncEngine:
         return state.items
 
     @staticmethod
-    def _cache_add(state: _Ring, key: bytes, bulletin_id: str, expires_at: datetime) -> None:
+    def _saw(state: _Ring, key: bytes) -> None:
+        """This engine put `key` in the store: reading it back later is not news from outside."""
+        if state.seen is not None:
+            state.seen.add(key)
+
+    def _announce_outside(self, state: _Ring, items: _Items, now: datetime) -> None:
+        """Announce items that appeared in the store without this engine (see `rescan`)."""
+        keys = set(items.all_keys())
+        fresh = [] if state.seen is None else sorted(keys - state.seen)
+        state.seen = keys
+        if fresh:
+            logger.info("%d items appeared in the store from outside; announcing them", len(fresh))
+        for key in fresh:  # sorted: the random delays must not depend on hash order
+            if key not in state.announces:
+                due = _seconds(now) + self._rng.uniform(0, self.config.relay_window)
+                state.announces[key] = _Pending(due, news=True)
+
+    @classmethod
+    def _cache_add(cls, state: _Ring, key: bytes, bulletin_id: str, expires_at: datetime) -> None:
         """Keep the cached item view current after storing a bulletin (a flood's common case)."""
+        cls._saw(state, key)
         if state.items is not None:
             state.items.bulletins[key] = bulletin_id
             state.items_until = min(state.items_until, _seconds(expires_at))
