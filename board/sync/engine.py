@@ -248,9 +248,11 @@ class SyncEngine:
         `node_id` is this board's own id, so it knows when a neighbour's digest asks it.
         """
         self._node_id = node_id
-        for state in self._rings.values():
+        for ring, state in self._rings.items():
             state.trickle.start(_seconds(now))
             state.introduced = False
+            state.items = None
+            self._items(ring, now)  # what is in the store now is known (see `rescan`)
 
     def local_bulletin(self, bulletin: Bulletin, now: datetime) -> None:
         """A bulletin stored from a handheld or the CLI: announce it once, now."""

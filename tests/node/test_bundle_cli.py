@@ -101,7 +101,7 @@ def test_export_json_and_ring_by_name(exported: tuple[Path, Path], tmp_path: Pat
         (lambda data: data[:-1], "Error: bundle is truncated\n"),
         (lambda data: data[: len(data) // 2], "Error: bundle is truncated\n"),
         (
-            lambda data: data[:100] + bytes([data[100] ^ 1]) + data[101:],
+            lambda data: data[:70] + bytes([data[70] ^ 1]) + data[71:],
             "Error: bundle signature does not match: the file was changed after export\n",
         ),
         (
@@ -148,7 +148,10 @@ def test_a_ring_not_served_is_refused(tmp_path: Path) -> None:
 
 def test_import_of_a_missing_file(tmp_path: Path) -> None:
     code, output = invoke("import", str(tmp_path / "nope"), "--db", str(tmp_path / "b.db"))
-    assert (code, output) == (1, f"Error: cannot read {tmp_path / 'nope'}: No such file or directory\n")
+    assert (code, output) == (
+        1,
+        f"Error: cannot read {tmp_path / 'nope'}: No such file or directory\n",
+    )
 
 
 def test_tally_text_and_json(tmp_path: Path) -> None:
