@@ -31,7 +31,7 @@ def rows(db: Path) -> list[tuple[object, ...]]:
             return [
                 tuple(row)
                 for table in ("bulletin", "tombstone", "share")
-                for row in connection.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id")  # noqa: S608
+                for row in connection.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id")
             ]
     finally:
         store.close()

@@ -7,7 +7,6 @@ the Pi would run it, while that board's daemon is running or while it is off.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
