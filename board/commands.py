@@ -48,6 +48,7 @@ from board.ratelimit import RateLimiter, Verdict
 from board.signing import BoardKey
 from board.store import Store
 from board.sync.modwire import ModerationMsg
+from board.tally import calendar_month, handheld_line, table_loans, tally_period
 from board.types import TypeRegistry
 from board.when import format_when, is_day_only, parse_when
 
@@ -230,6 +231,7 @@ class CommandHandler:
             "more": self._more,
             "del": self._delete,
             "mod": self._moderate,
+            "tally": self._tally,
         }
         self._extensions = tuple(extensions)
         for extension in self._extensions:
@@ -394,6 +396,13 @@ class CommandHandler:
         if action is not None:
             self._changes.moderated.append(action)
         return [reply]
+
+    def _tally(self, msg: Inbound, _rest: str) -> list[str]:
+        """This month's tally for the ring asked on (`board.tally`), in one packet."""
+        month = calendar_month(msg.now, self._config.tz)
+        engine = self._store.engine
+        counted = tally_period(engine, month, msg.ring, table_loans(engine))
+        return [truncate_utf8(handheld_line(counted), MAX_PACKET_BYTES)]
 
     def _line(self, bulletin: Bulletin, now: datetime, *, with_type: bool) -> str:
         """`#a3f0 meal tue 18:00: Soup at the hall`, on one line."""

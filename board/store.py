@@ -8,7 +8,7 @@ the board acknowledged survives power loss (DESIGN.md).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ from board.bulletin import Bulletin
 from board.errors import AmbiguousRef, MalformedBulletin, NotAuthor, NotFound
 from board.modstore import ModerationRow, hidden
 from board.refs import ID_LENGTH, REF_LENGTH, normalise_ref
+from board.tally import ensure_share_table, share_statement
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,16 @@ class AirtimeRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: float = Field(index=True)  # unix seconds
     seconds: float
+
+
+@dataclass(frozen=True)
+class Merged:
+    """What merging a batch (a bundle) changed."""
+
+    new: int = 0  # bulletins stored
+    already: int = 0  # bulletins held already, or deleted here before
+    removed: int = 0  # held bulletins that a tombstone in the batch removed
+    tombstones: int = 0  # tombstones stored
 
 
 @dataclass(frozen=True)
@@ -186,6 +197,7 @@ class Store:
             event.listen(engine, "begin", _on_begin)
         tables = [SQLModel.metadata.tables[name] for name in _TABLES]
         SQLModel.metadata.create_all(engine, tables=tables)
+        ensure_share_table(engine)
 
     @classmethod
     def open(cls, url_or_path: str | Path) -> Store:
@@ -213,16 +225,55 @@ class Store:
         if bulletin.expires_at <= now:
             logger.debug("not storing expired bulletin %s", bulletin.id)
             return False
-        row = _row(bulletin, now)
         with Session(self.engine) as session, session.begin():
-            if session.get(TombstoneRow, row["id"]) is not None:
-                logger.debug("not storing deleted bulletin %s", row["id"])
-                return False
-            statement = insert(BulletinRow).values(row).on_conflict_do_nothing()
-            stored = session.exec(statement).rowcount == 1
+            stored = self._insert(session, bulletin, now)
         if stored:
-            logger.info("stored bulletin %s on ring %d", row["id"], bulletin.ring)
+            logger.info("stored bulletin %s on ring %d", bulletin.id, bulletin.ring)
         return stored
+
+    @staticmethod
+    def _insert(session: Session, bulletin: Bulletin, now: datetime) -> bool:
+        """Insert unless held or tombstoned; a first sighting is also counted for the tally."""
+        row = _row(bulletin, now)
+        if session.get(TombstoneRow, row["id"]) is not None:
+            logger.debug("not storing deleted bulletin %s", row["id"])
+            return False
+        statement = insert(BulletinRow).values(row).on_conflict_do_nothing()
+        stored = session.exec(statement).rowcount == 1
+        if stored:
+            session.exec(share_statement(bulletin))
+        return bool(stored)
+
+    def merge(
+        self,
+        bulletins: Sequence[Bulletin],
+        tombstones: Sequence[Tombstone],
+        now: datetime,
+        progress: Callable[[int], None] | None = None,
+    ) -> Merged:
+        """Store a batch in one transaction: all of it, or (on any error) none of it.
+
+        Tombstones go first, so a bulletin removed in the batch is not stored. `progress` is
+        told after each item.
+        """
+        new = already = removed = stored_tombstones = 0
+        with Session(self.engine) as session, session.begin():
+            for tombstone in tombstones:
+                held = session.get(BulletinRow, tombstone.bulletin_id) is not None
+                if self._tombstone(session, tombstone, now):
+                    stored_tombstones += 1
+                    removed += held
+                if progress is not None:
+                    progress(1)
+            for bulletin in bulletins:
+                if bulletin.expires_at > now and self._insert(session, bulletin, now):
+                    new += 1
+                else:
+                    already += 1
+                if progress is not None:
+                    progress(1)
+        logger.info("merged %d new bulletins and %d tombstones", new, stored_tombstones)
+        return Merged(new, already, removed, stored_tombstones)
 
     def get(
         self, ref_or_id: str, ring: int | None = None, *, now: datetime | None = None
@@ -385,30 +436,37 @@ class Store:
         word beats the message's). A tombstone never reaches across rings: one whose target lives
         on another ring is refused.
         """
-        expires_at = _seconds(tombstone.expires_at)
         with Session(self.engine) as session, session.begin():
-            if session.get(TombstoneRow, tombstone.bulletin_id) is not None:
+            if not self._tombstone(session, tombstone, now):
                 return False
-            target = session.get(BulletinRow, tombstone.bulletin_id)
-            if target is not None:
-                if target.ring != tombstone.ring:
-                    logger.warning("tombstone for %s on the wrong ring", tombstone.bulletin_id)
-                    return False
-                expires_at = target.expires_at
-            if expires_at <= _seconds(now):
-                return False
-            if target is not None:
-                session.delete(target)
-            row = {
-                "id": tombstone.bulletin_id,
-                "ring": tombstone.ring,
-                "author": target.author if target is not None else tombstone.author,
-                "deleted_by": tombstone.deleted_by,
-                "deleted_at": _seconds(tombstone.deleted_at),
-                "expires_at": expires_at,
-            }
-            session.exec(insert(TombstoneRow).values(row))
         logger.info("tombstone for bulletin %s from the mesh", tombstone.bulletin_id)
+        return True
+
+    @staticmethod
+    def _tombstone(session: Session, tombstone: Tombstone, now: datetime) -> bool:
+        """`apply_tombstone` inside the caller's transaction."""
+        expires_at = _seconds(tombstone.expires_at)
+        if session.get(TombstoneRow, tombstone.bulletin_id) is not None:
+            return False
+        target = session.get(BulletinRow, tombstone.bulletin_id)
+        if target is not None:
+            if target.ring != tombstone.ring:
+                logger.warning("tombstone for %s on the wrong ring", tombstone.bulletin_id)
+                return False
+            expires_at = target.expires_at
+        if expires_at <= _seconds(now):
+            return False
+        if target is not None:
+            session.delete(target)
+        row = {
+            "id": tombstone.bulletin_id,
+            "ring": tombstone.ring,
+            "author": target.author if target is not None else tombstone.author,
+            "deleted_by": tombstone.deleted_by,
+            "deleted_at": _seconds(tombstone.deleted_at),
+            "expires_at": expires_at,
+        }
+        session.exec(insert(TombstoneRow).values(row))
         return True
 
     def record_airtime(self, at: datetime, seconds: float, forget_before: datetime) -> None:

@@ -24,12 +24,21 @@ import platformdirs
 import tzlocal
 
 from board.bulletin import Bulletin, new_bulletin
+from board.bundle import decode_bundle, encode_bundle, export_items, import_bundle, write_atomically
 from board.commands import BoardConfig
-from board.config import EXAMPLE, ConfigError, MeshboardConfig, RingSpec, load_config
+from board.config import (
+    EXAMPLE,
+    ConfigError,
+    MeshboardConfig,
+    RingSpec,
+    load_config,
+    parse_duration,
+)
 from board.errors import BoardError
 from board.modstore import AuditEntry, ModerationStore
 from board.signing import BoardKey, key_path
 from board.store import Store
+from board.tally import monthly, table_loans
 from board.when import format_when, is_day_only, parse_when_text
 from node.clock import SYSTEM_CLOCK
 from node.daemon import Daemon
@@ -501,3 +510,213 @@ def audit_line(entry: AuditEntry, tz: ZoneInfo) -> str:
     bulletin = entry.bulletin[:12]
     who = f"{entry.moderator}  {entry.action:<7} #{bulletin:<12}"
     return f"{when}  ring {entry.ring}  {who}  {entry.source}  {verdict}"
+
+
+# -- sneakernet bundles and the monthly tally --------------------------------------------
+
+#: A file this big gets a progress bar on a terminal (smaller ones finish before it would draw).
+PROGRESS_BYTES = 64 * 1024
+
+
+def current_config() -> MeshboardConfig:
+    """The rings this invocation works with: the `--config` file's, read once."""
+    return config_of(click.get_current_context())
+
+
+def _ring_spec(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    """`--ring public` or `--ring 0`: the ring's channel index."""
+    if value is None:
+        return None
+    try:
+        return current_config().ring(value).channel
+    except ConfigError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+named_ring_option = click.option(
+    "--ring",
+    callback=_ring_spec,
+    metavar="RING",
+    help="Only this ring: its name, or its channel index (default: every ring served).",
+)
+
+
+def parse_since(text: str, now: datetime, tz: ZoneInfo) -> datetime:
+    """`7d`, `2w`, `12h` ago, or an ISO date or time (in the board's time zone unless given)."""
+    try:
+        return now - parse_duration(text, where="--since")
+    except ConfigError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"cannot read {text!r}; try 7d, 2w, 2025-11-01 or 2025-11-01T18:00",
+            param_hint="--since",
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+
+
+def _rings(ring: int | None) -> list[int]:
+    served = sorted(current_config().served)
+    if ring is None:
+        return served
+    if ring not in served:
+        raise click.ClickException(f"ring {current_config().name_of(ring)!r} is not served here")
+    return [ring]
+
+
+@contextmanager
+def _progress(size: int, length: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr for a large file, when stderr is a terminal; else nothing."""
+    stream = sys.stderr
+    if size < PROGRESS_BYTES or not stream.isatty():
+        yield None
+        return
+    with click.progressbar(length=length, label=label, file=stream) as bar:
+        yield lambda done: bar.update(done)
+
+
+@cli.command(name="export")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@named_ring_option
+@click.option("--since", help="Only bulletins posted since: 7d, 2w, or a date like 2025-11-01.")
+@db_option
+@tz_option
+@json_option
+def export_(
+    file: Path, ring: int | None, since: str | None, db_path: Path, tz: ZoneInfo, as_json: bool
+) -> None:
+    """Write this board's bulletins to a signed bundle FILE to carry on a USB drive."""
+    store = open_store(db_path)
+    now = SYSTEM_CLOCK.now()
+    rings = _rings(ring)
+    start = parse_since(since, now, tz) if since else None
+    with board_errors():
+        key = BoardKey.load_or_create(key_path(db_path))
+        bulletins, tombstones = export_items(store, rings, now, start)
+        data = encode_bundle(key, rings, bulletins, tombstones, now, start)
+        try:
+            write_atomically(file, data)
+        except OSError as error:
+            raise click.ClickException(f"cannot write {file}: {error.strerror or error}") from error
+    names = ", ".join(current_config().name_of(r) for r in rings)
+    if as_json:
+        emit_json(
+            {
+                "file": str(file),
+                "bytes": len(data),
+                "rings": rings,
+                "bulletins": len(bulletins),
+                "tombstones": len(tombstones),
+                "exporter": key.public,
+            }
+        )
+        return
+    click.echo(
+        f"exported {len(bulletins)} bulletins and {len(tombstones)} tombstones of {names} "
+        f"to {file} ({len(data)} bytes)"
+    )
+    click.echo(f"signed by this board: {key.public}")
+
+
+@cli.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+@json_option
+def import_(file: Path, db_path: Path, as_json: bool) -> None:
+    """Merge a bundle FILE exported by a board; a changed or cut file is refused whole."""
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        raise click.ClickException(f"cannot read {file}: {error.strerror or error}") from error
+    store = open_store(db_path)
+    now = SYSTEM_CLOCK.now()
+    config = current_config()
+    with board_errors():
+        own = BoardKey.load_or_create(key_path(db_path)).public
+        trusted = {r.channel: {own, *r.trusted_boards} for r in config.rings}
+        with _progress(len(data), len(data), "checking") as tick:
+            bundle = decode_bundle(data, tick)
+        items = len(bundle.bulletins) + len(bundle.tombstones)
+        with _progress(len(data), items, "importing") as tick:
+            report = import_bundle(
+                store, bundle, config.served, now, trusted=trusted, progress=tick
+            )
+    if as_json:
+        emit_json(
+            {
+                "file": str(file),
+                "exporter": report.exporter,
+                "exported_at": report.created_at.isoformat(),
+                "new": report.new,
+                "already": report.already,
+                "removed": report.removed,
+                "tombstones": report.tombstones,
+                "expired": report.expired,
+                "implausible": report.implausible,
+            }
+        )
+        return
+    click.echo(
+        f"bundle signed by board {report.exporter}, exported {report.created_at:%Y-%m-%d %H:%M} UTC"
+    )
+    line = (
+        f"{report.new} new, {report.already} already here, "
+        f"{report.removed} removed by tombstones, {report.expired} skipped as expired"
+    )
+    if report.implausible:
+        line += f", {report.implausible} skipped as too far ahead"
+    click.echo(line)
+
+
+@cli.command()
+@named_ring_option
+@click.option("--moon", is_flag=True, help="Lunar months, new moon to new moon.")
+@db_option
+@tz_option
+@json_option
+def tally(ring: int | None, moon: bool, db_path: Path, tz: ZoneInfo, as_json: bool) -> None:
+    """What was shared per month: meals, skills, tools offered and lent, childcare, posters.
+
+    A "-" under lent means this board does not track tool loans.
+    """
+    store = open_store(db_path)
+    now = SYSTEM_CLOCK.now()
+    loans = table_loans(store.engine)
+    config = current_config()
+    tallies = {r: monthly(store.engine, r, now, tz, moon=moon, loans=loans) for r in _rings(ring)}
+    if as_json:
+        emit_json(
+            [
+                {
+                    "ring": t.ring,
+                    "ring_name": config.name_of(t.ring),
+                    "period": t.period.label,
+                    "start": t.period.start.isoformat(),
+                    "end": t.period.end.isoformat(),
+                    "meals": t.meals,
+                    "skills": t.skills,
+                    "tools_offered": t.tools,
+                    "tools_lent": t.loans,
+                    "childcare": t.childcare,
+                    "posters": t.posters,
+                }
+                for ring_tallies in tallies.values()
+                for t in ring_tallies
+            ]
+        )
+        return
+    for channel, ring_tallies in tallies.items():
+        kind = "lunar months" if moon else f"months ({tz.key})"
+        click.echo(f"ring {config.name_of(channel)} ({channel}), {kind}")
+        click.echo(
+            f"{'period':<16} {'meals':>5} {'skills':>6} {'tools':>5} {'lent':>4} "
+            f"{'childcare':>9} {'posters':>7}"
+        )
+        for t in ring_tallies:
+            lent = "-" if t.loans is None else str(t.loans)
+            click.echo(
+                f"{t.period.label:<16} {t.meals:>5} {t.skills:>6} {t.tools:>5} {lent:>4} "
+                f"{t.childcare:>9} {t.posters:>7}"
+            )

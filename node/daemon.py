@@ -26,7 +26,7 @@ from board.rings import RingGate, config_serving
 from board.signing import BoardKey
 from board.store import Store
 from board.subs import Subscriptions
-from board.sync.engine import Outgoing, SyncConfig, SyncEngine, SyncStats
+from board.sync.engine import ITEMS_MAX_AGE, Outgoing, SyncConfig, SyncEngine, SyncStats
 from board.sync.wire import encode
 from board.tool_store import ToolStore
 from board.tools import ToolCommands
@@ -47,6 +47,7 @@ from node.supervisor import LinkHealth, Supervisor, SupervisorConfig
 logger = logging.getLogger(__name__)
 
 PURGE_EVERY = timedelta(minutes=10)
+RESCAN_EVERY = timedelta(seconds=ITEMS_MAX_AGE)
 DRAIN_TIMEOUT = 5.0  # real seconds queued replies get to leave when the daemon stops
 _MAX_REAL_WAIT = 0.5  # real seconds between looks at the stop event while idle
 
@@ -203,7 +204,7 @@ class Daemon:
         """
         self.outbox.start()
         self._supervisor.start()
-        next_purge = self._clock.now()
+        next_purge = next_rescan = self._clock.now()
         try:
             while not stop.is_set():
                 self._supervisor.check()
@@ -212,6 +213,9 @@ class Daemon:
                 if now >= next_purge:
                     self._purge(now)
                     next_purge = now + PURGE_EVERY
+                if self._sync_started and now >= next_rescan:
+                    self._sync.rescan(now)  # rows another process stored: an imported bundle
+                    next_rescan = now + RESCAN_EVERY
                 if self._sync_started and self._supervisor.connected:
                     for outgoing in self._sync.poll(now):
                         self.outbox.put(outgoing)

@@ -165,6 +165,7 @@ class _Ring:
     items: _Items | None = None  # cached view of the store, valid until `items_until`
     items_from: float = 0.0
     items_until: float = 0.0
+    seen: set[bytes] | None = None  # keys this engine has read or put in the store
     audits: dict[bytes, _Audit] = field(default_factory=dict)  # by item key
     neighbours: dict[str, float] = field(default_factory=dict)  # board heard -> when, last
     missers: dict[str, float] = field(default_factory=dict)  # board seen missing items -> until
@@ -263,9 +264,11 @@ class SyncEngine:
         `node_id` is this board's own id, so it knows when a neighbour's digest asks it.
         """
         self._node_id = node_id
-        for state in self._rings.values():
+        for ring, state in self._rings.items():
             state.trickle.start(_seconds(now))
             state.introduced = False
+            state.items = None
+            self._items(ring, now)  # what is in the store now is known (see `rescan`)
 
     def local_bulletin(self, bulletin: Bulletin, now: datetime) -> None:
         """A bulletin stored from a handheld or the CLI: announce it once, now."""
@@ -277,6 +280,7 @@ class SyncEngine:
             logger.warning("bulletin %s is too long for one packet; it stays local", bulletin.id)
             return
         state.items = None
+        self._saw(state, bulletin_key(bulletin.id))
         state.announces[bulletin_key(bulletin.id)] = _Pending(_seconds(now), news=True)
         state.quiet_from = _seconds(now) + 2 * self.config.relay_window
 
@@ -289,6 +293,7 @@ class SyncEngine:
         state = self._rings[tombstone.ring]
         state.items = None
         state.announces.pop(bulletin_key(bulletin_id), None)
+        self._saw(state, tombstone_key(bulletin_id))
         state.announces[tombstone_key(bulletin_id)] = _Pending(_seconds(now), news=True)
 
     def local_tool_state(self, msg: ToolStateMsg, now: datetime) -> None:
@@ -297,6 +302,7 @@ class SyncEngine:
         if state is None:
             return
         state.items = None
+        self._saw(state, msg.item_key())
         state.announces[msg.item_key()] = _Pending(_seconds(now), news=True)
 
     def take_learned(self) -> list[Bulletin]:
@@ -316,7 +322,18 @@ class SyncEngine:
             logger.info("not syncing a moderation: ring %d not served", msg.ring)
             return
         state.items = None
+        self._saw(state, msg.key)
         state.announces[msg.key] = _Pending(_seconds(now), news=True)
+
+    def rescan(self, now: datetime) -> None:
+        """Look for items another process put in the store (an imported bundle, a CLI post).
+
+        The daemon calls this every ITEMS_MAX_AGE; the store is read again only when the cached
+        view is that old. What is new to this engine is announced as news, after a random
+        delay so that boards given the same bundle do not all speak at once.
+        """
+        for ring in self._rings:
+            self._items(ring, now)
 
     def receive(self, payload: bytes, ring: int, sender: str, now: datetime) -> None:
         """A board-plane packet heard on channel `ring`; bad input is logged and counted only."""
@@ -480,6 +497,7 @@ class SyncEngine:
         )
         if self.store.apply_tombstone(tombstone, now):
             state.items = None  # a deletion: rare, so simply read the store again
+            self._saw(state, key)
             self._learned(state, key, sender, now)
         else:
             self.stats.duplicates += 1
@@ -677,6 +695,7 @@ class SyncEngine:
     def _learned(self, state: _Ring, key: bytes, teacher: str, now: datetime) -> None:
         """A new item is stored: relay it, unless it answered a request (then it is a repair)."""
         self.stats.stored += 1
+        self._saw(state, key)  # ours now: a later read of the store must not announce it again
         state.quiet_from = _seconds(now) + 2 * self.config.relay_window
         p = prefix(key)
         state.wanted.discard(p)
@@ -716,6 +735,7 @@ class SyncEngine:
         if state.items is not None and state.items_from <= t < state.items_until:
             return state.items
         state.items = self._read_items(ring, now)
+        self._announce_outside(state, state.items, now)
         state.items_from = t
         expiry = self.store.next_expiry(ring, now)
         state.items_until = t + ITEMS_MAX_AGE
@@ -724,8 +744,27 @@ class SyncEngine:
         return state.items
 
     @staticmethod
-    def _cache_add(state: _Ring, key: bytes, bulletin_id: str, expires_at: datetime) -> None:
+    def _saw(state: _Ring, key: bytes) -> None:
+        """This engine put `key` in the store: reading it back later is not news from outside."""
+        if state.seen is not None:
+            state.seen.add(key)
+
+    def _announce_outside(self, state: _Ring, items: _Items, now: datetime) -> None:
+        """Announce items that appeared in the store without this engine (see `rescan`)."""
+        keys = set(items.all_keys())
+        fresh = [] if state.seen is None else sorted(keys - state.seen)
+        state.seen = keys
+        if fresh:
+            logger.info("%d items appeared in the store from outside; announcing them", len(fresh))
+        for key in fresh:  # sorted: the random delays must not depend on hash order
+            if key not in state.announces:
+                due = _seconds(now) + self._rng.uniform(0, self.config.relay_window)
+                state.announces[key] = _Pending(due, news=True)
+
+    @classmethod
+    def _cache_add(cls, state: _Ring, key: bytes, bulletin_id: str, expires_at: datetime) -> None:
         """Keep the cached item view current after storing a bulletin (a flood's common case)."""
+        cls._saw(state, key)
         if state.items is not None:
             state.items.bulletins[key] = bulletin_id
             state.items_until = min(state.items_until, _seconds(expires_at))

@@ -1,0 +1,91 @@
+"""Bulletins imported from a bundle go on to sync over the simulated mesh like any others.
+
+The import is the real `meshboard import` writing to a board's database file, as an operator at
+the Pi would run it, while that board's daemon is running or while it is off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from board.bulletin import new_bulletin
+from board.bundle import encode_bundle
+from board.commands import BoardConfig
+from board.signing import BoardKey
+from board.sync.engine import SyncConfig
+from board.types import TypeRegistry
+from node.cli import cli
+from node.clock import Clock
+from node.neighbourhood import BoardNode, Neighbourhood, ask
+from node.sim.mesh import Mesh
+from node.sim.radio import SimulatedRadio
+
+SPEED = 100.0
+CONVERGE = 30.0  # real seconds
+
+
+@pytest.fixture
+def mesh() -> Iterator[Mesh]:
+    with Mesh(clock=Clock(speed=SPEED), seed=11) as mesh:
+        yield mesh
+
+
+@pytest.fixture
+def hood(mesh: Mesh, tmp_path: Path) -> Iterator[Neighbourhood]:
+    with Neighbourhood(
+        mesh, tmp_path, board=BoardConfig(), sync=SyncConfig(), text_interval=1.5
+    ) as hood:
+        yield hood
+
+
+def carried_bundle(mesh: Mesh, path: Path, texts: list[str]) -> set[str]:
+    """A bundle from a board far away (another neighbourhood), written to `path`."""
+    now = mesh.clock.now()
+    bulletins = [
+        new_bulletin(TypeRegistry(), type="skill", text=text, author="!0badcafe", ring=0, now=now)
+        for text in texts
+    ]
+    path.write_bytes(encode_bundle(BoardKey.generate(), [0], bulletins, [], now))
+    return {b.id for b in bulletins}
+
+
+def line_of_three(mesh: Mesh, hood: Neighbourhood) -> list[BoardNode]:
+    radios = [m for m in mesh.add_line(["radio"] * 3) if isinstance(m, SimulatedRadio)]
+    return [hood.attach(radio) for radio in radios]
+
+
+def import_file(node: BoardNode, bundle: Path) -> str:
+    result = CliRunner().invoke(cli, ["import", str(bundle), "--db", str(node.db_path)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_a_bundle_imported_beside_a_running_board_reaches_its_neighbours(
+    mesh: Mesh, hood: Neighbourhood, tmp_path: Path
+) -> None:
+    nodes = line_of_three(mesh, hood)
+    wanted = carried_bundle(mesh, tmp_path / "far.mbundle", ["Bike repair sat", "Knife sharpening"])
+    output = import_file(nodes[0], tmp_path / "far.mbundle")
+    assert "2 new, 0 already here" in output
+    assert hood.wait_until(lambda: hood.converged(wanted), CONVERGE)
+    # Announced as news, not found by comparing digests: nobody needed to send an inventory.
+    assert all(node.daemon is not None for node in nodes)
+    assert [n.daemon.sync_stats.sent["inventory"] for n in nodes if n.daemon] == [0, 0, 0]
+    person = hood.neighbour(nodes[2])
+    assert "Knife sharpening" in ask(person, nodes[2], "list skill")
+
+
+def test_a_bundle_imported_while_a_board_was_off_syncs_when_it_is_back(
+    mesh: Mesh, hood: Neighbourhood, tmp_path: Path
+) -> None:
+    nodes = line_of_three(mesh, hood)
+    hood.stop(nodes[0])
+    wanted = carried_bundle(mesh, tmp_path / "far.mbundle", ["Sourdough starter to share"])
+    import_file(nodes[0], tmp_path / "far.mbundle")
+    assert not wanted & (hood.holdings(nodes[1]) | hood.holdings(nodes[2]))
+    hood.start(nodes[0])
+    assert hood.wait_until(lambda: hood.converged(wanted), CONVERGE)
