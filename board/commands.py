@@ -48,7 +48,8 @@ from board.ratelimit import RateLimiter, Verdict
 from board.signing import BoardKey
 from board.store import Store
 from board.sync.modwire import ModerationMsg
-from board.tally import calendar_month, handheld_line, table_loans, tally_period
+from board.tally import calendar_month, handheld_line, tally_period
+from board.tool_store import loans_between
 from board.types import TypeRegistry
 from board.when import format_when, is_day_only, parse_when
 
@@ -401,7 +402,12 @@ class CommandHandler:
         """This month's tally for the ring asked on (`board.tally`), in one packet."""
         month = calendar_month(msg.now, self._config.tz)
         engine = self._store.engine
-        counted = tally_period(engine, month, msg.ring, table_loans(engine))
+        counted = tally_period(
+            engine,
+            month,
+            msg.ring,
+            lambda start, end, ring: loans_between(self._store, start, end, ring),
+        )
         return [truncate_utf8(handheld_line(counted), MAX_PACKET_BYTES)]
 
     def _line(self, bulletin: Bulletin, now: datetime, *, with_type: bool) -> str:

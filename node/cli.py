@@ -38,7 +38,8 @@ from board.errors import BoardError
 from board.modstore import AuditEntry, ModerationStore
 from board.signing import BoardKey, key_path
 from board.store import Store
-from board.tally import monthly, table_loans
+from board.tally import monthly
+from board.tool_store import loans_between
 from board.when import format_when, is_day_only, parse_when_text
 from node.clock import SYSTEM_CLOCK
 from node.daemon import Daemon
@@ -679,11 +680,14 @@ def import_(file: Path, db_path: Path, as_json: bool) -> None:
 def tally(ring: int | None, moon: bool, db_path: Path, tz: ZoneInfo, as_json: bool) -> None:
     """What was shared per month: meals, skills, tools offered and lent, childcare, posters.
 
-    A "-" under lent means this board does not track tool loans.
+    Lent counts each `lend` an owner said that month.
     """
     store = open_store(db_path)
     now = SYSTEM_CLOCK.now()
-    loans = table_loans(store.engine)
+
+    def loans(start: datetime, end: datetime, ring: int) -> int:
+        return loans_between(store, start, end, ring)
+
     config = current_config()
     tallies = {r: monthly(store.engine, r, now, tz, moon=moon, loans=loans) for r in _rings(ring)}
     if as_json:

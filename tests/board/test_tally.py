@@ -143,7 +143,7 @@ def test_a_handheld_asks_for_the_tally_and_gets_one_packet_for_its_ring(
     (reply,) = outcome.replies
     assert reply.ring == 0
     assert reply.text == (
-        "Nov: 3 meals, 0 skills, 0 tools offered, - lent, 0 childcare, 3 neighbours posting"
+        "Nov: 3 meals, 0 skills, 0 tools offered, 0 lent, 0 childcare, 3 neighbours posting"
     )
     assert utf8_len(reply.text) <= MAX_PACKET_BYTES
 

@@ -24,6 +24,16 @@ def post(db: Path, *args: str) -> None:
     assert code == 0, output
 
 
+def post_inner(db: Path, *args: str) -> None:
+    """Post on ring 1, as a board whose configuration serves it (the others here do not)."""
+    config = db.with_name("two-rings.toml")
+    config.write_text(
+        '[[ring]]\nname = "public"\nchannel = 0\n[[ring]]\nname = "inner"\nchannel = 1\n'
+    )
+    code, output = invoke("--config", str(config), "post", *args, "--ring", "1", "--db", str(db))
+    assert code == 0, output
+
+
 def rows(db: Path) -> list[tuple[object, ...]]:
     store = Store.open(db)
     try:
@@ -44,7 +54,7 @@ def exported(tmp_path: Path) -> tuple[Path, Path]:
     post(here, "meal", "Soup at the hall", "--when", "tomorrow 18:00")
     post(here, "tool", "Ladder to lend")
     post(here, "skill", "Bike repair")
-    post(here, "meal", "Inner supper", "--ring", "1")
+    post_inner(here, "meal", "Inner supper")
     bundle = tmp_path / "stick" / "north.mbundle"
     bundle.parent.mkdir()
     code, output = invoke("export", str(bundle), "--db", str(here))
@@ -130,7 +140,7 @@ def test_a_changed_file_is_refused_with_one_line_and_nothing_imported(
 
 def test_a_ring_not_served_is_refused(tmp_path: Path) -> None:
     here, there = tmp_path / "here.db", tmp_path / "there.db"
-    post(here, "meal", "Inner supper", "--ring", "1")
+    post_inner(here, "meal", "Inner supper")
     store = Store.open(here)
     from board.bundle import encode_bundle, export_items
 
@@ -159,19 +169,19 @@ def test_tally_text_and_json(tmp_path: Path) -> None:
     post(db, "meal", "Soup", "--author", "!00000001")
     post(db, "meal", "Stew", "--author", "!00000002")
     post(db, "tool", "Ladder", "--author", "!00000001")
-    post(db, "childcare", "Swap thursday", "--ring", "1")
+    post_inner(db, "childcare", "Swap thursday")
     month = datetime.now(UTC).strftime("%Y-%m")
     code, output = invoke("tally", "--db", str(db), "--tz", "UTC")
     assert (code, output) == (
         0,
         "ring public (0), months (UTC)\n"
         "period           meals skills tools lent childcare posters\n"
-        f"{month:<16}     2      0     1    -         0       2\n",
+        f"{month:<16}     2      0     1    0         0       2\n",
     )
     code, output = invoke("tally", "--db", str(db), "--tz", "UTC", "--json", "--ring", "0")
     (record,) = json.loads(output)
     assert record["period"] == month
-    assert (record["meals"], record["tools_offered"], record["tools_lent"]) == (2, 1, None)
+    assert (record["meals"], record["tools_offered"], record["tools_lent"]) == (2, 1, 0)
     assert (record["childcare"], record["posters"], record["ring_name"]) == (0, 2, "public")
     code, output = invoke("tally", "--db", str(db), "--moon", "--json")
     assert code == 0
