@@ -87,6 +87,10 @@ class Inbound:
     verified: bool = False  # a PKI-encrypted direct message: the radio checked the sender's key
 
 
+#: `Reply.to` for a text to everyone on the ring: the opt-in ring digest, nothing else.
+BROADCAST = "^all"
+
+
 @dataclass(frozen=True)
 class Reply:
     """One packet to send: always to the sender, always on the inbound ring."""

@@ -22,6 +22,7 @@ from board.config import DEFAULT_CONFIG, MeshboardConfig
 from board.moderators import ModerationPolicy
 from board.outbox_store import OutboxStore
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
+from board.ring_news import RingNews
 from board.rings import RingGate, config_serving
 from board.signing import BoardKey
 from board.store import Store
@@ -89,6 +90,7 @@ class Daemon:
         self._store = store
         self._router = router
         self._subscriptions = subscriptions
+        self._ring_news = RingNews(config, clock.now())  # the opt-in broadcast per ring
         self._handler = handler
         self._sync = sync
         self._budget = budget
@@ -222,6 +224,8 @@ class Daemon:
                 if self._subscriptions is not None:
                     for news in self._subscriptions.due(now):
                         self.outbox.put(news)
+                for digest in self._ring_news.due(now):
+                    self.outbox.put(digest)
                 try:
                     received = self._inbound.get(timeout=self._idle_wait(now, next_purge))
                 except queue.Empty:
@@ -241,7 +245,8 @@ class Daemon:
 
     def _idle_wait(self, now: datetime, next_purge: datetime) -> float:
         news = None if self._subscriptions is None else self._subscriptions.next_due()
-        wake = min(filter(None, (self._sync.next_wakeup(), next_purge, news)))
+        digest = self._ring_news.next_due()
+        wake = min(filter(None, (self._sync.next_wakeup(), next_purge, news, digest)))
         return min(_MAX_REAL_WAIT, self._clock.to_real((wake - now).total_seconds()))
 
     def _dispatch(self, received: Received | _LinkUp) -> None:
@@ -288,13 +293,15 @@ class Daemon:
             self._sync.local_moderation(action, now)
         for ask in outcome.asks:
             self.outbox.put(Outgoing(ask.ring, encode(ask)))
-        if self._subscriptions is not None:
-            for bulletin in outcome.posted:
+        for bulletin in outcome.posted:
+            self._ring_news.notice(bulletin, now)
+            if self._subscriptions is not None:
                 self._subscriptions.notice(bulletin, now)
 
     def _after_sync(self, now: datetime) -> None:
         """Tell subscribers of bulletins learned from the air; route asks other boards passed on."""
         for bulletin in self._sync.take_learned():
+            self._ring_news.notice(bulletin, now)
             if self._subscriptions is not None:
                 self._subscriptions.notice(bulletin, now)
         for ask in self._sync.take_asks():

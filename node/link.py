@@ -22,6 +22,8 @@ from meshtastic.protobuf import mesh_pb2
 from meshtastic.serial_interface import SerialInterface
 from pubsub import pub
 
+from board.commands import BROADCAST
+
 logger = logging.getLogger(__name__)
 
 BROADCAST_NUM = 0xFFFFFFFF
@@ -208,12 +210,19 @@ class MeshtasticLink:
         logger.info("connected to radio %s on %s", self.node_id, self.port)
 
     def send_text(self, text: str, destination: str, channel: int) -> int:
-        """Send a direct text with want_ack on `channel`; returns the id its `Delivery` names."""
+        """Send a direct text with want_ack on `channel`; returns the id its `Delivery` names.
+
+        To BROADCAST it goes to everyone on the channel, without want_ack: nobody would ACK it.
+        """
         _check_size(len(text.encode("utf-8")))
         interface = self._ready_to_send()
+        everyone = destination == BROADCAST
         try:
             packet = interface.sendText(
-                text, destinationId=node_num(destination), wantAck=True, channelIndex=channel
+                text,
+                destinationId=BROADCAST_NUM if everyone else node_num(destination),
+                wantAck=not everyone,
+                channelIndex=channel,
             )
         except (*_PORT_ERRORS, MeshInterface.MeshInterfaceError) as error:
             raise LinkDown(f"cannot send to {destination}: {error}") from error

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-from board.commands import Reply
+from board.commands import BROADCAST, Reply
 from board.outbox_store import OutboxStore, Packet, Queued
 from board.sync.engine import Outgoing
 from node.clock import SYSTEM_CLOCK, Clock
@@ -349,6 +349,13 @@ class Outbox:
         self._queue.sent(item.id, packet_id, self._clock.now())
         self._budget.record(self._clock.now(), item.airtime)
         self.stats.replies_sent += 1
+        if reply.to == BROADCAST:  # no ACK will come: handed to the radio is done
+            with self._changed:
+                now = self._clock.monotonic()
+                self._free_at = now + item.airtime
+                self._next_text_at = now + max(self._text_interval, item.airtime)
+            self._forget(item)
+            return
         with self._changed:
             now = self._clock.monotonic()
             item.attempts += 1
