@@ -524,24 +524,6 @@ def current_config() -> MeshboardConfig:
     return config_of(click.get_current_context())
 
 
-def _ring_spec(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
-    """`--ring public` or `--ring 0`: the ring's channel index."""
-    if value is None:
-        return None
-    try:
-        return current_config().ring(value).channel
-    except ConfigError as error:
-        raise click.BadParameter(str(error)) from error
-
-
-named_ring_option = click.option(
-    "--ring",
-    callback=_ring_spec,
-    metavar="RING",
-    help="Only this ring: its name, or its channel index (default: every ring served).",
-)
-
-
 def parse_since(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     """`7d`, `2w`, `12h` ago, or an ISO date or time (in the board's time zone unless given)."""
     try:
@@ -558,13 +540,13 @@ def parse_since(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
 
 
-def _rings(ring: int | None) -> list[int]:
+def _rings(ring: RingSpec | None) -> list[int]:
     served = sorted(current_config().served)
     if ring is None:
         return served
-    if ring not in served:
-        raise click.ClickException(f"ring {current_config().name_of(ring)!r} is not served here")
-    return [ring]
+    if ring.channel not in served:
+        raise click.ClickException(f"ring {ring.name!r} is not served here")
+    return [ring.channel]
 
 
 @contextmanager
@@ -580,13 +562,18 @@ def _progress(size: int, length: int, label: str) -> Iterator[Callable[[int], No
 
 @cli.command(name="export")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
-@named_ring_option
+@ring_option()
 @click.option("--since", help="Only bulletins posted since: 7d, 2w, or a date like 2025-11-01.")
 @db_option
 @tz_option
 @json_option
 def export_(
-    file: Path, ring: int | None, since: str | None, db_path: Path, tz: ZoneInfo, as_json: bool
+    file: Path,
+    ring: RingSpec | None,
+    since: str | None,
+    db_path: Path,
+    tz: ZoneInfo,
+    as_json: bool,
 ) -> None:
     """Write this board's bulletins to a signed bundle FILE to carry on a USB drive."""
     store = open_store(db_path)
@@ -672,12 +659,12 @@ def import_(file: Path, db_path: Path, as_json: bool) -> None:
 
 
 @cli.command()
-@named_ring_option
+@ring_option()
 @click.option("--moon", is_flag=True, help="Lunar months, new moon to new moon.")
 @db_option
 @tz_option
 @json_option
-def tally(ring: int | None, moon: bool, db_path: Path, tz: ZoneInfo, as_json: bool) -> None:
+def tally(ring: RingSpec | None, moon: bool, db_path: Path, tz: ZoneInfo, as_json: bool) -> None:
     """What was shared per month: meals, skills, tools offered and lent, childcare, posters.
 
     Lent counts each `lend` an owner said that month.
