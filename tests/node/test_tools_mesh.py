@@ -153,6 +153,9 @@ def test_subscriber_hears_of_a_post_at_another_board(mesh: Mesh, hood: Neighbour
     ana, ben = hood.neighbour(near, TWO_RINGS), hood.neighbour(far, TWO_RINGS)
     assert ask(ben, far, "sub meal").startswith("subscribed to meal")
     secret = post(ana, near, "post meal Inner supper", channel=1)  # ring 1: not Ben's sub
+    # Let the boards finish passing it on before Ana speaks again, as on a quiet evening: a
+    # text sent into that flood can be lost to a collision, and a person would wait for `ok`.
+    assert hood.wait_until(lambda: hood.converged(hood.holdings(near)), CONVERGE)
     soup = post(ana, near, "post meal Soup at the hall")
     news = ben.wait_for_text(lambda t: t.text.startswith("new meal"), timeout=CONVERGE)
     assert news.text == f"new meal: {soup} Soup at the hall"
