@@ -25,3 +25,13 @@ def start_daemon() -> Iterator[StartDaemon]:
         daemon.kill()
         if daemon.process.stderr is not None:
             daemon.process.stderr.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here runs daemons on ptys and simulated clocks, whose timing suffers when
+    they compete for the CPU: one xdist worker runs them all in turn while the other runs the
+    rest of the suite (tests/board and the CLI)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("node"))

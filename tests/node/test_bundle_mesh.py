@@ -25,9 +25,6 @@ from node.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio
 
-# The simulated mesh runs many daemons at once: one worker runs these one after another.
-pytestmark = pytest.mark.xdist_group("mesh")
-
 SPEED = 100.0
 CONVERGE = 30.0  # real seconds
 

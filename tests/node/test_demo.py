@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from click.testing import CliRunner
 
 from node.cli import cli
-
-# The simulated mesh runs many daemons at once: one worker runs these one after another.
-pytestmark = pytest.mark.xdist_group("mesh")
 
 
 def test_demo_spreads_a_post_from_one_end_of_the_street_to_the_other() -> None:

@@ -26,9 +26,6 @@ from node.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio
 
-# The simulated mesh runs many daemons at once: one worker runs these one after another.
-pytestmark = pytest.mark.xdist_group("mesh")
-
 SPEED = 100.0
 CONVERGE = 60.0  # real seconds
 ANA, BEN = 0x1234ABCD, 0x5678EF01  # moderators this week and next

@@ -20,9 +20,6 @@ from node.sim.handheld import HeardText, VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import ChannelSpec, RadioProfile, SimulatedRadio
 
-# The simulated mesh runs many daemons at once: one worker runs these one after another.
-pytestmark = pytest.mark.xdist_group("mesh")
-
 SPEED = 100.0
 CONVERGE = 60.0  # real seconds
 PUBLIC = ChannelSpec()

@@ -24,9 +24,6 @@ from node.sim.handheld import HeardText, VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import ChannelSpec, RadioProfile
 
-# The simulated mesh runs many daemons at once: one worker runs these one after another.
-pytestmark = pytest.mark.xdist_group("mesh")
-
 SPEED = 100.0
 CONVERGE = 30.0  # real seconds
 PUBLIC = ChannelSpec()
