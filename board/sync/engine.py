@@ -549,31 +549,14 @@ class SyncEngine:
                 logger.warning(
                     "refused a moderation of %s from %s: %s", bulletin_id, sender, reason
                 )
-                self.moderation.log(
-                    at=now,
-                    ring=msg.ring,
-                    moderator=msg.moderator,
-                    action=msg.action,
-                    bulletin=bulletin_id,
-                    source=f"air:{sender}",
-                    board_key=msg.board_key,
-                    refused=reason,
-                )
+                self._audit_air(msg, sender, now, refused=reason)
             self._refuse(state, key)
             return
         self._heard(state, key, sender, _seconds(now))
         result = self.moderation.apply(msg, now)
         if result == "applied":
             state.items = None  # rare: simply read the store again
-            self.moderation.log(
-                at=now,
-                ring=msg.ring,
-                moderator=msg.moderator,
-                action=msg.action,
-                bulletin=bulletin_id,
-                source=f"air:{sender}",
-                board_key=msg.board_key,
-            )
+            self._audit_air(msg, sender, now)
             self._learned(state, key, sender, now)
             return
         self.stats.duplicates += 1
@@ -584,6 +567,19 @@ class SyncEngine:
             held = self.moderation.current(bulletin_id)
             if held is not None and held.ring == msg.ring and held.expires_at > now:
                 self._schedule(state, held.key, now)
+
+    def _audit_air(self, msg: ModerationMsg, sender: str, now: datetime, refused: str = "") -> None:
+        """One audit-log row for a moderation heard from `sender` over the air."""
+        self.moderation.log(
+            at=now,
+            ring=msg.ring,
+            moderator=msg.moderator,
+            action=msg.action,
+            bulletin=bytes_to_id(msg.target),
+            source=f"air:{sender}",
+            board_key=msg.board_key,
+            refused=refused,
+        )
 
     def _on_digest(self, state: _Ring, digest: Digest, sender: str, now: datetime) -> None:
         ours = summarise(digest.ring, self._items(digest.ring, now).all_keys())
