@@ -18,6 +18,15 @@ MIN_LIFETIME = timedelta(hours=1)
 #: An event given only as a day ("meal tue") lasts the whole local day.
 ALL_DAY = timedelta(days=1)
 
+#: A board's own type names stay this short so that a bulletin with a full 200-byte text still
+#: fits one board-plane announce (docs/wire-format.md); longer names would keep such bulletins
+#: local. The wire still accepts longer names from older boards.
+MAX_TYPE_NAME_BYTES = 12
+
+#: The longest a type may keep a bulletin: `board.bulletin.MAX_LIFETIME` refuses anything beyond
+#: it, so a rule asking for more would make every post of that type fail.
+MAX_RULE_LIFETIME = timedelta(days=400)
+
 
 @dataclass(frozen=True)
 class TypeRule:
@@ -47,6 +56,14 @@ class TypeRegistry:
             key = rule.name.lower()
             if not key.isalnum() or key in self._rules:
                 raise ValueError(f"type names must be unique single words: {rule.name!r}")
+            if len(key.encode("utf-8")) > MAX_TYPE_NAME_BYTES:
+                raise ValueError(
+                    f"type name {rule.name!r} is longer than {MAX_TYPE_NAME_BYTES} bytes"
+                )
+            if max(rule.lifetime, rule.after_event) > MAX_RULE_LIFETIME:
+                raise ValueError(
+                    f"type {rule.name!r} lives longer than {MAX_RULE_LIFETIME.days} days"
+                )
             self._rules[key] = TypeRule(key, rule.lifetime, rule.after_event)
         if not self._rules:
             raise ValueError("a board needs at least one bulletin type")

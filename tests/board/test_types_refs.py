@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from board.bulletin import MAX_TEXT_BYTES, new_bulletin
 from board.errors import NotFound, UnknownType
 from board.refs import ALPHABET, bulletin_id, normalise_ref, short_ref
-from board.types import DEFAULT_TYPE_RULES, TypeRegistry, TypeRule
+from board.sync.wire import MAX_ANNOUNCE_BULLETIN
+from board.types import DEFAULT_TYPE_RULES, MAX_TYPE_NAME_BYTES, TypeRegistry, TypeRule
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -52,11 +54,29 @@ def test_defaults() -> None:
 
 @pytest.mark.parametrize(
     "rules",
-    [[], [TypeRule("meal", D, H), TypeRule("MEAL", D, H)], [TypeRule("two words", D, H)]],
+    [
+        [],
+        [TypeRule("meal", D, H), TypeRule("MEAL", D, H)],
+        [TypeRule("two words", D, H)],
+        [TypeRule("thirteenbytes", D, H)],
+        [TypeRule("garden", 401 * D, H)],
+        [TypeRule("garden", D, 401 * D)],
+    ],
 )
 def test_registry_refuses_bad_configuration(rules: list[TypeRule]) -> None:
     with pytest.raises(ValueError):
         TypeRegistry(rules)
+
+
+def test_a_full_text_with_the_longest_type_name_fits_one_announce() -> None:
+    """What MAX_TYPE_NAME_BYTES is for: no bulletin a board makes has to stay local."""
+    longest = "t" * MAX_TYPE_NAME_BYTES
+    registry = TypeRegistry([TypeRule(longest, 400 * D, H)])
+    now = datetime(2026, 11, 24, tzinfo=UTC)
+    bulletin = new_bulletin(
+        registry, type=longest, text="x" * MAX_TEXT_BYTES, author="!a1b2c3d4", ring=0, now=now
+    )
+    assert len(bulletin.canonical_bytes()) == MAX_ANNOUNCE_BULLETIN
 
 
 def _crockford(digest: bytes) -> str:
