@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from board.config import MeshboardConfig
 from board.errors import AmbiguousRef, BoardError, NotFound
-from board.moderators import sign_action
+from board.mod_policy import sign_action
 from board.modstore import ModerationStore, short
 from board.refs import normalise_ref
 from board.signing import BoardKey

@@ -19,7 +19,7 @@ from board.airtime import AirtimeBudget, estimate_airtime
 from board.asks import AskRouter, Routed
 from board.commands import BoardConfig, CommandHandler, Inbound, Reply
 from board.config import DEFAULT_CONFIG, MeshboardConfig
-from board.moderators import ModerationPolicy
+from board.mod_policy import ModerationPolicy
 from board.outbox_store import OutboxStore
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
 from board.ring_news import RingNews

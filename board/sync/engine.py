@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 
 from board.bulletin import MAX_LIFETIME, Bulletin
 from board.errors import ForeignPacket, MalformedPacket
-from board.moderators import ModerationPolicy
+from board.mod_policy import ModerationPolicy
 from board.modstore import ModerationStore
 from board.ratelimit import RateLimiter
 from board.store import Store, Tombstone

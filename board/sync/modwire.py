@@ -6,7 +6,7 @@ verifying board signs the action with its Ed25519 key, and other boards accept i
 they trust (docs/wire-format.md, "6 Moderation"). Kept apart from `wire.py` because it is the
 only signed message and the only one whose meaning depends on the configuration.
 
-This module knows the layout and the bytes that are signed; `board.moderators` decides whether
+This module knows the layout and the bytes that are signed; `board.mod_policy` decides whether
 an action is acceptable.
 """
 

@@ -19,7 +19,7 @@ from sqlalchemy.pool import StaticPool
 from board.bulletin import Bulletin, new_bulletin
 from board.commands import BoardConfig, CommandHandler, Inbound
 from board.config import MeshboardConfig, RingSpec, Rotation
-from board.moderators import ModerationPolicy, sign_action
+from board.mod_policy import ModerationPolicy, sign_action
 from board.modstore import ModerationStore
 from board.signing import BoardKey
 from board.store import Store
