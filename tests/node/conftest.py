@@ -1,4 +1,4 @@
-"""Fixtures for tests that run the daemon as a real process."""
+"""Fixtures for tests that run daemons: as real processes, or in-process on a simulated mesh."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from board.commands import BoardConfig
+from board.sync.engine import SyncConfig
+from node.clock import Clock
+from node.neighbourhood import Neighbourhood
+from node.sim.mesh import Mesh
 from tests.node.daemon_process import DaemonProcess, StartDaemon
+from tests.node.meshes import SPEED
 
 
 @pytest.fixture
@@ -25,6 +31,23 @@ def start_daemon() -> Iterator[StartDaemon]:
         daemon.kill()
         if daemon.process.stderr is not None:
             daemon.process.stderr.close()
+
+
+@pytest.fixture
+def mesh(request: pytest.FixtureRequest) -> Iterator[Mesh]:
+    """A simulated mesh at `SPEED`, seeded by the test module's `MESH_SEED` (default 11)."""
+    seed = getattr(request.module, "MESH_SEED", 11)
+    with Mesh(clock=Clock(speed=SPEED), seed=seed) as simulated:
+        yield simulated
+
+
+@pytest.fixture
+def hood(request: pytest.FixtureRequest, mesh: Mesh, tmp_path: Path) -> Iterator[Neighbourhood]:
+    """Board daemons on `mesh`, syncing the test module's `SYNC_RINGS` (default: ring 0)."""
+    rings = getattr(request.module, "SYNC_RINGS", frozenset({0}))
+    sync = SyncConfig(rings=rings)
+    with Neighbourhood(mesh, tmp_path, board=BoardConfig(), sync=sync, text_interval=1.5) as hood:
+        yield hood
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

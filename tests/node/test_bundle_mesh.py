@@ -7,7 +7,6 @@ the Pi would run it, while that board's daemon is running or while it is off.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,32 +14,14 @@ from click.testing import CliRunner
 
 from board.bulletin import new_bulletin
 from board.bundle import encode_bundle
-from board.commands import BoardConfig
 from board.signing import BoardKey
-from board.sync.engine import SyncConfig
 from board.types import TypeRegistry
 from node.cli import cli
-from node.clock import Clock
 from node.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio
 
-SPEED = 100.0
 CONVERGE = 30.0  # real seconds
-
-
-@pytest.fixture
-def mesh() -> Iterator[Mesh]:
-    with Mesh(clock=Clock(speed=SPEED), seed=11) as mesh:
-        yield mesh
-
-
-@pytest.fixture
-def hood(mesh: Mesh, tmp_path: Path) -> Iterator[Neighbourhood]:
-    with Neighbourhood(
-        mesh, tmp_path, board=BoardConfig(), sync=SyncConfig(), text_interval=1.5
-    ) as hood:
-        yield hood
 
 
 def carried_bundle(mesh: Mesh, path: Path, texts: list[str]) -> set[str]:

@@ -8,20 +8,15 @@ meshtastic client over the simulated mesh, at `SPEED` times real time.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from board.config import MeshboardConfig, RingSpec
-from board.sync.engine import SyncConfig
-from node.clock import Clock
 from node.neighbourhood import BoardNode, Neighbourhood, ask
-from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import ChannelSpec, RadioProfile
+from tests.node.meshes import post
 
-SPEED = 100.0
 CONVERGE = 30.0  # real seconds
 PUBLIC = ChannelSpec()
 GARDEN = ChannelSpec(name="garden", psk=bytes(range(32)))
@@ -32,18 +27,6 @@ BOTH_RINGS = MeshboardConfig(rings=(RingSpec("public", 0), RingSpec("garden", 1)
 PUBLIC_BOARD = MeshboardConfig(rings=(RingSpec("public", 0), RingSpec("garden", 1, serve=False)))
 
 
-@pytest.fixture
-def mesh() -> Iterator[Mesh]:
-    with Mesh(clock=Clock(speed=SPEED), seed=11) as mesh:
-        yield mesh
-
-
-@pytest.fixture
-def hood(mesh: Mesh, tmp_path: Path) -> Iterator[Neighbourhood]:
-    with Neighbourhood(mesh, tmp_path, sync=SyncConfig(), text_interval=1.5) as hood:
-        yield hood
-
-
 def garden(hood: Neighbourhood, node: BoardNode) -> tuple[set[str], set[str]]:
     """Ids of the garden bulletins and of the garden tombstones in `node`'s database."""
     assert node.store is not None
@@ -51,12 +34,6 @@ def garden(hood: Neighbourhood, node: BoardNode) -> tuple[set[str], set[str]]:
     bulletins = {b.id for b in node.store.active(now, ring=1)}
     tombstones = {t.bulletin_id for t in node.store.tombstones(1, now)}
     return bulletins, tombstones
-
-
-def post(person: VirtualHandheld, node: BoardNode, text: str, channel: int) -> str:
-    reply = ask(person, node, text, channel=channel)
-    assert reply.startswith("ok #"), reply
-    return reply.split()[1].removeprefix("#")
 
 
 @pytest.mark.parametrize("c_has_garden_channel", [True, False], ids=["unserved", "no-channel"])
@@ -95,12 +72,12 @@ def test_a_garden_bulletin_stays_in_the_garden(
 
     # The passer-by asks A, which holds the garden bulletin, on the public channel.
     listing = ask(passer_by, a, "list", channel=0)
-    assert f"#{public_ref}" in listing and SECRET not in listing
-    for command in (f"read #{ref}", f"#{ref}"):
-        assert ask(passer_by, a, command, channel=0) == f"no bulletin #{ref}"
-    assert ask(passer_by, c, "list", channel=0).startswith(f"#{public_ref}")
+    assert public_ref in listing and SECRET not in listing
+    for command in (f"read {ref}", ref):
+        assert ask(passer_by, a, command, channel=0) == f"no bulletin {ref}"
+    assert ask(passer_by, c, "list", channel=0).startswith(public_ref)
 
-    assert ask(gardener, a, f"del #{ref}", channel=1) == f"deleted #{ref}"
+    assert ask(gardener, a, f"del {ref}", channel=1) == f"deleted {ref}"
     assert hood.wait_until(lambda: garden(hood, b) == (set(), secret), CONVERGE)
 
     assert garden(hood, c) == (set(), set())

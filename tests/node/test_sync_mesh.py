@@ -7,53 +7,22 @@ counts LoRa airtime in simulated seconds and runs them `SPEED` times faster than
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from board.commands import REPOST_WINDOW, BoardConfig
+from board.commands import REPOST_WINDOW
 from board.sync.engine import SyncConfig
-from node.clock import Clock
 from node.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.handheld import HeardText, VirtualHandheld
 from node.sim.mesh import Mesh
-from node.sim.radio import ChannelSpec, RadioProfile, SimulatedRadio
+from node.sim.radio import SimulatedRadio
+from tests.node.meshes import SPEED, TWO_RINGS, post
 
-SPEED = 100.0
+MESH_SEED = 7
+SYNC_RINGS = frozenset({0, 1})
 CONVERGE = 60.0  # real seconds
-PUBLIC = ChannelSpec()
-INNER = ChannelSpec(name="inner", psk=bytes(range(16)))
-TWO_RINGS = RadioProfile(channels=(PUBLIC, INNER))
-
-
-@pytest.fixture
-def mesh() -> Iterator[Mesh]:
-    with Mesh(clock=Clock(speed=SPEED), seed=7) as mesh:
-        yield mesh
-
-
-@pytest.fixture
-def hood(mesh: Mesh, tmp_path: Path) -> Iterator[Neighbourhood]:
-    with Neighbourhood(
-        mesh,
-        tmp_path,
-        board=BoardConfig(),
-        sync=SyncConfig(rings=frozenset({0, 1})),
-        text_interval=1.5,
-    ) as hood:
-        yield hood
 
 
 def boards(hood: Neighbourhood, radios: list[SimulatedRadio]) -> list[BoardNode]:
     return [hood.attach(radio) for radio in radios]
-
-
-def post(person: VirtualHandheld, board: BoardNode, text: str, channel: int = 0) -> str:
-    """Post as `person` at `board`; returns the ref from the board's `ok #ref` reply."""
-    reply = ask(person, board, text, channel=channel)
-    assert reply.startswith("ok #"), reply
-    return reply.split()[1].removeprefix("#")
 
 
 def ok_for(person: VirtualHandheld, note: str, timeout: float) -> str:
@@ -150,7 +119,7 @@ def test_a_deletion_reaches_every_board(mesh: Mesh, hood: Neighbourhood) -> None
     ref = post(ana, nodes[0], "post childcare Swap on thu 15:00")
     wanted = hood.holdings(nodes[0])
     assert hood.wait_until(lambda: hood.converged(wanted), CONVERGE)
-    assert ask(ana, nodes[0], f"del #{ref}") == f"deleted #{ref}"
+    assert ask(ana, nodes[0], f"del {ref}") == f"deleted {ref}"
     assert hood.wait_until(lambda: not any(hood.holdings(n) for n in nodes), CONVERGE)
 
 

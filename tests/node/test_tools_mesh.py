@@ -7,10 +7,6 @@ clock runs `SPEED` times faster than real time (the subscription batch delay is 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from board.commands import BoardConfig
 from board.errors import NotFound
@@ -18,30 +14,14 @@ from board.store import Store
 from board.sync.engine import SyncConfig
 from board.tool_store import ToolStore
 from board.tools import describe
-from node.clock import Clock
 from node.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.handheld import HeardText, VirtualHandheld
 from node.sim.mesh import Mesh
-from node.sim.radio import ChannelSpec, RadioProfile
+from node.sim.radio import RadioProfile
+from tests.node.meshes import TWO_RINGS, post
 
-SPEED = 100.0
+SYNC_RINGS = frozenset({0, 1})
 CONVERGE = 30.0  # real seconds
-PUBLIC = ChannelSpec()
-INNER = ChannelSpec(name="inner", psk=bytes(range(16)))
-TWO_RINGS = RadioProfile(channels=(PUBLIC, INNER))
-
-
-@pytest.fixture
-def mesh() -> Iterator[Mesh]:
-    with Mesh(clock=Clock(speed=SPEED), seed=11) as mesh:
-        yield mesh
-
-
-@pytest.fixture
-def hood(mesh: Mesh, tmp_path: Path) -> Iterator[Neighbourhood]:
-    sync = SyncConfig(rings=frozenset({0, 1}))
-    with Neighbourhood(mesh, tmp_path, board=BoardConfig(), sync=sync, text_interval=1.5) as hood:
-        yield hood
 
 
 def line_of(mesh: Mesh, hood: Neighbourhood, count: int, profile: RadioProfile) -> list[BoardNode]:
@@ -49,12 +29,6 @@ def line_of(mesh: Mesh, hood: Neighbourhood, count: int, profile: RadioProfile) 
     for a, b in itertools.pairwise(radios):
         mesh.link(a, b)
     return [hood.attach(radio) for radio in radios]
-
-
-def post(person: VirtualHandheld, node: BoardNode, text: str, channel: int = 0) -> str:
-    reply = ask(person, node, text, channel=channel)
-    assert reply.startswith("ok #"), reply
-    return reply.split()[1]
 
 
 def store_of(node: BoardNode) -> Store:
