@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ from board.config import MeshboardConfig, RingSpec
 from board.store import Store
 from node.daemon import Daemon
 from node.sim.radio import SimulatedRadio
+from node.supervisor import SupervisorConfig
 
 HANDHELD = 0x1234ABCD
 OTHER_HANDHELD = 0x0BADCAFE
@@ -40,27 +42,44 @@ class BoardNode:
         return self.radio.wait_for_texts(sender, before + 1)[before]
 
 
+@contextmanager
+def running_board(
+    radio: SimulatedRadio,
+    tmp_path: Path,
+    *,
+    config: MeshboardConfig | None = THREE_RINGS,
+    supervision: SupervisorConfig | None = None,
+) -> Iterator[tuple[BoardNode, threading.Thread, threading.Event]]:
+    """A board daemon on `radio`, not necessarily connected yet; stopped (promptly) at the end.
+
+    Yields the node, the daemon's thread and the event that stops it, for tests of stopping.
+    """
+    radio.add_handheld(HANDHELD, "Ana")
+    radio.add_handheld(OTHER_HANDHELD, "Bo")
+    db_path = tmp_path / "board.db"
+    store = Store.open(db_path)
+    daemon = Daemon.assemble(
+        radio.port,
+        store,
+        board=BoardConfig(tz=BOARD_TZ),
+        text_interval=FAST_PACING,
+        supervision=supervision,
+        config=config,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
+    thread.start()
+    try:
+        yield BoardNode(radio, daemon, store, db_path), thread, stop
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        assert not thread.is_alive(), "daemon did not stop"
+
+
 @pytest.fixture
 def board_node(tmp_path: Path) -> Iterator[BoardNode]:
-    with SimulatedRadio() as radio:
-        radio.add_handheld(HANDHELD, "Ana")
-        radio.add_handheld(OTHER_HANDHELD, "Bo")
-        db_path = tmp_path / "board.db"
-        store = Store.open(db_path)
-        daemon = Daemon.assemble(
-            radio.port,
-            store,
-            board=BoardConfig(tz=BOARD_TZ),
-            text_interval=FAST_PACING,
-            config=THREE_RINGS,
-        )
-        stop = threading.Event()
-        thread = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
-        thread.start()
-        assert daemon.connected.wait(15), "daemon did not connect to the simulated radio"
-        try:
-            yield BoardNode(radio, daemon, store, db_path)
-        finally:
-            stop.set()
-            thread.join(timeout=15)
-            assert not thread.is_alive(), "daemon did not stop"
+    """A connected board node serving three rings on a fresh simulated radio."""
+    with SimulatedRadio() as radio, running_board(radio, tmp_path) as (node, _, _):
+        assert node.daemon.connected.wait(15), "daemon did not connect to the simulated radio"
+        yield node

@@ -16,14 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from board.commands import BoardConfig
-from board.store import Store
 from board.sync.wire import Announce, decode
-from node.daemon import Daemon
 from node.link import BOARD_PORT
 from node.sim.radio import SimulatedRadio, Transmission
 from node.supervisor import SupervisorConfig
-from tests.conftest import BOARD_TZ, FAST_PACING, HANDHELD, OTHER_HANDHELD, BoardNode
+from tests.conftest import HANDHELD, OTHER_HANDHELD, BoardNode, running_board
 
 FAST = SupervisorConfig(first_delay=0.05, max_delay=0.2, watchdog=None)
 
@@ -41,27 +38,9 @@ def eventually(predicate: Callable[[], bool], what: str, timeout: float = 15.0) 
 def running(
     radio: SimulatedRadio, tmp_path: Path, supervision: SupervisorConfig = FAST
 ) -> Iterator[tuple[BoardNode, threading.Thread, threading.Event]]:
-    """A board daemon on `radio`, not necessarily connected yet; stopped (promptly) at the end."""
-    radio.add_handheld(HANDHELD, "Ana")
-    radio.add_handheld(OTHER_HANDHELD, "Ben")
-    db_path = tmp_path / "board.db"
-    store = Store.open(db_path)
-    daemon = Daemon.assemble(
-        radio.port,
-        store,
-        board=BoardConfig(tz=BOARD_TZ),
-        text_interval=FAST_PACING,
-        supervision=supervision,
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
-    thread.start()
-    try:
-        yield BoardNode(radio, daemon, store, db_path), thread, stop
-    finally:
-        stop.set()
-        thread.join(timeout=15)
-        assert not thread.is_alive(), "daemon did not stop"
+    """A board on `radio` serving the public ring, reconnecting quickly."""
+    with running_board(radio, tmp_path, config=None, supervision=supervision) as running:
+        yield running
 
 
 @pytest.fixture
