@@ -325,8 +325,10 @@ class Daemon:
             self.health.connected(node_id)
         logger.info("board %s serving", node_id)
 
-    def _send_reply(self, reply: Reply) -> int:
-        return self._supervisor.send(lambda link: link.send_text(reply.text, reply.to, reply.ring))
+    def _send_reply(self, reply: Reply, resend_of: int) -> int:
+        return self._supervisor.send(
+            lambda link: link.send_text(reply.text, reply.to, reply.ring, resend_of=resend_of)
+        )
 
     def _send_board(self, outgoing: Outgoing) -> None:
         self._supervisor.send(lambda link: link.send_board(outgoing.payload, outgoing.ring))

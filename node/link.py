@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import serial
 from meshtastic.mesh_interface import MeshInterface
-from meshtastic.protobuf import mesh_pb2
+from meshtastic.protobuf import mesh_pb2, portnums_pb2
 from meshtastic.serial_interface import SerialInterface
 from pubsub import pub
 
@@ -133,7 +133,9 @@ class RadioLink(Protocol):
 
     def start(self, on_receive: ReceiveHandler, on_lost: LostHandler) -> None: ...
 
-    def send_text(self, text: str, destination: str, channel: int) -> int: ...
+    def send_text(self, text: str, destination: str, channel: int, *, resend_of: int = 0) -> int:
+        """`resend_of`: the packet id of an earlier attempt of the same text, to reuse."""
+        ...
 
     def send_board(self, payload: bytes, channel: int) -> int: ...
 
@@ -209,24 +211,30 @@ class MeshtasticLink:
         self._heard_at = time.monotonic()
         logger.info("connected to radio %s on %s", self.node_id, self.port)
 
-    def send_text(self, text: str, destination: str, channel: int) -> int:
+    def send_text(self, text: str, destination: str, channel: int, *, resend_of: int = 0) -> int:
         """Send a direct text with want_ack on `channel`; returns the id its `Delivery` names.
 
         To BROADCAST it goes to everyone on the channel, without want_ack: nobody would ACK it.
+        A resend carries the id of the first attempt (`resend_of`): when only the ACK was lost,
+        the handheld's firmware knows the packet, ACKs it again and does not show it twice.
+        The public `sendText` always draws a fresh id, so this goes through the client's
+        `_sendPacket`, which keeps an id it is given (meshtastic is pinned below 2.8).
         """
         _check_size(len(text.encode("utf-8")))
         interface = self._ready_to_send()
         everyone = destination == BROADCAST
+        packet = mesh_pb2.MeshPacket(channel=channel, id=resend_of)
+        packet.decoded.portnum = portnums_pb2.PortNum.TEXT_MESSAGE_APP
+        packet.decoded.payload = text.encode("utf-8")
         try:
-            packet = interface.sendText(
-                text,
+            sent = interface._sendPacket(
+                packet,
                 destinationId=BROADCAST_NUM if everyone else node_num(destination),
                 wantAck=not everyone,
-                channelIndex=channel,
             )
         except (*_PORT_ERRORS, MeshInterface.MeshInterfaceError) as error:
             raise LinkDown(f"cannot send to {destination}: {error}") from error
-        return int(packet.id)
+        return int(sent.id)
 
     def send_board(self, payload: bytes, channel: int) -> int:
         """Broadcast a board-plane packet on `channel` to direct neighbours."""

@@ -117,7 +117,7 @@ class Outbox:
     def __init__(
         self,
         queue: OutboxStore,
-        send_reply: Callable[[Reply], int],
+        send_reply: Callable[[Reply, int], int],
         send_board: Callable[[Outgoing], object],
         airtime: Callable[[Packet], float],
         budget: Budget,
@@ -339,7 +339,8 @@ class Outbox:
 
     def _transmit_reply(self, item: _Item, reply: Reply) -> None:
         try:
-            packet_id = self._send_reply(reply)
+            # Every attempt reuses the first one's packet id (0: let the client draw one).
+            packet_id = self._send_reply(reply, item.packet_ids[0] if item.packet_ids else 0)
         except LinkDown as error:
             self._link_failed(error)
             return
@@ -359,7 +360,8 @@ class Outbox:
         with self._changed:
             now = self._clock.monotonic()
             item.attempts += 1
-            item.packet_ids.append(packet_id)
+            if packet_id not in item.packet_ids:
+                item.packet_ids.append(packet_id)
             self._by_packet[packet_id] = item
             item.waiting_until = now + self._timing.ack_timeout
             self._free_at = now + item.airtime
@@ -395,8 +397,10 @@ class Outbox:
             self.stats.replies_delivered += 1
             self._forget(item)
         elif item.waiting_until is not None and delivery.packet_id == item.packet_ids[-1]:
+            # Attempts share one id, so a NAK that outlived its attempt's ACK timeout ends the
+            # current attempt early: a sooner retry, never a lost reply.
             self._failed(item, delivery.error)
-        # else: a NAK for an earlier attempt, already counted as failed when it timed out
+        # else: a NAK for an earlier attempt (under another id), counted when it timed out
 
     def _failed(self, item: _Item, why: str) -> None:
         """An attempt ended without an ACK: try again after a backoff, or give up."""

@@ -209,6 +209,12 @@ class SimulatedRadio:
         """Deliver the destination's ACK for `packet`, as held back with `auto_ack=False`."""
         self.deliver(self._ack_packet(packet))
 
+    def give_up(self, packet: mesh_pb2.MeshPacket) -> None:
+        """Deliver this radio's own MAX_RETRANSMIT NAK for `packet`: no ACK came back."""
+        nak = self._ack_packet(packet, mesh_pb2.Routing.Error.MAX_RETRANSMIT)
+        setattr(nak, "from", self.node_num)
+        self.deliver(nak)
+
     def on_transmit(self, listener: Callable[[Transmission], None]) -> None:
         """Call `listener` (on the radio's thread) for every packet the client transmits."""
         self._transmit_listeners.append(listener)
@@ -601,7 +607,9 @@ class SimulatedRadio:
         setattr(packet, "from", sender)
         return packet
 
-    def _ack_packet(self, acked: mesh_pb2.MeshPacket) -> mesh_pb2.MeshPacket:
+    def _ack_packet(
+        self, acked: mesh_pb2.MeshPacket, error: int = mesh_pb2.Routing.Error.NONE
+    ) -> mesh_pb2.MeshPacket:
         """The routing ACK a handheld's firmware sends for a want_ack direct message."""
         packet = mesh_pb2.MeshPacket(
             to=self.node_num,
@@ -609,9 +617,7 @@ class SimulatedRadio:
             id=self._rng.getrandbits(32) or 1,
             decoded=mesh_pb2.Data(
                 portnum=portnums_pb2.PortNum.ROUTING_APP,
-                payload=mesh_pb2.Routing(
-                    error_reason=mesh_pb2.Routing.Error.NONE
-                ).SerializeToString(),
+                payload=mesh_pb2.Routing(error_reason=error).SerializeToString(),
                 request_id=acked.id,
             ),
             rx_time=int(time.time()),

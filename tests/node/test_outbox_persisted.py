@@ -51,10 +51,10 @@ class SwitchableLink(MeshtasticLink):
         super().__init__(port)
         self.refusing = refusing
 
-    def send_text(self, text: str, destination: str, channel: int) -> int:
+    def send_text(self, text: str, destination: str, channel: int, *, resend_of: int = 0) -> int:
         if self.refusing.is_set():
             raise LinkDown("radio unplugged (test)")
-        return super().send_text(text, destination, channel)
+        return super().send_text(text, destination, channel, resend_of=resend_of)
 
     def send_board(self, payload: bytes, channel: int) -> int:
         if self.refusing.is_set():
@@ -244,6 +244,25 @@ def test_a_reply_sent_just_before_kill_9_is_settled_by_its_late_ack_not_resent(
     assert radio.texts_to(HANDHELD) == ["no bulletins"], log
 
 
+def test_a_resend_reuses_the_packet_id_so_the_handheld_shows_it_once(tmp_path: Path) -> None:
+    """Only the ACK was lost: the handheld's firmware knows the id, ACKs again, shows nothing."""
+    quick_retry = OutboxTiming(link_retry=0.1, backoff=(0.1,))
+    with SimulatedRadio(auto_ack=False) as radio:
+        radio.add_handheld(HANDHELD, "Ana")
+        with serving(radio.port, tmp_path / "board.db", timing=quick_retry) as store:
+            radio.receive_text(HANDHELD, "list")
+            radio.wait_for_texts(HANDHELD, 1)
+            [first] = [t.packet for t in radio.transmissions if t.packet.to == HANDHELD]
+            radio.give_up(first)
+            radio.wait_for_texts(HANDHELD, 2)
+            second = [t.packet for t in radio.transmissions if t.packet.to == HANDHELD][-1]
+            assert second.id == first.id
+            assert second.want_ack
+            radio.acknowledge(second)
+            eventually(lambda: not queued_replies(store))
+    assert radio.texts_to(HANDHELD) == ["no bulletins", "no bulletins"]
+
+
 def test_a_nak_ed_reply_is_retried_with_backoff_then_given_up_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -332,8 +351,8 @@ class NakingRadio:
         self.sent: list[tuple[float, Reply]] = []
         self._ids = itertools.count(1)
 
-    def send_text(self, reply: Reply) -> int:
-        packet_id = next(self._ids)
+    def send_text(self, reply: Reply, resend_of: int) -> int:
+        packet_id = resend_of or next(self._ids)
         self.sent.append((self.clock.monotonic(), reply))
         assert self.outbox is not None
         self.outbox.report(Delivery(packet_id, "MAX_RETRANSMIT"))
