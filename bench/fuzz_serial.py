@@ -43,6 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import meshtastic
 from meshtastic.protobuf import mesh_pb2, portnums_pb2, telemetry_pb2
 
 from board.airtime import AirtimeBudget
@@ -62,6 +63,7 @@ from node.sim.radio import BROADCAST_NUM, SimulatedRadio
 
 REPO = Path(__file__).resolve().parent.parent
 OURS = (str(REPO / "board"), str(REPO / "node"))
+CLIENT = str(Path(meshtastic.__file__).parent)
 HANDHELDS = (0x1234ABCD, 0x0BADCAFE, 0x00C0FFEE)
 BOARDS = (0x0B0A4D02, 0x0B0A4D03)
 PROBE_BASE = 0x7E000000  # probes come from fresh handhelds, never limited by earlier probes
@@ -254,7 +256,7 @@ class FuzzReport:
     damage: Counter[str] = field(default_factory=Counter)  # fed frames by kind of damage
     client_parsed: Counter[str] = field(default_factory=Counter)  # what the client will read
     not_fed: Counter[str] = field(default_factory=Counter)  # UNSAFE frames left out
-    client_parse_errors: int = 0  # payloads the client logged as unparsable (cf. client_parsed)
+    client_parse_errors: int = 0  # payloads dropped as undecodable (cf. client_parsed)
     client_other_errors: int = 0  # other errors the client caught and logged itself
     replies_sent: int = 0
     board_plane: dict[str, Any] = field(default_factory=dict)
@@ -273,18 +275,17 @@ class _Watch(logging.Handler):
     """Counts what the client catches and logs; any exception out of our code is a crash."""
 
     def __init__(self, report: FuzzReport) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.DEBUG)  # node.link notes each undecodable frame at DEBUG
         self.report = report
 
     def emit(self, record: logging.LogRecord) -> None:  # called with the handler's lock held
+        if record.levelno < logging.WARNING:
+            if record.getMessage().startswith("undecodable frame"):  # node.link, before the client
+                self.report.client_parse_errors += 1
+            return
         # The client logs inside its `except` blocks, so the exception is still at hand.
         exc = record.exc_info or sys.exc_info()
-        message = record.getMessage()
-        if message.startswith("Error while parsing FromRadio"):
-            self.report.client_parse_errors += 1
-        elif message.startswith("Error while handling message from radio"):
-            self.report.client_other_errors += 1  # the parse errors are taken off at the end
-        elif record.name.startswith("meshtastic") and record.levelno >= logging.ERROR:
+        if record.name.startswith("meshtastic") and record.levelno >= logging.ERROR:
             self.report.client_other_errors += 1
         if exc[2] is not None and _from_our_code(exc[2]):
             self.report.crashes += 1
@@ -294,7 +295,19 @@ class _Watch(logging.Handler):
 
 
 def _from_our_code(tb: TracebackType) -> bool:
-    return any(f.f_code.co_filename.startswith(OURS) for f, _ in traceback.walk_tb(tb))
+    """Whether the deepest frame that is ours or the client's is ours.
+
+    A client failure that merely passed through our override of its frame handler
+    (node.link) is the client's; one raised in a library our code called is ours.
+    """
+    owner = ""
+    for frame, _ in traceback.walk_tb(tb):
+        filename = frame.f_code.co_filename
+        if filename.startswith(OURS):
+            owner = "ours"
+        elif filename.startswith(CLIENT):
+            owner = "client"
+    return owner == "ours"
 
 
 class _Sink:
@@ -312,6 +325,9 @@ def _watching(report: FuzzReport, quiet: bool) -> Iterator[None]:
     watch = _Watch(report)
     root = logging.getLogger()
     root.addHandler(watch)
+    link_logger = logging.getLogger("node.link")
+    link_level = link_logger.level
+    link_logger.setLevel(logging.DEBUG)  # its per-frame note of what it could not decode
     old_hook = threading.excepthook
 
     def hook(args: threading.ExceptHookArgs) -> None:
@@ -329,6 +345,7 @@ def _watching(report: FuzzReport, quiet: bool) -> Iterator[None]:
     finally:
         threading.excepthook = old_hook
         root.removeHandler(watch)
+        link_logger.setLevel(link_level)
 
 
 def run(
@@ -409,7 +426,6 @@ def run(
         if thread.is_alive():
             _probe(radio, report)
         report.seconds = time.monotonic() - started
-        report.client_other_errors -= report.client_parse_errors
         if not thread.is_alive():
             report.crashes += 1
             report.crash_details.append(f"the daemon stopped: {failure!r}")

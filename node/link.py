@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import serial
+from google.protobuf.message import DecodeError
 from meshtastic.mesh_interface import MeshInterface
 from meshtastic.protobuf import mesh_pb2, portnums_pb2
 from meshtastic.serial_interface import SerialInterface
@@ -38,6 +39,7 @@ _PORT_ERRORS = (OSError, serial.SerialException, termios.error)
 ROOM_POLL = 0.25  # seconds between looks at the radio's TX queue while it is full
 READER_EXIT = 5.0  # seconds to wait for an old client's reader thread to end
 HANDSHAKE_POLL = 0.1  # seconds between looks at close() while the handshake is under way
+UNDECODABLE_WARN_INTERVAL = 60.0  # seconds between warnings about garbage from the radio
 
 
 class LinkError(Exception):
@@ -352,7 +354,39 @@ class _CancellableSerialInterface(SerialInterface):  # type: ignore[misc]
 
     def __init__(self, closed: threading.Event, **kwargs: Any) -> None:
         self._link_closed = closed
+        self._undecodable = 0  # frames dropped since the last warning
+        self._warned_at: float | None = None
         super().__init__(**kwargs)
+
+    def _handleFromRadio(self, fromRadioBytes: bytes) -> None:
+        """Drop a frame that is no FromRadio message, with one warning a minute at most.
+
+        The client itself logs two errors and prints two tracebacks to stderr for each such
+        frame, which on a noisy USB line floods the journal and says nothing new.
+        """
+        try:
+            mesh_pb2.FromRadio().ParseFromString(fromRadioBytes)
+            decodable = True
+        except DecodeError:
+            decodable = False  # noted below, where no exception is being handled any more
+        if decodable:
+            super()._handleFromRadio(fromRadioBytes)
+        else:
+            self._note_undecodable(len(fromRadioBytes))
+
+    def _note_undecodable(self, size: int) -> None:
+        logger.debug("undecodable frame of %d bytes from the radio on %s", size, self.devPath)
+        self._undecodable += 1
+        now = time.monotonic()
+        if self._warned_at is not None and now - self._warned_at < UNDECODABLE_WARN_INTERVAL:
+            return
+        logger.warning(
+            "dropped %d undecodable frame(s) from the radio on %s (noise on the serial line?)",
+            self._undecodable,
+            self.devPath,
+        )
+        self._undecodable = 0
+        self._warned_at = now
 
     def _waitConnected(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -163,7 +163,9 @@ def test_a_flooding_handheld_is_limited_while_others_are_served(board_node: Boar
     assert board_node.store.count() == 5
 
 
-def test_broken_frames_on_the_serial_line_cost_only_themselves(board_node: BoardNode) -> None:
+def test_broken_frames_on_the_serial_line_cost_only_themselves(
+    board_node: BoardNode, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
     radio = board_node.radio
     # The client believes any `my_info` frame; the board keeps the number of its handshake, so
     # a direct message is still direct.
@@ -180,3 +182,9 @@ def test_broken_frames_on_the_serial_line_cost_only_themselves(board_node: Board
     radio.write_raw(random.Random(1).randbytes(600).replace(b"\x94", b""))  # noise
     assert "post <type>" in board_node.ask("help")
     assert board_node.store.count() == 0
+    # One line in the journal for the lot, not two errors and two tracebacks per frame.
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage().split(" from")[0] for r in warnings] == [
+        "dropped 1 undecodable frame(s)"
+    ]
+    assert "Traceback" not in capfd.readouterr().err
