@@ -21,10 +21,8 @@ logger = logging.getLogger(__name__)
 
 #: Meshtastic's over-the-air header (dest, sender, id, flags, channel hash, next hop, relay node).
 MESHTASTIC_HEADER_BYTES = 16
-#: The Data protobuf around a payload: port number and length fields (4 to 6 bytes in practice;
-#: 4, as the simulator assumes, so both layers agree).
-DATA_OVERHEAD_BYTES = 4
 PREAMBLE_SYMBOLS = 16
+TEXT_MESSAGE_PORT = 1  # Meshtastic's TEXT_MESSAGE_APP
 
 
 @dataclass(frozen=True)
@@ -48,15 +46,27 @@ PRESETS: dict[str, LoraPreset] = {
 }
 
 
-def estimate_airtime(payload_bytes: int, preset: str = "LONG_FAST") -> float:
-    """Seconds on air for a Data payload of this size (Semtech's LoRa time-on-air formula).
+def _varint_bytes(value: int) -> int:
+    return max(1, math.ceil(value.bit_length() / 7))
+
+
+def data_bytes(payload_bytes: int, port: int = TEXT_MESSAGE_PORT) -> int:
+    """The serialized `Data` protobuf around a payload: a tag and a varint for the port, a tag,
+    a varint length and the payload (channel encryption keeps the length)."""
+    return 1 + _varint_bytes(port) + 1 + _varint_bytes(payload_bytes) + payload_bytes
+
+
+def estimate_airtime(
+    payload_bytes: int, preset: str = "LONG_FAST", *, port: int = TEXT_MESSAGE_PORT
+) -> float:
+    """Seconds on air for a payload of this size to `port` (Semtech's time-on-air formula).
 
     Explicit header, CRC on, low-data-rate optimisation when a symbol lasts over 16 ms.
     """
     lora = PRESETS[preset]
     symbol = 2**lora.spreading_factor / lora.bandwidth_hz
     low_rate = 1 if symbol > 0.016 else 0
-    size = payload_bytes + MESHTASTIC_HEADER_BYTES + DATA_OVERHEAD_BYTES
+    size = MESHTASTIC_HEADER_BYTES + data_bytes(payload_bytes, port)
     sf = lora.spreading_factor
     bits = 8 * size - 4 * sf + 28 + 16
     payload_symbols = 8 + max(math.ceil(bits / (4 * (sf - 2 * low_rate))) * lora.coding_rate, 0)

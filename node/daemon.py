@@ -34,6 +34,7 @@ from board.tools import ToolCommands
 from node.clock import SYSTEM_CLOCK, Clock
 from node.health import Health
 from node.link import (
+    BOARD_PORT,
     Delivery,
     LinkFactory,
     MeshtasticLink,
@@ -62,8 +63,9 @@ class _LinkUp:
 
 def packet_airtime(packet: Packet) -> float:
     """Estimated seconds on air for what the outbox is about to send."""
-    size = len(packet.text.encode("utf-8")) if isinstance(packet, Reply) else len(packet.payload)
-    return estimate_airtime(size)
+    if isinstance(packet, Reply):
+        return estimate_airtime(len(packet.text.encode("utf-8")))
+    return estimate_airtime(len(packet.payload), port=BOARD_PORT)
 
 
 class Daemon:

@@ -7,6 +7,8 @@ import itertools
 import pytest
 from meshtastic.protobuf import mesh_pb2, portnums_pb2
 
+from board.airtime import estimate_airtime
+from node.link import BOARD_PORT
 from node.sim import lora
 
 
@@ -39,6 +41,14 @@ def test_pki_encrypted_direct_messages_carry_12_bytes_more() -> None:
 def test_a_200_byte_text_takes_what_the_design_says(preset: lora.Preset, seconds: float) -> None:
     airtime = lora.packet_airtime(text_packet("x" * 200), preset)
     assert airtime == pytest.approx(seconds, rel=0.03)
+
+
+@pytest.mark.parametrize("port", [portnums_pb2.PortNum.TEXT_MESSAGE_APP, BOARD_PORT])
+def test_the_boards_airtime_estimate_is_the_simulators_exact_figure(port: int) -> None:
+    """The outbox books what the mesh will charge, for every size a packet can have."""
+    for size in range(mesh_pb2.Constants.DATA_PAYLOAD_LEN + 1):
+        packet = mesh_pb2.MeshPacket(decoded=mesh_pb2.Data(portnum=port, payload=b"x" * size))
+        assert estimate_airtime(size, port=port) == pytest.approx(lora.packet_airtime(packet))
 
 
 def test_long_fast_is_about_1_07_kbit_per_second() -> None:
