@@ -1,7 +1,7 @@
 """Meshboard's board-plane sync against today's push-to-every-peer sync, on the same meshes.
 
     python bench/sync.py [--boards 10] [--bulletins 4] [--loss 0.0] [--seed 1] [--speed 10]
-                         [--quiet-speed 100] [--warmup-hours 3] [--quiet-hours 2]
+                         [--quiet-speed 100] [--warmup-hours 3] [--quiet-hours 2] [--plot DIR]
 
 For each topology (a line, and a connected random geometric graph) it measures:
 - meshboard: real daemons on pty radios; a neighbour posts at board 0 and the bench waits until
@@ -12,7 +12,12 @@ For each topology (a line, and a connected random geometric graph) it measures:
 Before that, with a few bulletins and nothing changing (after a warm-up that lets Trickle reach
 its longest interval), the board plane's packets per simulated hour in the busiest radio
 neighbourhood.
-Figures go to bench/results/sync.json and a short table on stdout.
+Figures go to bench/results/sync.json and a short table on stdout. With --plot DIR, the first
+bulletin's spread on each topology is also drawn (as `meshboard demo --plot` draws it) to
+DIR/sync-spread-line.png and DIR/sync-spread-random.png; that needs matplotlib
+(pip install -e '.[plot]'). A short run that only makes the pictures, a few minutes:
+
+    python bench/sync.py --bulletins 1 --warmup-hours 0 --quiet-hours 0.05 --plot /tmp/spread
 
 Why two speeds: the meshtastic client sleeps 100 real ms after every write, and threads add a
 few real ms here and there. At 100x that is 10 simulated seconds per packet, longer than the
@@ -38,11 +43,12 @@ from board.sync.wire import Announce, encode
 from board.types import TypeRegistry
 from node.clock import Clock
 from node.link import BOARD_PORT
-from node.neighbourhood import Neighbourhood, ask
+from node.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim import lora
 from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio
+from node.spread import record_spread
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -113,10 +119,14 @@ def run_meshboard(args: argparse.Namespace, topology: str, seed: int) -> Figures
             airtimes, packets, times, fractions = [], [], [], []
             for index in range(args.bulletins):
                 since, held = mesh.now(), hood.holdings(nodes[0])
-                ask(person, nodes[0], f"post meal Soup number {index} at the hall", timeout=60)
+                reply = ask(
+                    person, nodes[0], f"post meal Soup number {index} at the hall", timeout=60
+                )
                 wanted = hood.holdings(nodes[0]) - held
                 hood.wait_until(lambda w=wanted: hood.converged(w), args.timeout)
                 converged_at = mesh.now()
+                if args.plot is not None and index == 0:
+                    draw_spread(args, hood, topology, nodes[0], person, wanted, reply, since)
                 fractions.append(sum(wanted <= hood.holdings(n) for n in nodes) / len(nodes))
                 time_to_quiet(mesh, hood, args)
                 airtime, count = board_airtime(mesh, since)
@@ -134,6 +144,36 @@ def run_meshboard(args: argparse.Namespace, topology: str, seed: int) -> Figures
             quiet,
             max(airtimes),
         )
+
+
+def draw_spread(
+    args: argparse.Namespace,
+    hood: Neighbourhood,
+    topology: str,
+    origin: BoardNode,
+    person: VirtualHandheld,
+    wanted: set[str],
+    reply: str,
+    since: float,
+) -> None:
+    """Record how this bulletin spread and draw it to DIR/sync-spread-TOPOLOGY.png."""
+    from node.plot import save_spread_plot  # matplotlib only when asked for
+
+    spread = record_spread(
+        hood,
+        next(iter(wanted)),
+        ref=reply.split()[1],
+        origin=origin,
+        people={person.node_num: "Ana"},
+        poster=person.node_num,
+        sent_at=since,
+        topology="random geometric" if topology == "random" else topology,
+        loss=args.loss,
+    )
+    args.plot.mkdir(parents=True, exist_ok=True)
+    out = args.plot / f"sync-spread-{topology}.png"
+    save_spread_plot(spread, out)
+    print(f"drew {out}")
 
 
 def busiest_neighbourhood(mesh: Mesh, radios: list[SimulatedRadio], since: float) -> int:
@@ -223,6 +263,9 @@ def main() -> None:
         "--warmup-hours", type=float, default=3.0, help="simulated hours before counting quiet"
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="real seconds per wait")
+    parser.add_argument(
+        "--plot", type=Path, metavar="DIR", help="draw the first bulletin's spread per topology"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()

@@ -47,6 +47,7 @@ from node.demo import run_demo
 from node.health import ErrorLogHandler, StatusFile, status_path
 from node.link import LinkError
 from node.rings_view import config_json, config_lines, moderators_json, moderators_lines
+from node.spread import SpreadRecord
 from node.status import gather, report_json, report_lines
 
 LOCAL_AUTHOR = "!00000000"  # bulletins posted on the Pi itself, by whoever runs the board
@@ -475,16 +476,49 @@ def moderators(
     help="Probability that a packet between neighbours is lost.",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Replays the same mesh.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw the mesh and how the post spread, as a PNG (needs meshboard[plot]).",
+)
 @tz_option
 @logging_options(logging.WARNING)
-def demo(nodes: int, loss: float, seed: int, tz: ZoneInfo) -> None:
+def demo(nodes: int, loss: float, seed: int, plot_path: Path | None, tz: ZoneInfo) -> None:
     """Run a simulated neighbourhood of board nodes: a post spreads from one end to the other."""
+    save_plot = None if plot_path is None else _spread_plotter(plot_path)  # before a 12 s run
     result = run_demo(click.echo, nodes=nodes, loss=loss, seed=seed, tz=tz)
+    if save_plot is not None and plot_path is not None:
+        try:
+            save_plot(result.spread, plot_path)
+        except OSError as error:
+            raise click.ClickException(f"cannot write {plot_path}: {error}") from error
+        click.echo(f"drew the spread in {plot_path}")
     if not result.converged:
         raise click.ClickException(
             f"only {result.boards_holding} of {result.boards} boards got the post"
         )
     click.echo(f"demo done: all {result.boards} boards hold the post")
+
+
+def _spread_plotter(path: Path) -> Callable[[SpreadRecord, Path], None]:
+    """The function that draws a spread, or a clear error now: matplotlib is an optional
+    extra, and a missing folder or an unknown format should not wait for the demo to end."""
+    try:
+        from node.plot import picture_formats, save_spread_plot
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] in ("node", "board"):
+            raise
+        raise click.ClickException(
+            f"--plot needs matplotlib, which is not installed here (no module {error.name!r}): "
+            "pip install 'meshboard[plot]'"
+        ) from error
+    if not path.parent.is_dir():
+        raise click.ClickException(f"cannot write {path}: no folder {path.parent}")
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix and suffix not in picture_formats():
+        raise click.ClickException(f"cannot draw a .{suffix} picture; use .png, .svg or .pdf")
+    return save_spread_plot
 
 
 @cli.command()

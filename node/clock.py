@@ -52,6 +52,17 @@ class Clock:
             return datetime.now(UTC)
         return self._wall_origin + timedelta(seconds=self.monotonic())
 
+    def seconds_at(self, moment: datetime) -> float:
+        """This clock's `monotonic()` reading when `now()` showed `moment`.
+
+        Turns a time someone stored (a database's received_at) back into the simulated
+        seconds the mesh counts in. Exact for a simulated clock; a clock that follows the
+        system's wall time has no fixed relation between the two.
+        """
+        if self._follows_system:
+            raise ValueError("a clock that follows the system's has no fixed wall origin")
+        return (moment - self._wall_origin).total_seconds()
+
     def to_real(self, seconds: float) -> float:
         """How many real seconds `seconds` of this clock's time take."""
         return max(0.0, seconds) / self.speed

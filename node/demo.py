@@ -23,6 +23,7 @@ from node.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio
+from node.spread import SpreadRecord, arrival, record_spread
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class DemoResult:
     converged: bool
     boards_holding: int
     boards: int
+    spread: SpreadRecord  # how the post spread, up to convergence (or giving up)
 
 
 def run_demo(say: Say, *, nodes: int, loss: float, seed: int, tz: ZoneInfo) -> DemoResult:
@@ -60,18 +62,30 @@ def run_demo(say: Say, *, nodes: int, loss: float, seed: int, tz: ZoneInfo) -> D
             ana = hood.neighbour(boards[0])
             ben = hood.neighbour(boards[-1])
             say(f"Ana lives by {boards[0].name}, Ben by {boards[-1].name}")
+            sent_at = mesh.now()
             reply = _ask(say, "Ana", ana, boards[0], POST)
-            held = hood.holdings(boards[0])
-            if not reply.startswith("ok #") or not held:
+            ref = reply.split()[1] if reply.startswith("ok #") else ""
+            ids = [i for i in hood.holdings(boards[0]) if ref and i.startswith(ref[1:])]
+            if len(ids) != 1:
                 raise RuntimeError(f"the board did not take the post: {reply!r}")
-            ref = reply.split()[1]
-            converged = _watch_spread(say, hood, boards, held, ref)
+            converged = _watch_spread(say, hood, boards, ids[0], ref)
+            spread = record_spread(
+                hood,
+                ids[0],
+                ref=ref,
+                origin=boards[0],
+                people={ana.node_num: "Ana", ben.node_num: "Ben"},
+                poster=ana.node_num,
+                sent_at=sent_at,
+                topology="line",
+                loss=loss,
+            )
             if converged:
                 _ask(say, "Ben", ben, boards[-1], "list meal")
                 _ask(say, "Ben", ben, boards[-1], f"read {ref}")
             _summary(say, mesh, hood, boards)
-            holding = sum(held <= hood.holdings(b) for b in boards)
-            return DemoResult(converged, holding, len(boards))
+            holding = sum(at is not None for at in spread.arrivals.values())
+            return DemoResult(converged, holding, len(boards), spread)
 
 
 def _ask(say: Say, name: str, person: VirtualHandheld, board: BoardNode, text: str) -> str:
@@ -82,20 +96,28 @@ def _ask(say: Say, name: str, person: VirtualHandheld, board: BoardNode, text: s
 
 
 def _watch_spread(
-    say: Say, hood: Neighbourhood, boards: list[BoardNode], held: set[str], ref: str
+    say: Say, hood: Neighbourhood, boards: list[BoardNode], bulletin_id: str, ref: str
 ) -> bool:
-    """Print each board as it receives the bulletin; True once all have it."""
-    start = hood.mesh.now()
-    have: set[str] = set()
+    """Print each board as it receives the bulletin; True once all have it.
+
+    The times are those the boards' stores wrote (simulated seconds after the first board
+    stored it), not when this loop happened to look.
+    """
+    clock = hood.mesh.clock
+    have: dict[str, float] = {}
+    posted = arrival(boards[0], bulletin_id, clock)
+    if posted is None:
+        raise RuntimeError(f"{boards[0].name} no longer holds {ref}")
 
     def everyone_has_it() -> bool:
-        for board in boards:
-            if board.name not in have and held <= hood.holdings(board):
-                have.add(board.name)
-                say(
-                    f"  +{hood.mesh.now() - start:6.1f} s  {board.name} has {ref}"
-                    f"  [{len(have)}/{len(boards)}]"
-                )
+        new = [
+            (at, board.name)
+            for board in boards
+            if board.name not in have and (at := arrival(board, bulletin_id, clock)) is not None
+        ]
+        for at, name in sorted(new):
+            have[name] = at
+            say(f"  +{at - posted:4.0f} s  {name} has {ref}  [{len(have)}/{len(boards)}]")
         return len(have) == len(boards)
 
     converged = hood.wait_until(everyone_has_it, CONVERGE_TIMEOUT, every=0.1)

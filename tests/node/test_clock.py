@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -37,3 +37,12 @@ def test_a_clock_that_follows_the_system_cannot_change_speed() -> None:
         Clock().set_speed(2.0)
     with pytest.raises(ValueError, match="positive"):
         Clock(speed=2.0).set_speed(0)
+
+
+def test_a_stored_wall_time_maps_back_to_the_seconds_the_mesh_counts() -> None:
+    clock = Clock(speed=40.0, start=START)
+    clock.set_speed(10.0)  # a change of speed moves no moment already shown
+    assert clock.seconds_at(START + timedelta(seconds=12)) == 12.0
+    assert clock.seconds_at(clock.now()) == pytest.approx(clock.monotonic(), abs=0.05)
+    with pytest.raises(ValueError, match="follows the system"):
+        Clock().seconds_at(START)
