@@ -62,10 +62,11 @@ def ask_owner(
     raise AssertionError("the owner never heard the ask")
 
 
-def answer(person: VirtualHandheld, node: BoardNode, text: str) -> str:
-    """The board's answer to `text`, past any forwarded ask that arrives meanwhile."""
+def answer(person: VirtualHandheld, node: BoardNode, text: str, channel: int = 0) -> str:
+    """The board's answer to `text`, past any forwarded ask that arrives meanwhile (an ask
+    sent again by `ask_owner` may reach the owner after the first one did)."""
     before = len(person.inbox)
-    person.send_text(text, to=node.radio.node_num)
+    person.send_text(text, to=node.radio.node_num, channel=channel)
     return person.wait_for_text(
         lambda t: (
             t.sender == node.radio.node_num
@@ -154,7 +155,7 @@ def test_a_private_rings_tools_never_reach_another_channel(mesh: Mesh, hood: Nei
     ref = post(ana, near, "post tool Secret drill", channel=1)
     assert hood.wait_until(lambda: state_at(hood, far, ref, ring=1) == "free", CONVERGE)
     ask_owner(ben, far, ana, f"ask {ref} can I?", channel=1)
-    assert ask(ana, near, f"lend {ref} Ben", channel=1) == f"{ref} lent to Ben"
+    assert answer(ana, near, f"lend {ref} Ben", channel=1) == f"{ref} lent to Ben"
     assert hood.wait_until(lambda: state_at(hood, far, ref, ring=1) == "lent to Ben", CONVERGE)
     assert ask(eve, far, f"ask {ref}") == f"no bulletin {ref}"
     mesh.clock.sleep(600.0)
