@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from board.config import EXAMPLE, load_config
+
 NOTES = Path(__file__).resolve().parent.parent / "firmware_notes"
 UNIT = NOTES / "meshboard.service"
 RULES = NOTES / "99-meshboard-radio.rules"
@@ -164,3 +166,16 @@ def test_the_udev_rules_cover_the_usb_chips_of_meshtastic_boards() -> None:
 def test_udevadm_verify_accepts_the_rules() -> None:
     result = subprocess.run(["udevadm", "verify", str(RULES)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- the configuration file ---------------------------------------------------------------------
+def test_the_example_configuration_file_is_what_meshboard_prints() -> None:
+    assert (NOTES / "meshboard.toml").read_text() == EXAMPLE
+
+
+def test_the_example_configuration_file_loads() -> None:
+    config = load_config(NOTES / "meshboard.toml")
+    assert [(r.name, r.channel, r.serve) for r in config.rings] == [
+        ("public", 0, True),
+        ("garden", 1, True),
+    ]
