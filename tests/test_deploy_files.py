@@ -179,3 +179,36 @@ def test_the_example_configuration_file_loads() -> None:
         ("public", 0, True),
         ("garden", 1, True),
     ]
+
+
+# -- the walkthrough ----------------------------------------------------------------------------
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def slug(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading."""
+    text = heading.strip().lower().replace("`", "")
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    headings = re.findall(r"^#+ (.+)$", page.read_text(), flags=re.MULTILINE)
+    return {slug(h) for h in headings}
+
+
+def test_every_file_in_firmware_notes_is_linked_from_its_readme() -> None:
+    linked = {target.split("#")[0] for target in LINK.findall((NOTES / "README.md").read_text())}
+    files = {path.name for path in NOTES.iterdir() if path.name != "README.md"}
+    assert files - linked == set()
+
+
+@pytest.mark.parametrize("page", sorted(NOTES.glob("*.md")), ids=lambda p: p.name)
+def test_links_between_the_notes_lead_somewhere(page: Path) -> None:
+    for target in LINK.findall(page.read_text()):
+        if target.startswith(("http://", "https://")):
+            continue
+        name, _, anchor = target.partition("#")
+        linked = page if name == "" else (page.parent / name).resolve()
+        assert linked.exists(), f"{page.name} links to missing {name}"
+        if anchor:
+            assert anchor in anchors(linked), f"{page.name} links to missing #{anchor}"
