@@ -32,8 +32,11 @@ _DURATION = re.compile(r"(\d+)\s*([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 EXAMPLE = """\
-# Meshboard configuration (TOML). `meshboard config --example` prints this file.
-# Pass it with `meshboard --config FILE ...` or set MESHBOARD_CONFIG.
+# Meshboard configuration (TOML). `meshboard config --example` prints this file;
+# firmware_notes/meshboard.toml is a copy. A board node's service reads
+# /etc/meshboard/meshboard.toml at start (MESHBOARD_CONFIG). Other commands take
+# `meshboard --config FILE ...` or MESHBOARD_CONFIG. After each edit,
+# `meshboard --config FILE config` checks the file and shows what the board will serve.
 # Without a file the board serves one ring, "public", on channel 0.
 
 # One [[ring]] table per Meshtastic channel the neighbourhood uses.
@@ -44,7 +47,9 @@ serve = true             # store, relay and answer this ring's bulletins on this
 # digest = "6h"          # opt in: broadcast "new: 2 meal, 1 tool" at most once per interval
 
 # Moderators of this ring take turns: one is on duty per period, in the order listed,
-# starting with the first on `starts` (a date, at 00:00 UTC).
+# starting with the first on `starts` (a date, at 00:00 UTC). These node ids are examples:
+# put your moderators' (firmware_notes/radio.md, PKI keys), or delete this whole table for
+# a ring without moderators.
 [ring.moderation]
 moderators = ["!1234abcd", "!5678ef01", "!9abc2345"]
 rotation = "1w"          # m, h, d or w: "1w" is one week each
@@ -54,7 +59,8 @@ starts = "2026-01-05"
 boards = []
 
 # An invitation-only circle on its own channel key. Set the channel up on the radio first
-# (firmware_notes/radio.md); a board that does not serve it ignores it entirely.
+# (firmware_notes/radio.md); a board that does not serve it ignores it entirely. Delete this
+# ring if your radio has no channel 1, or give it your ring's name and channel.
 [[ring]]
 name = "garden"
 channel = 1

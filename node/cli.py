@@ -46,6 +46,7 @@ from node.daemon import Daemon
 from node.demo import run_demo
 from node.health import ErrorLogHandler, StatusFile, status_path
 from node.link import LinkError
+from node.logs import configure_logging
 from node.rings_view import config_json, config_lines, moderators_json, moderators_lines
 from node.spread import SpreadRecord
 from node.status import gather, report_json, report_lines
@@ -205,11 +206,7 @@ def logging_options(quiet_level: int) -> Callable[[F], F]:
         @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
         @functools.wraps(command)
         def wrapper(*args: Any, verbose: bool, **kwargs: Any) -> Any:
-            logging.basicConfig(
-                level=logging.DEBUG if verbose else quiet_level,
-                format="%(levelname)s %(name)s: %(message)s",
-                stream=sys.stderr,
-            )
+            configure_logging(logging.DEBUG if verbose else quiet_level)
             return command(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
