@@ -167,7 +167,7 @@ CONNECTION_CHECKS: tuple[ConnectionCheck, ...] = (integrity, writable)
 
 
 def _disk(path: Path, min_free: int) -> Finding:
-    where = _nearest_dir(path)
+    where = _nearest_dir(path).resolve()  # "." says nothing about which disk
     free = shutil.disk_usage(where).free
     if free < min_free:
         return warn(
