@@ -44,6 +44,7 @@ from board.when import format_when, is_day_only, parse_when_text
 from node.clock import SYSTEM_CLOCK
 from node.daemon import Daemon
 from node.demo import run_demo
+from node.doctor import HANDSHAKE_TIMEOUT, diagnose
 from node.health import ErrorLogHandler, StatusFile, status_path
 from node.link import LinkError
 from node.logs import configure_logging
@@ -117,11 +118,15 @@ class CliState:
 
     @property
     def config(self) -> MeshboardConfig:
+        try:
+            return self.config_or_error()
+        except ConfigError as error:
+            raise click.ClickException(str(error)) from error
+
+    def config_or_error(self) -> MeshboardConfig:
+        """The configuration; ConfigError when the file cannot be used."""
         if self._config is None:
-            try:
-                self._config = load_config(self.config_path)
-            except ConfigError as error:
-                raise click.ClickException(str(error)) from error
+            self._config = load_config(self.config_path)
         return self._config
 
 
@@ -455,6 +460,51 @@ def moderators(
         return
     for line in moderators_lines(rings, key, now, tz):
         click.echo(line)
+
+
+@cli.command()
+@click.option(
+    "--port",
+    envvar="MESHBOARD_PORT",
+    required=True,
+    help="Serial device of the radio, e.g. /dev/ttyUSB0 (env MESHBOARD_PORT).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=HANDSHAKE_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for the radio to answer the config handshake.",
+)
+@db_option
+@json_option
+@click.pass_context
+def doctor(ctx: click.Context, port: str, timeout: float, db_path: Path, as_json: bool) -> None:
+    """Check the radio, the clocks and the database; say how to fix what is wrong.
+
+    One line per finding: ok, warn or fail, and under each warn or fail the command that
+    fixes it. The radio must be free: stop a running board first (sudo systemctl stop
+    meshboard). Nothing is changed, on the radio or in the database.
+
+    \b
+    Exit codes:
+      0  nothing failed (warnings may remain)
+      1  at least one check failed
+    """
+    state = ctx.find_root().ensure_object(CliState)
+    try:
+        config: MeshboardConfig | ConfigError = state.config_or_error()
+    except ConfigError as error:
+        config = error
+    diagnosis = diagnose(
+        port, db_path, config, handshake_timeout=timeout, config_path=state.config_path
+    )
+    if as_json:
+        emit_json(diagnosis.as_json())
+    else:
+        for line in diagnosis.lines():
+            click.echo(line)
+    ctx.exit(diagnosis.exit_code)
 
 
 @cli.command()

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import serial
 from google.protobuf.message import DecodeError
 from meshtastic.mesh_interface import MeshInterface
-from meshtastic.protobuf import mesh_pb2, portnums_pb2
+from meshtastic.protobuf import channel_pb2, localonly_pb2, mesh_pb2, portnums_pb2
 from meshtastic.serial_interface import SerialInterface
 from pubsub import pub
 
@@ -39,6 +39,7 @@ _PORT_ERRORS = (OSError, serial.SerialException, termios.error)
 ROOM_POLL = 0.25  # seconds between looks at the radio's TX queue while it is full
 READER_EXIT = 5.0  # seconds to wait for an old client's reader thread to end
 HANDSHAKE_POLL = 0.1  # seconds between looks at close() while the handshake is under way
+HANDSHAKE_TIMEOUT = 30.0  # seconds for the config handshake: the client's own default
 UNDECODABLE_WARN_INTERVAL = 60.0  # seconds between warnings about garbage from the radio
 
 
@@ -109,6 +110,22 @@ class RadioMetrics:
     air_util_tx: float
 
 
+@dataclass(frozen=True)
+class RadioState:
+    """The radio's own description from the config handshake, as protobufs.
+
+    `own_node` is the client's dict of the radio's own node info; its `lastHeard` is the
+    radio's clock at the handshake when the radio trusts it (a GPS fix, a phone, the mesh or
+    `--set-time`), else absent: the firmware sends 0 then.
+    """
+
+    node_num: int
+    metadata: mesh_pb2.DeviceMetadata | None
+    config: localonly_pb2.LocalConfig
+    channels: tuple[channel_pb2.Channel, ...]
+    own_node: dict[str, Any]
+
+
 Received = ReceivedText | ReceivedBoardPacket | RadioMetrics | Delivery
 ReceiveHandler = Callable[[Received], None]
 LostHandler = Callable[[], None]
@@ -158,8 +175,9 @@ class MeshtasticLink:
     One link is one connection: after `close()` the supervisor makes a new one.
     """
 
-    def __init__(self, port: str) -> None:
+    def __init__(self, port: str, *, handshake_timeout: float = HANDSHAKE_TIMEOUT) -> None:
         self.port = port
+        self.handshake_timeout = handshake_timeout
         self._interface: SerialInterface | None = None
         self._on_receive: ReceiveHandler | None = None
         self._on_lost: LostHandler | None = None
@@ -192,7 +210,9 @@ class MeshtasticLink:
         pub.subscribe(self._handle_lost, "meshtastic.connection.lost")
         # Build the interface without connecting, so that packets arriving right after the
         # handshake can already be matched to it.
-        interface = _CancellableSerialInterface(self._closed, devPath=self.port, connectNow=False)
+        interface = _CancellableSerialInterface(
+            self._closed, self.handshake_timeout, devPath=self.port, connectNow=False
+        )
         with self._lock:
             self._subscribed = True
             closed = self._closed.is_set()
@@ -212,6 +232,30 @@ class MeshtasticLink:
         self._my_num = interface.myInfo.my_node_num
         self._heard_at = time.monotonic()
         logger.info("connected to radio %s on %s", self.node_id, self.port)
+
+    def radio_state(self) -> RadioState:
+        """What the radio reported about itself in the handshake (copies; safe to keep)."""
+        interface = self._require_interface()
+        my_num = self._my_num if self._my_num is not None else interface.myInfo.my_node_num
+        metadata = None
+        if interface.metadata is not None:
+            metadata = mesh_pb2.DeviceMetadata()
+            metadata.CopyFrom(interface.metadata)
+        config = localonly_pb2.LocalConfig()
+        config.CopyFrom(interface.localNode.localConfig)
+        channels = []
+        for channel in interface.localNode.channels or ():
+            copy = channel_pb2.Channel()
+            copy.CopyFrom(channel)
+            channels.append(copy)
+        own = (interface.nodesByNum or {}).get(my_num) or {}
+        return RadioState(
+            node_num=my_num,
+            metadata=metadata,
+            config=config,
+            channels=tuple(channels),
+            own_node=dict(own),
+        )
 
     def send_text(self, text: str, destination: str, channel: int, *, resend_of: int = 0) -> int:
         """Send a direct text with want_ack on `channel`; returns the id its `Delivery` names.
@@ -352,8 +396,9 @@ class _CancellableSerialInterface(SerialInterface):  # type: ignore[misc]
     clears the flag close() set), so the wait itself looks at the link's `closed` event.
     """
 
-    def __init__(self, closed: threading.Event, **kwargs: Any) -> None:
+    def __init__(self, closed: threading.Event, handshake_timeout: float, **kwargs: Any) -> None:
         self._link_closed = closed
+        self._handshake_timeout = handshake_timeout
         self._undecodable = 0  # frames dropped since the last warning
         self._warned_at: float | None = None
         super().__init__(**kwargs)
@@ -388,8 +433,8 @@ class _CancellableSerialInterface(SerialInterface):  # type: ignore[misc]
         self._undecodable = 0
         self._warned_at = now
 
-    def _waitConnected(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
+    def _waitConnected(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (self._handshake_timeout if timeout is None else timeout)
         while not self.isConnected.wait(HANDSHAKE_POLL):
             if self._link_closed.is_set():
                 raise LinkDown(f"radio on {self.devPath} closed while connecting")

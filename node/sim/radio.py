@@ -49,6 +49,7 @@ PUBLIC_PSK = b"\x01"  # "AQ==": the well-known default key of the public channel
 Region = config_pb2.Config.LoRaConfig.RegionCode
 Preset = config_pb2.Config.LoRaConfig.ModemPreset
 Role = config_pb2.Config.DeviceConfig.Role
+GpsMode = config_pb2.Config.PositionConfig.GpsMode
 
 
 def node_id(num: int) -> str:
@@ -73,10 +74,15 @@ class RadioProfile:
     firmware_version: str = "2.7.15.sim"
     region: int = Region.EU_868
     modem_preset: int = Preset.LONG_FAST
+    use_preset: bool = True  # False: custom bandwidth, spreading factor and coding rate
     role: int = Role.CLIENT
     hop_limit: int = 3
     channels: tuple[ChannelSpec, ...] = (ChannelSpec(),)
     public_key: bytes = b""
+    gps_mode: int = GpsMode.DISABLED
+    # The radio's clock against the host's, in seconds; None: it does not know the time (no
+    # GPS fix, no phone, no --set-time), and its own node info then says last_heard 0.
+    clock_offset: float | None = 0.0
 
 
 @dataclass(frozen=True)
@@ -525,14 +531,15 @@ class SimulatedRadio:
                 )
             ),
             self._node_info(
-                _Handheld(self.node_num, profile.long_name, profile.short_name, profile.public_key)
+                _Handheld(self.node_num, profile.long_name, profile.short_name, profile.public_key),
+                last_heard=self._own_time(),
             ),
         ]
         messages += [self._node_info(h) for h in self._handhelds.values()]
         for index in range(MAX_CHANNELS):
             messages.append(mesh_pb2.FromRadio(channel=self._channel(index)))
         lora = config_pb2.Config.LoRaConfig(
-            use_preset=True,
+            use_preset=profile.use_preset,
             modem_preset=profile.modem_preset,
             region=profile.region,
             hop_limit=profile.hop_limit,
@@ -540,7 +547,7 @@ class SimulatedRadio:
         )
         for config in (
             config_pb2.Config(device=config_pb2.Config.DeviceConfig(role=profile.role)),
-            config_pb2.Config(position=config_pb2.Config.PositionConfig()),
+            config_pb2.Config(position=config_pb2.Config.PositionConfig(gps_mode=profile.gps_mode)),
             config_pb2.Config(power=config_pb2.Config.PowerConfig()),
             config_pb2.Config(network=config_pb2.Config.NetworkConfig()),
             config_pb2.Config(display=config_pb2.Config.DisplayConfig()),
@@ -574,8 +581,13 @@ class SimulatedRadio:
             settings=channel_pb2.ChannelSettings(name=spec.name, psk=spec.psk),
         )
 
+    def _own_time(self) -> int:
+        """What the firmware puts in its own node info: its clock if it trusts it, else 0."""
+        offset = self.profile.clock_offset
+        return 0 if offset is None else int(time.time() + offset)
+
     @staticmethod
-    def _node_info(node: _Handheld) -> mesh_pb2.FromRadio:
+    def _node_info(node: _Handheld, last_heard: int | None = None) -> mesh_pb2.FromRadio:
         user = mesh_pb2.User(
             id=node_id(node.num),
             long_name=node.long_name,
@@ -583,8 +595,9 @@ class SimulatedRadio:
             hw_model=mesh_pb2.HardwareModel.HELTEC_V3,
             public_key=node.public_key,
         )
+        heard = int(time.time()) if last_heard is None else last_heard
         return mesh_pb2.FromRadio(
-            node_info=mesh_pb2.NodeInfo(num=node.num, user=user, last_heard=int(time.time()))
+            node_info=mesh_pb2.NodeInfo(num=node.num, user=user, last_heard=heard)
         )
 
     def _text_packet(
