@@ -172,26 +172,26 @@ def check_radio_time(
     if radio_time is None:
         if gps:
             return warn(
-                "radio time",
+                "radiotime",
                 "GPS on, but no fix yet: the radio does not know the time",
                 "put the radio (or its GPS antenna) where it sees the sky",
                 *((f"{cli} --set-time   # meanwhile, the Pi's time",) if clock.trusted else ()),
             )
         if clock.trusted:
-            return ok("radio time", "no time of its own (no GPS); the board keeps the Pi's")
+            return ok("radiotime", "no time of its own (no GPS); the board keeps the Pi's")
         fix: tuple[str, ...] = RTC_FIX
         if gps_mode == GpsMode.DISABLED:
             fix = (f"{cli} --set position.gps_mode ENABLED   # if the radio has a GPS", *fix)
-        return warn("radio time", "neither the radio nor the Pi has a time source", *fix)
+        return warn("radiotime", "neither the radio nor the Pi has a time source", *fix)
     source = " (GPS)" if gps else ""
     gap = _apart(radio_time, pi_time)
     if gap <= TOLERANCE:
-        return ok("radio time", f"agrees with the Pi's clock: {gap:.0f} s apart{source}")
+        return ok("radiotime", f"agrees with the Pi's clock: {gap:.0f} s apart{source}")
     summary = f"the radio's clock{source} is {_off(radio_time, pi_time)} the Pi's"
     if clock.trusted:
-        return warn("radio time", summary, f"{cli} --set-time   # sets it from the Pi's")
+        return warn("radiotime", summary, f"{cli} --set-time   # sets it from the Pi's")
     return warn(
-        "radio time",
+        "radiotime",
         summary,
         f"sudo date -u -s '{radio_time:%Y-%m-%d %H:%M:%S}'   # the radio's time, if it is right",
     )

@@ -134,7 +134,7 @@ def test_a_healthy_board_node_is_all_ok(tmp_path: Path, db: Path) -> None:
         ("role", Status.OK),
         ("channels", Status.OK),
         ("pki", Status.OK),
-        ("radio time", Status.OK),
+        ("radiotime", Status.OK),
         ("clock", Status.OK),
         ("database", Status.OK),
         ("integrity", Status.OK),
@@ -171,7 +171,7 @@ def test_the_human_report_is_one_aligned_line_per_finding_with_fixes_below(
         radio_lines[7],  # the radio's clock, a second or so from the Pi's
         radio_lines[8],  # the host's own clock: whatever state it is in
     ]
-    agrees = r"ok    radio time agrees with the Pi's clock: [012] s apart"
+    agrees = r"ok    radiotime  agrees with the Pi's clock: [012] s apart"
     assert re.fullmatch(agrees, radio_lines[7])
     assert radio_lines[8].startswith(("ok    clock      ", "warn  clock      "))
     # Findings and their wrapped summaries fit 80 columns; fixes stay whole for copying.
@@ -335,7 +335,7 @@ def test_the_radio_reports_its_clock_in_the_handshake(
 ) -> None:
     with SimulatedRadio(profile=profile) as radio:
         diagnosis = diagnose(radio.port, db, load_config(None), clock=SYNCED, handshake_timeout=5)
-    finding = next(f for f in diagnosis.findings if f.check == "radio time").as_json()
+    finding = next(f for f in diagnosis.findings if f.check == "radiotime").as_json()
     assert (finding["status"], finding["summary"]) == (status, summary)
     assert finding["fix"] == fix.format(port=radio.port)
 

@@ -186,7 +186,7 @@ def test_the_radios_clock(
 ) -> None:
     finding = check_radio_time(clock, radio_time, NOW, gps, CLI)
     assert (finding.check, finding.status, finding.summary, finding.fix) == (
-        "radio time",
+        "radiotime",
         status,
         summary,
         fix,
