@@ -96,6 +96,15 @@ class AirtimeRow(SQLModel, table=True):
     seconds: float
 
 
+# Compiled once: a bundle or a flood stores thousands of bulletins through these.
+_BULLETINS = SQLModel.metadata.tables["bulletin"]
+_TOMBSTONES = SQLModel.metadata.tables["tombstone"]
+_ADD_BULLETIN = insert(_BULLETINS).on_conflict_do_nothing()
+_IS_DELETED = sqlalchemy.select(_TOMBSTONES.c.id).where(
+    _TOMBSTONES.c.id == sqlalchemy.bindparam("id")
+)
+
+
 @dataclass(frozen=True)
 class Merged:
     """What merging a batch (a bundle) changed."""
@@ -244,14 +253,14 @@ class Store:
     def _insert(session: Session, bulletin: Bulletin, now: datetime) -> bool:
         """Insert unless held or tombstoned; a first sighting is also counted for the tally."""
         row = _row(bulletin, now)
-        if session.get(TombstoneRow, row["id"]) is not None:
+        connection = session.connection()
+        if connection.execute(_IS_DELETED, {"id": row["id"]}).first() is not None:
             logger.debug("not storing deleted bulletin %s", row["id"])
             return False
-        statement = insert(BulletinRow).values(row).on_conflict_do_nothing()
-        stored = session.exec(statement).rowcount == 1
+        stored = connection.execute(_ADD_BULLETIN, row).rowcount == 1
         if stored:
-            session.exec(share_statement(bulletin))
-        return bool(stored)
+            connection.execute(*share_statement(bulletin))
+        return stored
 
     def merge(
         self,

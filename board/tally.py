@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy
 from sqlalchemy import Index, func
-from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.dialects.sqlite import Insert, insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from board.bulletin import Bulletin
@@ -65,8 +65,10 @@ class ShareRow(SQLModel, table=True):
     created_at: int  # unix seconds
 
 
-def share_statement(bulletin: Bulletin) -> Any:
-    """The insert `Store.add` runs in its own transaction when a bulletin is first stored."""
+def share_statement(bulletin: Bulletin) -> tuple[Insert, dict[str, Any]]:
+    """The insert `Store.add` runs in its own transaction when a bulletin is first stored, and
+    its parameters (a statement compiled once, for bundles of thousands of bulletins).
+    """
     row = {
         "id": bulletin.id,
         "ring": bulletin.ring,
@@ -74,7 +76,10 @@ def share_statement(bulletin: Bulletin) -> Any:
         "author": bulletin.author,
         "created_at": int(bulletin.created_at.timestamp()),
     }
-    return insert(ShareRow).values(row).on_conflict_do_nothing()
+    return _ADD_SHARE, row
+
+
+_ADD_SHARE = insert(SQLModel.metadata.tables["share"]).on_conflict_do_nothing()
 
 
 @dataclass(frozen=True)
