@@ -114,11 +114,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             # `read #ref`: an id prefix within a ring. Nothing looks bulletins up by the `ref`
             # column itself (the id prefix serves every length a person types).
             "CREATE INDEX ix_bulletin_ring_id ON bulletin (ring, id)",
-            # Sync's view of a ring (its unexpired ids, its next expiry) and `count`.
-            "CREATE INDEX ix_bulletin_ring_expires ON bulletin (ring, expires_at)",
+            # Sync's view of a ring (its unexpired ids that fit a packet, read from the index
+            # alone), its next expiry, and `count`.
+            "CREATE INDEX ix_bulletin_ring_expires "
+            "ON bulletin (ring, expires_at, id, length(canonical))",
             "DROP INDEX ix_bulletin_ring",
             "DROP INDEX ix_bulletin_type",
             "DROP INDEX ix_bulletin_ref",
+            # A re-sent `post` is found by ring, type and a few minutes of created_at: the
+            # (ring, type, created_at) index answers it, so the author index only cost space.
+            "DROP INDEX ix_bulletin_author",
             # The tally: one ring's shares in one month, counted from the index alone.
             "CREATE INDEX ix_share_ring_created ON share (ring, created_at, type, author)",
             "DROP INDEX ix_share_ring",
