@@ -19,8 +19,8 @@ from sqlalchemy import Boolean, Index, column, desc, event, func, or_
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Field, Session, SQLModel, col, delete, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from board.bulletin import Bulletin
 from board.errors import AmbiguousRef, MalformedBulletin, NotAuthor, NotFound
@@ -181,18 +181,18 @@ def _bulletin(row: BulletinRow) -> Bulletin:
     return Bulletin.from_canonical_bytes(row.canonical)
 
 
-def _readable(rows: Iterable[BulletinRow]) -> list[Bulletin]:
+def _readable(rows: Iterable[tuple[str, bytes]]) -> list[Bulletin]:
     """The rows as bulletins, leaving out (and logging) any that the current rules refuse.
 
     A row stored before a rule was tightened (e.g. an event years ahead) must not break every
     list of its ring; `read` of that one bulletin still reports it.
     """
     bulletins = []
-    for row in rows:
+    for bulletin_id, canonical in rows:
         try:
-            bulletins.append(_bulletin(row))
+            bulletins.append(Bulletin.from_canonical_bytes(canonical))
         except MalformedBulletin as exc:
-            logger.warning("not listing stored bulletin %s: %s", row.id, exc)
+            logger.warning("not listing stored bulletin %s: %s", bulletin_id, exc)
     return bulletins
 
 
@@ -342,14 +342,14 @@ class Store:
         offset: int = 0,
     ) -> list[Bulletin]:
         """Bulletins not yet expired, newest created first (ties broken by id)."""
-        statement = self._filtered(select(BulletinRow), now, ring, type)
+        statement = select(BulletinRow).where(*self._shown(now, ring, type))
         statement = (
             statement.order_by(col(BulletinRow.created_at).desc(), col(BulletinRow.id))
             .offset(offset)
             .limit(limit)
         )
         with Session(self.engine) as session, session.begin():
-            return _readable(session.exec(statement))
+            return _readable((row.id, row.canonical) for row in session.exec(statement))
 
     def page(
         self,
@@ -367,21 +367,22 @@ class Store:
         """
         bulletins: list[Bulletin] = []
         position = None if after is None else (_seconds(after.created_at), after.id)
+        table = _BULLETINS.c
         with Session(self.engine) as session, session.begin():
             while len(bulletins) < limit:
-                statement = self._filtered(select(BulletinRow), now, ring, type)
+                # Only the columns it needs, without the ORM: a page is read per `list`.
+                statement = sqlalchemy.select(table.id, table.created_at, table.canonical)
+                statement = statement.where(*self._shown(now, ring, type))
                 if position is not None:
                     created, last = position
                     statement = statement.where(
-                        col(BulletinRow.created_at) <= created,
-                        or_(col(BulletinRow.created_at) < created, col(BulletinRow.id) > last),
+                        table.created_at <= created,
+                        or_(table.created_at < created, table.id > last),
                     )
                 wanted = limit - len(bulletins)
-                statement = statement.order_by(
-                    col(BulletinRow.created_at).desc(), col(BulletinRow.id)
-                ).limit(wanted)
-                rows = list(session.exec(statement))
-                bulletins += _readable(rows)
+                statement = statement.order_by(table.created_at.desc(), table.id).limit(wanted)
+                rows = list(session.connection().execute(statement))
+                bulletins += _readable((row.id, row.canonical) for row in rows)
                 if len(rows) < wanted:
                     break
                 position = (rows[-1].created_at, rows[-1].id)  # past any unreadable ones
@@ -549,31 +550,33 @@ class Store:
             ]
 
     @staticmethod
-    def _filtered(
-        statement: SelectOfScalar[BulletinRow],
-        now: datetime | None,
-        ring: int | None,
-        type: str | None = None,
-    ) -> SelectOfScalar[BulletinRow]:
+    def _shown(
+        now: datetime | None, ring: int | None, type: str | None = None
+    ) -> list[ColumnElement[bool]]:
+        """What a person may see: unexpired (with `now`), of the ring and type, not hidden."""
+        conditions: list[ColumnElement[bool]] = []
         if now is not None:
             # Most stored bulletins are unexpired (the daemon purges every 10 minutes). Saying
             # so keeps SQLite walking a ring newest first for `list` rather than gathering the
             # whole ring by expiry and sorting it (bench/store_scale.py).
             unexpired = col(BulletinRow.expires_at) > _seconds(now)
-            statement = statement.where(func.likely(unexpired, type_=Boolean))
+            conditions.append(func.likely(unexpired, type_=Boolean))
         if ring is not None:
-            statement = statement.where(BulletinRow.ring == ring)
+            conditions.append(col(BulletinRow.ring) == ring)
         if type is not None:
-            statement = statement.where(BulletinRow.type == type.lower())
+            conditions.append(col(BulletinRow.type) == type.lower())
         # A moderator's removal hides a bulletin from people; sync still holds its bytes.
-        return statement.where(~hidden(BulletinRow.id, BulletinRow.ring))
+        conditions.append(~hidden(BulletinRow.id, BulletinRow.ring))
+        return conditions
 
     def _one(
         self, session: Session, prefix: str, ring: int | None, now: datetime | None
     ) -> BulletinRow:
         """The single row whose id starts with `prefix` (a range scan on the primary key)."""
-        statement = self._filtered(select(BulletinRow), now, ring).where(
-            col(BulletinRow.id) >= prefix, col(BulletinRow.id) < prefix + "~"
+        statement = select(BulletinRow).where(
+            *self._shown(now, ring),
+            col(BulletinRow.id) >= prefix,
+            col(BulletinRow.id) < prefix + "~",
         )
         rows = list(session.exec(statement.order_by(col(BulletinRow.id)).limit(MAX_MATCHES)))
         if not rows:
