@@ -69,6 +69,9 @@ LIST_LINE_BYTES = 60
 #: The shortest list line is `#a3f0: x` and a newline: no packet holds more lines than this, so
 #: a page fetched one longer shows whether there is more.
 MAX_LIST_LINES = MAX_PACKET_BYTES // len("#a3f0: x\n")
+#: Lines are summaries of up to LIST_LINE_BYTES, so a packet usually holds three or four: a
+#: list reads this many bulletins first, and more only when they all fit.
+LIST_FIRST_READ = 6
 MAX_ECHOED_WORD = 20
 
 POST_USAGE = "post needs text: post <type> [when] <text>"
@@ -363,25 +366,27 @@ class CommandHandler:
     def _list_page(self, msg: Inbound, listing: _Listing) -> tuple[str, _Listing | None] | None:
         """The next packet of a list, and where the one after starts (None: that was all).
 
-        Lines are made only for the bulletins that fit: a tool's line asks for its state.
+        Bulletins are read and lines made only until one does not fit (a tool's line asks for
+        its state): usually LIST_FIRST_READ, at most one packet's worth and one more.
         """
-        bulletins = self._store.page(
-            msg.now, msg.ring, listing.type_name, after=listing.shown, limit=MAX_LIST_LINES + 1
-        )
-        if not bulletins:
-            return None
-        with_type = listing.type_name is None
+        shown: list[Bulletin] = []
         lines: list[str] = []
-        for bulletin in bulletins:
-            line = self._line(bulletin, msg.now, with_type=with_type)
-            lines.append(truncate_utf8(line, LIST_LINE_BYTES))
-            if fit_lines(lines, MAX_PACKET_BYTES)[1] < len(lines):
+        after, wanted = listing.shown, LIST_FIRST_READ
+        while wanted > 0:
+            batch = self._store.page(
+                msg.now, msg.ring, listing.type_name, after=after, limit=wanted
+            )
+            for bulletin in batch:
+                line = self._line(bulletin, msg.now, with_type=listing.type_name is None)
+                lines.append(truncate_utf8(line, LIST_LINE_BYTES))
+                shown.append(bulletin)
+                if fit_lines(lines, MAX_PACKET_BYTES)[1] < len(lines):  # more than a packet
+                    packet, used = fit_lines(lines, MAX_PACKET_BYTES - utf8_len(MORE_SUFFIX))
+                    return packet + MORE_SUFFIX, _Listing(listing.type_name, shown[used - 1])
+            if len(batch) < wanted:  # the store has no more
                 break
-        packet, used = fit_lines(lines, MAX_PACKET_BYTES)
-        if used == len(bulletins):
-            return packet, None
-        packet, used = fit_lines(lines, MAX_PACKET_BYTES - utf8_len(MORE_SUFFIX))
-        return packet + MORE_SUFFIX, _Listing(listing.type_name, bulletins[used - 1])
+            after, wanted = batch[-1], MAX_LIST_LINES + 1 - len(shown)
+        return (fit_lines(lines, MAX_PACKET_BYTES)[0], None) if shown else None
 
     def _read(self, msg: Inbound, rest: str) -> list[str]:
         ref, _ = _head(rest)

@@ -258,13 +258,23 @@ def test_list_shows_only_the_inbound_ring(handler: CommandHandler) -> None:
     assert "ring one" in Person(handler, BOB, ring=1).ask("list")
 
 
-def test_list_and_more_cover_every_bulletin_exactly_once(alice: Person) -> None:
+@pytest.mark.parametrize(
+    ("count", "text", "packets"),
+    [
+        (25, "Lesson {n}: knitting, soldering or bread, ask at the hall", 9),  # 3 a packet
+        (10, "{n}", 1),  # short lines: more than the first read fits one packet
+        (40, "{n}", 4),
+    ],
+)
+def test_list_and_more_cover_every_bulletin_exactly_once(
+    alice: Person, count: int, text: str, packets: int
+) -> None:
     refs = []
-    for n in range(25):
+    for n in range(count):
         alice.now += timedelta(minutes=1)
-        refs.append(alice.post(f"skill Lesson {n}: knitting, soldering or bread, ask at the hall"))
+        refs.append(alice.post("skill " + text.format(n=n)))
     pages = read_all(alice, alice.ask("list"))
-    assert len(pages) > 3
+    assert len(pages) == packets
     listed = [line.split()[0].removeprefix("#") for line in list_lines(pages)]
     assert listed == refs[::-1]
     assert alice.ask("more") == NOTHING_MORE
