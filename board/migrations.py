@@ -49,6 +49,9 @@ V1_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS outbox_send (packet_id INTEGER NOT NULL, "
     "item_id INTEGER NOT NULL, sent_at FLOAT NOT NULL, PRIMARY KEY (packet_id), "
     "FOREIGN KEY(item_id) REFERENCES outbox (id))",
+    "CREATE TABLE IF NOT EXISTS share (id VARCHAR NOT NULL, ring INTEGER NOT NULL, "
+    "type VARCHAR NOT NULL, author VARCHAR NOT NULL, created_at INTEGER NOT NULL, "
+    "PRIMARY KEY (id))",
     "CREATE TABLE IF NOT EXISTS subscription (node VARCHAR NOT NULL, ring INTEGER NOT NULL, "
     "type VARCHAR NOT NULL, since INTEGER NOT NULL, PRIMARY KEY (node, ring, type))",
     "CREATE TABLE IF NOT EXISTS tombstone (id VARCHAR NOT NULL, ring INTEGER NOT NULL, "
@@ -73,19 +76,17 @@ V1_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS ix_moderation_ring ON moderation (ring)",
     "CREATE INDEX IF NOT EXISTS ix_moderation_log_at ON moderation_log (at)",
     "CREATE INDEX IF NOT EXISTS ix_moderation_log_ring ON moderation_log (ring)",
+    "CREATE INDEX IF NOT EXISTS ix_share_ring ON share (ring)",
+    "CREATE INDEX IF NOT EXISTS ix_share_created_at ON share (created_at)",
     "CREATE INDEX IF NOT EXISTS ix_tool_state_ring ON tool_state (ring)",
     "CREATE INDEX IF NOT EXISTS ix_tool_loan_ring ON tool_loan (ring)",
     "CREATE INDEX IF NOT EXISTS ix_tool_loan_lent_at ON tool_loan (lent_at)",
     "CREATE INDEX IF NOT EXISTS ix_outbox_send_item_id ON outbox_send (item_id)",
 )
-_V1_SHARE = (
-    "CREATE TABLE share (id VARCHAR NOT NULL, ring INTEGER NOT NULL, type VARCHAR NOT NULL, "
-    "author VARCHAR NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (id))",
-    "CREATE INDEX ix_share_ring ON share (ring)",
-    "CREATE INDEX ix_share_created_at ON share (created_at)",
-    # The tally counts what was ever stored: a board from before the tally counts what it holds.
+#: The tally counts what was ever stored: a board from before the tally counts what it holds.
+_SHARE_WHAT_IS_HELD = (
     "INSERT OR IGNORE INTO share (id, ring, type, author, created_at) "
-    "SELECT id, ring, type, author, created_at FROM bulletin",
+    "SELECT id, ring, type, author, created_at FROM bulletin"
 )
 
 
@@ -95,8 +96,7 @@ def complete_v1(db: sqlite3.Connection) -> None:
     for statement in V1_SCHEMA:
         db.execute(statement)
     if had_share is None:
-        for statement in _V1_SHARE:
-            db.execute(statement)
+        db.execute(_SHARE_WHAT_IS_HELD)
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -144,6 +144,7 @@ def test_a_database_from_before_some_v1_tables_gets_them(tmp_path: Path, v1: Pat
     with sqlite3.connect(v1) as db:
         for table in ("outbox_send", "outbox", "subscription", "tool_state", "tool_loan", "share"):
             db.execute(f"DROP TABLE {table}")
+        db.execute("DROP INDEX ix_bulletin_ref")  # one that v2 drops again
     db.close()
     Store.open(tmp_path / "fresh.db").close()
     Store.open(v1).close()
