@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote
 
 import sqlalchemy
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -159,7 +160,9 @@ def _file_of(engine: sqlalchemy.Engine) -> Path | None:
     database = engine.url.database or ""
     if database in ("", ":memory:") or "mode=memory" in database:
         return None
-    return Path(database.removeprefix("file:").split("?")[0])
+    if database.startswith("file:"):  # a URI filename, with its query
+        database = unquote(database.removeprefix("file:").split("?")[0])
+    return Path(database)
 
 
 def _backup(path: Path, version: int) -> Path:
@@ -167,7 +170,7 @@ def _backup(path: Path, version: int) -> Path:
     target = path.with_name(f"{path.name}.v{version}.bak")
     partial = target.with_name(target.name + ".tmp")
     partial.unlink(missing_ok=True)
-    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    source = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
     copy = sqlite3.connect(partial)
     try:
         source.backup(copy)
@@ -177,5 +180,10 @@ def _backup(path: Path, version: int) -> Path:
     with open(partial, "rb") as written:
         os.fsync(written.fileno())
     os.replace(partial, target)
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:  # the copy's name is on disk before the migration can commit
+        os.fsync(directory)
+    finally:
+        os.close(directory)
     logger.info("kept a copy of %s (schema v%d) in %s before migrating it", path, version, target)
     return target

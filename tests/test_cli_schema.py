@@ -24,7 +24,15 @@ def newer(path: Path) -> Path:
 
 @pytest.mark.parametrize(
     "command",
-    [["list"], ["show", "#abcd"], ["post", "notice", "Soup"], ["tally"], ["audit"], ["status"]],
+    [
+        ["list"],
+        ["show", "#abcd"],
+        ["post", "notice", "Soup"],
+        ["tally"],
+        ["audit"],
+        ["status"],
+        ["run", "--port", "/dev/no-radio"],  # the daemon refuses before it opens the radio
+    ],
 )
 def test_a_newer_database_is_one_line_and_exit_1(tmp_path: Path, command: list[str]) -> None:
     path = newer(tmp_path / "board.db")

@@ -164,6 +164,13 @@ def test_opening_a_v1_database_migrates_it_and_keeps_a_copy(
     assert f"migrated {v1} from schema v1 to v{LATEST}" in caplog.text
 
 
+def test_a_database_whose_name_looks_like_a_uri_is_copied_too(tmp_path: Path) -> None:
+    path = load(tmp_path / "board #1?.db")
+    Store.open(path).close()
+    assert user_version(path) == LATEST
+    assert (tmp_path / "board #1?.db.v1.bak").exists()
+
+
 def test_every_bulletin_is_still_listed_and_read_on_its_ring(migrated: Store) -> None:
     hidden_or_deleted = {HIDDEN, DELETED}
     for ring in (0, 1, 2):
