@@ -4,9 +4,11 @@ One message in, one packet out for every common action (DESIGN.md: handheld firs
 channel only prefixed commands are answered; in a direct message plain commands work too. Answers
 always go to the sender, on the ring the command arrived on.
 
-Paging: `list` and `read` compute all their pages when asked and keep the ones not yet sent per
-(sender, ring), so `more` continues exactly that snapshot (every bulletin once, even if others are
-posted meanwhile). Pending pages are forgotten after PENDING_TTL or when more than
+Paging: `read` computes all its pages when asked and keeps the ones not yet sent per (sender,
+ring). `list` keeps only the last bulletin it showed, and `more` reads the next page from the
+store, newest first from there: a ring may hold tens of thousands of bulletins, and a person
+reads a few pages. Each bulletin is shown once; one posted meanwhile is newer than the page, so
+it waits for the next `list`. Pending pages are forgotten after PENDING_TTL or when more than
 MAX_CONVERSATIONS conversations are waiting; a `list` or `read` that fits one packet clears them.
 
 Beyond the documented grammar, a bare `#a3f0` reads that bulletin, and on a shared channel an
@@ -64,6 +66,12 @@ MAX_CONVERSATIONS = 256
 REPOST_WINDOW = timedelta(minutes=10)
 #: List lines are summaries (`read` shows the rest), so a packet holds several.
 LIST_LINE_BYTES = 60
+#: The shortest list line is `#a3f0: x` and a newline: no packet holds more lines than this, so
+#: a page fetched one longer shows whether there is more.
+MAX_LIST_LINES = MAX_PACKET_BYTES // len("#a3f0: x\n")
+#: Lines are summaries of up to LIST_LINE_BYTES, so a packet usually holds three or four: a
+#: list reads this many bulletins first, and more only when they all fit.
+LIST_FIRST_READ = 6
 MAX_ECHOED_WORD = 20
 
 POST_USAGE = "post needs text: post <type> [when] <text>"
@@ -122,10 +130,19 @@ class BoardConfig:
     rings: MeshboardConfig = DEFAULT_CONFIG  # who moderates which ring
 
 
+@dataclass(frozen=True)
+class _Listing:
+    """Where a `list` stopped: `more` goes on after `shown`."""
+
+    type_name: str | None
+    shown: Bulletin | None  # the last bulletin sent; None before the first page
+
+
 @dataclass
 class _Pending:
     pages: list[str]  # not yet sent, in order
     touched: datetime
+    listing: _Listing | None = None  # a list: its next page comes from the store
 
 
 Command = Callable[[Inbound, str], list[str]]
@@ -157,21 +174,6 @@ def _head(text: str) -> tuple[str, str]:
 
 def _one_line(text: str) -> str:
     return text.replace("\n", " ")
-
-
-def _line_pages(lines: list[str]) -> list[str]:
-    """Packets of whole lines; every packet but the last ends with MORE_SUFFIX."""
-    pages: list[str] = []
-    start = 0
-    while start < len(lines):
-        packet, used = fit_lines(lines[start:], MAX_PACKET_BYTES)
-        if start + used < len(lines):
-            room = MAX_PACKET_BYTES - utf8_len(MORE_SUFFIX)
-            packet, used = fit_lines(lines[start:], room)
-            packet += MORE_SUFFIX
-        pages.append(packet)
-        start += used
-    return pages
 
 
 def _well_formed(text: str) -> str:
@@ -351,15 +353,40 @@ class CommandHandler:
     def _list(self, msg: Inbound, rest: str) -> list[str]:
         type_word, _ = _head(rest)
         type_name = self._config.types.get(type_word).name if type_word else None
-        bulletins = self._store.active(msg.now, ring=msg.ring, type=type_name)
-        if not bulletins:
-            self._pending.pop((msg.sender, msg.ring), None)
+        key = (msg.sender, msg.ring)
+        self._pending.pop(key, None)
+        page = self._list_page(msg, _Listing(type_name, shown=None))
+        if page is None:
             return [f"no {type_name} bulletins" if type_name else "no bulletins"]
-        lines = [
-            truncate_utf8(self._line(b, msg.now, with_type=type_name is None), LIST_LINE_BYTES)
-            for b in bulletins
-        ]
-        return self._first_page(msg, _line_pages(lines))
+        text, listing = page
+        if listing is not None:
+            self._keep(key, _Pending([], msg.now, listing))
+        return [text]
+
+    def _list_page(self, msg: Inbound, listing: _Listing) -> tuple[str, _Listing | None] | None:
+        """The next packet of a list, and where the one after starts (None: that was all).
+
+        Bulletins are read and lines made only until one does not fit (a tool's line asks for
+        its state): usually LIST_FIRST_READ, at most one packet's worth and one more.
+        """
+        shown: list[Bulletin] = []
+        lines: list[str] = []
+        after, wanted = listing.shown, LIST_FIRST_READ
+        while wanted > 0:
+            batch = self._store.page(
+                msg.now, msg.ring, listing.type_name, after=after, limit=wanted
+            )
+            for bulletin in batch:
+                line = self._line(bulletin, msg.now, with_type=listing.type_name is None)
+                lines.append(truncate_utf8(line, LIST_LINE_BYTES))
+                shown.append(bulletin)
+                if fit_lines(lines, MAX_PACKET_BYTES)[1] < len(lines):  # more than a packet
+                    packet, used = fit_lines(lines, MAX_PACKET_BYTES - utf8_len(MORE_SUFFIX))
+                    return packet + MORE_SUFFIX, _Listing(listing.type_name, shown[used - 1])
+            if len(batch) < wanted:  # the store has no more
+                break
+            after, wanted = batch[-1], MAX_LIST_LINES + 1 - len(shown)
+        return (fit_lines(lines, MAX_PACKET_BYTES)[0], None) if shown else None
 
     def _read(self, msg: Inbound, rest: str) -> list[str]:
         ref, _ = _head(rest)
@@ -379,8 +406,16 @@ class CommandHandler:
         pending = self._pending.get(key)
         if pending is None:
             return [NOTHING_MORE]
-        page = pending.pages.pop(0)
         if pending.pages:
+            page = pending.pages.pop(0)
+        else:
+            assert pending.listing is not None
+            found = self._list_page(msg, pending.listing)
+            if found is None:  # what was left expired or went meanwhile
+                del self._pending[key]
+                return [NOTHING_MORE]
+            page, pending.listing = found
+        if pending.pages or pending.listing is not None:
             pending.touched = msg.now
             self._pending.move_to_end(key)
         else:
@@ -440,10 +475,14 @@ class CommandHandler:
         key = (msg.sender, msg.ring)
         self._pending.pop(key, None)
         if len(pages) > 1:
-            self._pending[key] = _Pending(pages[1:], msg.now)
-            while len(self._pending) > MAX_CONVERSATIONS:
-                self._pending.popitem(last=False)
+            self._keep(key, _Pending(pages[1:], msg.now))
         return pages[:1]
+
+    def _keep(self, key: tuple[str, int], pending: _Pending) -> None:
+        """Remember what `more` sends next; only the latest MAX_CONVERSATIONS are kept."""
+        self._pending[key] = pending
+        while len(self._pending) > MAX_CONVERSATIONS:
+            self._pending.popitem(last=False)
 
     def _forget_stale(self, now: datetime) -> None:
         """Drop pending pages untouched for PENDING_TTL (the dict is kept oldest first)."""

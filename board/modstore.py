@@ -130,8 +130,6 @@ class ModerationStore:
 
     def __init__(self, engine: sqlalchemy.Engine) -> None:
         self.engine = engine
-        tables = [SQLModel.metadata.tables[name] for name in ("moderation", "moderation_log")]
-        SQLModel.metadata.create_all(engine, tables=tables)
 
     def apply(self, msg: ModerationMsg, now: datetime) -> Applied:
         """Keep `msg` if it beats what this board holds for its bulletin, in one transaction.

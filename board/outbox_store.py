@@ -79,8 +79,6 @@ class OutboxStore:
 
     def __init__(self, store: Store) -> None:
         self.engine = store.engine
-        tables = [SQLModel.metadata.tables[name] for name in ("outbox", "outbox_send")]
-        SQLModel.metadata.create_all(self.engine, tables=tables)
 
     def add(self, packet: Packet, now: datetime) -> Queued:
         """Queue a packet; it is on disk when this returns."""

@@ -64,8 +64,6 @@ class Subscriptions:
     max_per_hour: int = MAX_PER_HOUR
 
     def __post_init__(self) -> None:
-        table = SQLModel.metadata.tables["subscription"]
-        SQLModel.metadata.create_all(self.store.engine, tables=[table])
         self._batches: dict[tuple[str, int], _Batch] = {}
         self._sent: dict[tuple[str, int], deque[datetime]] = {}
 

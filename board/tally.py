@@ -22,8 +22,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy
-from sqlalchemy import func
-from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy import Index, func
+from sqlalchemy.dialects.sqlite import Insert, insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from board.bulletin import Bulletin
@@ -49,31 +49,26 @@ LoanCounter = Callable[[datetime, datetime, int], int | None]
 
 
 class ShareRow(SQLModel, table=True):
-    """One bulletin as the tally remembers it, after the bulletin itself is long purged."""
+    """One bulletin as the tally remembers it, after the bulletin itself is long purged.
+
+    A database from before this table counts the bulletins it held (`board.migrations`).
+    """
 
     __tablename__ = "share"
+    # A ring's month, counted by type and author from the index alone (schema v2).
+    __table_args__ = (Index("ix_share_ring_created", "ring", "created_at", "type", "author"),)
 
     id: str = Field(primary_key=True)  # the bulletin id: each bulletin counts once, ever
-    ring: int = Field(index=True)
+    ring: int
     type: str
     author: str
-    created_at: int = Field(index=True)  # unix seconds
+    created_at: int  # unix seconds
 
 
-def ensure_share_table(engine: sqlalchemy.Engine) -> None:
-    """Create the `share` table; on a database from before it existed, count what it holds."""
-    existed = sqlalchemy.inspect(engine).has_table(ShareRow.__tablename__)
-    SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables["share"]])
-    if not existed:
-        with engine.begin() as connection:
-            connection.exec_driver_sql(
-                "INSERT OR IGNORE INTO share (id, ring, type, author, created_at) "
-                "SELECT id, ring, type, author, created_at FROM bulletin"
-            )
-
-
-def share_statement(bulletin: Bulletin) -> Any:
-    """The insert `Store.add` runs in its own transaction when a bulletin is first stored."""
+def share_statement(bulletin: Bulletin) -> tuple[Insert, dict[str, Any]]:
+    """The insert `Store.add` runs in its own transaction when a bulletin is first stored, and
+    its parameters (a statement compiled once, for bundles of thousands of bulletins).
+    """
     row = {
         "id": bulletin.id,
         "ring": bulletin.ring,
@@ -81,7 +76,10 @@ def share_statement(bulletin: Bulletin) -> Any:
         "author": bulletin.author,
         "created_at": int(bulletin.created_at.timestamp()),
     }
-    return insert(ShareRow).values(row).on_conflict_do_nothing()
+    return _ADD_SHARE, row
+
+
+_ADD_SHARE = insert(SQLModel.metadata.tables["share"]).on_conflict_do_nothing()
 
 
 @dataclass(frozen=True)

@@ -84,8 +84,6 @@ class ToolStore:
 
     def __init__(self, store: Store) -> None:
         self.engine = store.engine
-        tables = [SQLModel.metadata.tables[name] for name in ("tool_state", "tool_loan")]
-        SQLModel.metadata.create_all(self.engine, tables=tables)
 
     def get(self, bulletin_id: str) -> ToolStateMsg | None:
         """The tool's current state; None means nobody ever lent it (it is free)."""

@@ -258,13 +258,23 @@ def test_list_shows_only_the_inbound_ring(handler: CommandHandler) -> None:
     assert "ring one" in Person(handler, BOB, ring=1).ask("list")
 
 
-def test_list_and_more_cover_every_bulletin_exactly_once(alice: Person) -> None:
+@pytest.mark.parametrize(
+    ("count", "text", "packets"),
+    [
+        (25, "Lesson {n}: knitting, soldering or bread, ask at the hall", 9),  # 3 a packet
+        (10, "{n}", 1),  # short lines: more than the first read fits one packet
+        (40, "{n}", 4),
+    ],
+)
+def test_list_and_more_cover_every_bulletin_exactly_once(
+    alice: Person, count: int, text: str, packets: int
+) -> None:
     refs = []
-    for n in range(25):
+    for n in range(count):
         alice.now += timedelta(minutes=1)
-        refs.append(alice.post(f"skill Lesson {n}: knitting, soldering or bread, ask at the hall"))
+        refs.append(alice.post("skill " + text.format(n=n)))
     pages = read_all(alice, alice.ask("list"))
-    assert len(pages) > 3
+    assert len(pages) == packets
     listed = [line.split()[0].removeprefix("#") for line in list_lines(pages)]
     assert listed == refs[::-1]
     assert alice.ask("more") == NOTHING_MORE
@@ -278,6 +288,31 @@ def test_more_continues_the_snapshot_even_if_others_post(alice: Person, bob: Per
     pages = read_all(alice, first)
     assert len(list_lines(pages)) == 12
     assert not any("Soup" in line for line in list_lines(pages))
+
+
+def refs_of(page: str) -> list[str]:
+    return [
+        line.split()[0].removeprefix("#") for line in page.removesuffix(MORE_SUFFIX).split("\n")
+    ]
+
+
+def test_more_goes_on_after_the_last_one_shown_even_once_it_is_deleted(alice: Person) -> None:
+    refs = []
+    for n in range(8):
+        alice.now += timedelta(minutes=1)
+        refs.append(alice.post(f"skill Lesson {n}: knitting, soldering or bread, ask at the hall"))
+    shown = refs_of(alice.ask("list"))
+    assert alice.ask(f"del #{shown[-1]}") == f"deleted #{shown[-1]}"
+    rest = [ref for page in read_all(alice, alice.ask("more")) for ref in refs_of(page)]
+    assert rest == [ref for ref in refs[::-1] if ref not in shown]
+
+
+def test_more_when_the_rest_went_meanwhile(alice: Person, store: Store) -> None:
+    fill(alice, 8)
+    shown = refs_of(alice.ask("list"))
+    for bulletin in store.active(alice.now, ring=0)[len(shown) :]:
+        assert alice.ask(f"del #{bulletin.ref}") == f"deleted #{bulletin.ref}"
+    assert alice.ask("more") == NOTHING_MORE
 
 
 def test_more_with_nothing_pending(alice: Person) -> None:

@@ -319,3 +319,17 @@ def test_a_stored_row_that_todays_rules_refuse_does_not_break_the_list(
         )
     assert store.active(T0) == [kept]
     assert "not listing stored bulletin old" in caplog.text
+
+
+def test_a_page_reads_on_past_rows_that_todays_rules_refuse() -> None:
+    store = memory_store()
+    kept = _bulletin("Soup at the hall")
+    store.add(kept, T0)
+    invisible = _bulletin("Tea").canonical_bytes().replace(b"Tea", "\u200b".encode())
+    with store.engine.begin() as db:  # sorts first: same time, and "0" before any other id
+        db.exec_driver_sql(
+            "INSERT INTO bulletin SELECT '0', '0', ring, type, '', author, created_at,"
+            " event_time, expires_at, received_at, ? FROM bulletin",
+            (invisible,),
+        )
+    assert store.page(T0, 0, limit=1) == [kept]

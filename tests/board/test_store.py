@@ -78,6 +78,25 @@ def test_active_is_newest_first_and_filtered(store: Store, make: Make) -> None:
     assert store.count(ring=2) == 1
 
 
+@pytest.mark.parametrize("size", [1, 2, 5])
+def test_pages_walk_the_list_in_order_from_where_the_last_one_ended(
+    store: Store, make: Make, size: int
+) -> None:
+    # Six bulletins, two posted in each of three seconds: ties go by id, as in `active`.
+    for n in range(6):
+        store.add(make(text=f"Lesson {n}", now=NOW + timedelta(seconds=n // 2)), NOW)
+    store.add(make(text="Other ring", ring=1), NOW)
+    later = NOW + timedelta(minutes=1)
+    walked: list[Bulletin] = []
+    while page := store.page(later, 0, after=walked[-1] if walked else None, limit=size):
+        assert len(page) <= size
+        walked += page
+    assert walked == store.active(later, ring=0)
+    assert [b.text for b in store.page(later, 0, "meal", after=walked[2], limit=9)] == [
+        b.text for b in walked[3:]
+    ]
+
+
 def test_purge_removes_expired_bulletins_and_tombstones(store: Store, make: Make) -> None:
     meal, tool = make(), make(type="tool", text="ladder")
     deleted = make(text="gone")

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from board.bulletin import Bulletin
 from board.errors import ForeignPacket, MalformedPacket
-from board.sync.keys import bucket_of, bulletin_key, bytes_to_id, id_to_bytes, tombstone_key
+from board.sync.keys import (
+    bucket_of,
+    bulletin_key,
+    bytes_to_id,
+    id_to_bytes,
+    ids_to_keys,
+    tombstone_key,
+)
 from board.sync.reconcile import differing, inventories, summarise
 from board.sync.wire import (
     MAGIC_VERSION,
@@ -150,6 +157,25 @@ def test_keys(make: Make) -> None:
     assert id_to_bytes(bulletin.id) == key
     assert tombstone_key(bulletin.id) != key
     assert len(tombstone_key(bulletin.id)) == 16
+
+
+@given(st.lists(st.binary(min_size=16, max_size=16), max_size=5))
+def test_ids_and_keys_convert_both_ways(raws: list[bytes]) -> None:
+    ids = [bytes_to_id(raw) for raw in raws]
+    assert [id_to_bytes(i) for i in ids] == ids_to_keys(ids) == raws
+
+
+@pytest.mark.parametrize("text", ["", "0" * 25, "0" * 27, "0" * 25 + "u", "0" * 25 + "A"])
+def test_only_an_id_converts_to_a_key(text: str) -> None:
+    with pytest.raises(ValueError, match="not a bulletin id"):
+        id_to_bytes(text)
+    with pytest.raises(ValueError, match="not all bulletin ids"):
+        ids_to_keys([bytes_to_id(bytes(16)), text])
+
+
+def test_many_ids_convert_only_if_each_is_an_id() -> None:
+    with pytest.raises(ValueError, match="not all bulletin ids"):
+        ids_to_keys(["0" * 25, "0" * 27])
 
 
 def test_digest_points_at_the_differing_bucket() -> None:

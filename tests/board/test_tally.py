@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy
 
 from board.bulletin import Bulletin
 from board.commands import BoardConfig, CommandHandler, Inbound
@@ -21,6 +24,8 @@ from board.tally import (
     table_loans,
     tally_period,
 )
+from tests.board.schema_fixture import NOW
+from tests.board.test_schema import load
 
 UTC_ZONE = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -103,16 +108,20 @@ def test_monthly_lists_every_month_back_to_the_first_share(
     ]
 
 
-def test_loans_come_from_the_tool_librarys_table_when_there_is_one(store: Store) -> None:
+def test_loans_come_from_the_tool_librarys_table_when_there_is_one(tmp_path: Path) -> None:
     month = calendar_month(datetime(2026, 11, 10, tzinfo=UTC), UTC_ZONE)
-    assert table_loans(store.engine)(month.start, month.end, 0) is None
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'board.db'}")
+    assert table_loans(engine)(month.start, month.end, 0) is None  # no tool library here
+    store = Store(engine)  # the schema has one
     with store.engine.begin() as connection:
-        connection.exec_driver_sql("CREATE TABLE tool_loan (ring INTEGER, lent_at INTEGER)")
-        for ring, at in [(0, month.start), (0, month.end), (1, month.start)]:
+        for n, (ring, at) in enumerate([(0, month.start), (0, month.end), (1, month.start)]):
             connection.exec_driver_sql(
-                "INSERT INTO tool_loan VALUES (?, ?)", (ring, int(at.timestamp()))
+                "INSERT INTO tool_loan (bulletin_id, ring, owner, borrower, lent_at) "
+                "VALUES (?, ?, '!a1b2c3d4', 'Ben', ?)",
+                (f"tool{n}", ring, int(at.timestamp())),
             )
     assert table_loans(store.engine)(month.start, month.end, 0) == 1
+    store.close()
 
 
 @pytest.mark.parametrize(
@@ -156,25 +165,15 @@ def test_the_longest_handheld_tally_fits_one_packet() -> None:
     assert utf8_len(handheld_line(huge)) <= MAX_PACKET_BYTES
 
 
-def test_a_database_from_before_the_tally_counts_what_it_holds(tmp_path: object) -> None:
-    from pathlib import Path
-
-    assert isinstance(tmp_path, Path)
-    path = tmp_path / "old.db"
+def test_a_database_from_before_the_tally_counts_what_it_holds(tmp_path: Path) -> None:
+    path = load(tmp_path / "old.db")  # schema v1, from a board that had no tally yet:
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE share")
+    db.close()
     store = Store.open(path)
-    now = datetime(2026, 11, 10, 12, tzinfo=UTC)
-    from board.bulletin import new_bulletin
-    from board.types import TypeRegistry
-
-    meal = new_bulletin(
-        TypeRegistry(), type="meal", text="Soup", author="!a1b2c3d4", ring=0, now=now
-    )
-    store.add(meal, now)
-    with store.engine.begin() as connection:
-        connection.exec_driver_sql("DROP TABLE share")
-    store.close()
-    reopened = Store.open(path)
     try:
-        assert tally_period(reopened.engine, calendar_month(now, UTC_ZONE), 0).meals == 1
+        counted = tally_period(store.engine, calendar_month(NOW, UTC_ZONE), 0)
     finally:
-        reopened.close()
+        store.close()
+    # What ring 0 holds: a meal, a tool, a skill (hidden, but shared) and a notice and food.
+    assert (counted.meals, counted.tools, counted.skills, counted.posters) == (1, 1, 1, 3)

@@ -1,0 +1,36 @@
+"""`meshboard run` on a database from before schema versioning: migrated on start, then served."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from board.modstore import ModerationStore
+from board.schema import LATEST
+from board.store import Store
+from node.sim.radio import SimulatedRadio
+from tests.board.test_schema import load, user_version
+from tests.node.daemon_process import StartDaemon
+
+HANDHELD = 0x1234ABCD
+
+
+def test_the_daemon_migrates_an_old_database_on_start(
+    tmp_path: Path, start_daemon: StartDaemon
+) -> None:
+    db = load(tmp_path / "board.db")
+    with SimulatedRadio() as radio:
+        radio.add_handheld(HANDHELD, "Ana")
+        daemon = start_daemon(radio.port, db)
+        daemon.wait_for_log(f"kept a copy of {db} (schema v1) in {db}.v1.bak")
+        daemon.wait_for_log(f"migrated {db} from schema v1 to v{LATEST}")
+        radio.wait_connected(timeout=30)
+        radio.receive_text(HANDHELD, "help")
+        [menu] = radio.wait_for_texts(HANDHELD, 1, timeout=30)
+        assert "post <type>" in menu
+        assert daemon.stop() == 0
+    assert user_version(db) == LATEST
+    store = Store.open(db)
+    try:  # the audit log is never purged, whatever the day the test runs
+        assert len(ModerationStore(store.engine).audit()) == 2
+    finally:
+        store.close()
