@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from board.diagnosis import Finding, Status, fail, ok, size_text, warn
+from board.schema import LATEST, schema_version
 
 #: Below this much free space on the database's disk, warn. The board's own file grows by
 #: kilobytes a day, but SQLite needs room for its WAL and for copies while it checkpoints, and
@@ -162,8 +163,32 @@ def writable(connection: sqlite3.Connection, path: Path) -> Finding:
     return ok("writable", "a write transaction works (rolled back)")
 
 
+def schema(connection: sqlite3.Connection, path: Path) -> Finding:
+    """The schema version against this meshboard's: older migrates on start, newer is refused."""
+    try:
+        found = schema_version(connection)
+    except sqlite3.DatabaseError as error:
+        return fail("schema", f"cannot read the schema version: {error}", *_recover(path))
+    if found == 0:
+        return ok("schema", f"empty; the board's first start creates schema v{LATEST}")
+    if found == LATEST:
+        return ok("schema", f"v{found}, this meshboard's")
+    if found < LATEST:
+        return warn(
+            "schema",
+            f"v{found}: the board's next start migrates it to v{LATEST}, keeping a copy "
+            f"at {path.name}.v{found}.bak",
+            f'nothing to do; to keep a copy of your own: sqlite3 {path} ".backup {path}.bak"',
+        )
+    return fail(
+        "schema",
+        f"v{found} is newer than this meshboard's v{LATEST}: it will refuse the database",
+        "upgrade meshboard (pipx upgrade meshboard), or restore the copy made before the upgrade",
+    )
+
+
 #: The checks that need the open file, in order; a damaged file stops the rest.
-CONNECTION_CHECKS: tuple[ConnectionCheck, ...] = (integrity, writable)
+CONNECTION_CHECKS: tuple[ConnectionCheck, ...] = (integrity, schema, writable)
 
 
 def _disk(path: Path, min_free: int) -> Finding:

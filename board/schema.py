@@ -75,7 +75,7 @@ def _upgrade(
     db: sqlite3.Connection, engine: sqlalchemy.Engine, migrations: Sequence[Migration]
 ) -> None:
     latest = migrations[-1].version
-    if _version(db) == latest:
+    if schema_version(db) == latest:
         return
     path = _file_of(engine)
     with _write_lock(db):
@@ -106,7 +106,7 @@ def _upgrade(
 
 
 def _checked_version(db: sqlite3.Connection, path: Path | None, latest: int) -> int:
-    found = _version(db)
+    found = schema_version(db)
     if found > latest:
         raise SchemaTooNew(
             f"database {path or 'in memory'} has schema v{found}, newer than this meshboard's "
@@ -115,7 +115,7 @@ def _checked_version(db: sqlite3.Connection, path: Path | None, latest: int) -> 
     return found
 
 
-def _version(db: sqlite3.Connection) -> int:
+def schema_version(db: sqlite3.Connection) -> int:
     """The schema version: `user_version`, except that 0 with tables is version 1."""
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     if version == 0 and db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'").fetchone():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import pytest
 from board.bulletin import new_bulletin
 from board.db_check import Commands, check_database
 from board.diagnosis import Finding, Status
+from board.schema import LATEST
 from board.store import Store
 from board.types import TypeRegistry
 from tests.unprivileged import as_unprivileged, shared_directory
@@ -59,9 +61,11 @@ def test_a_healthy_database_is_ok_and_left_exactly_as_it_was(tmp_path: Path) -> 
     assert [(f.check, f.status) for f in findings] == [
         ("database", Status.OK),
         ("integrity", Status.OK),
+        ("schema", Status.OK),
         ("writable", Status.OK),
         ("disk", Status.OK),
     ]
+    assert findings[2].summary == f"v{LATEST}, this meshboard's"
     assert findings[0].summary.startswith(f"{path}, ")
     assert findings[0].summary.endswith(" kB")
     assert digest(path) == before
@@ -84,6 +88,41 @@ def test_a_missing_database_is_a_warning_and_is_not_created(tmp_path: Path) -> N
     assert "integrity" not in findings
     assert findings["disk"].status == Status.OK
     assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("user_version", "status", "summary", "fix"),
+    [
+        (
+            0,  # a board from before versioning: its tables and user_version 0 are v1
+            Status.WARN,
+            f"v1: the board's next start migrates it to v{LATEST}, keeping a copy at "
+            "board.db.v1.bak",
+            'nothing to do; to keep a copy of your own: sqlite3 {path} ".backup {path}.bak"',
+        ),
+        (
+            LATEST + 1,
+            Status.FAIL,
+            f"v{LATEST + 1} is newer than this meshboard's v{LATEST}: it will refuse the database",
+            "upgrade meshboard (pipx upgrade meshboard), or restore the copy made before the "
+            "upgrade",
+        ),
+    ],
+    ids=["older", "newer"],
+)
+def test_a_database_of_another_schema_says_what_the_board_will_do(
+    tmp_path: Path, user_version: int, status: Status, summary: str, fix: str
+) -> None:
+    path = tmp_path / "board.db"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE bulletin (id TEXT PRIMARY KEY)")
+        db.execute(f"PRAGMA user_version = {user_version}")
+        db.commit()
+    before = digest(path)
+    schema = by_check(check_database(path, COMMANDS))["schema"]
+    assert (schema.status, schema.summary) == (status, summary)
+    assert schema.fix == (fix.format(path=path),)
+    assert digest(path) == before  # the doctor never migrates
 
 
 def scribble_over_pages(path: Path) -> None:

@@ -138,6 +138,7 @@ def test_a_healthy_board_node_is_all_ok(tmp_path: Path, db: Path) -> None:
         ("clock", Status.OK),
         ("database", Status.OK),
         ("integrity", Status.OK),
+        ("schema", Status.OK),
         ("writable", Status.OK),
         ("disk", Status.OK),
     ]
@@ -356,7 +357,7 @@ def test_a_missing_port_fails_and_the_other_checks_still_run(tmp_path: Path, db:
     }
     assert the(report, "radio")["status"] == "skip"
     assert [f["check"] for f in report["findings"]] == [
-        "config", "port", "radio", "clock", "database", "integrity", "writable", "disk"
+        "config", "port", "radio", "clock", "database", "integrity", "schema", "writable", "disk"
     ]  # fmt: skip
     for finding in report["findings"]:
         assert set(finding) == {"check", "status", "summary", "fix"}
