@@ -177,7 +177,9 @@ def test_the_human_report_is_one_aligned_line_per_finding_with_fixes_below(
     assert radio_lines[8].startswith(("ok    clock      ", "warn  clock      "))
     # Findings and their wrapped summaries fit 80 columns; fixes stay whole for copying.
     readable = [line for line in lines if line[:1].strip() or line.startswith(" " * 17)]
-    assert all(len(line) <= 80 for line in readable)
+    # (A path longer than the summary's column, like pytest's tmp paths, is kept whole.)
+    column = 80 - 17
+    assert all(len(line) <= 80 or max(map(len, line.split())) > column for line in readable)
     assert lines[-1].endswith(", 1 fail: fix the failures first")
     assert result.exit_code == 1
 
