@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 30.0  # real seconds for a daemon's serial handshake
 REPLY_TIMEOUT = 30.0  # real seconds for a board's answer to a handheld
+SENDS = 3  # times a person sends a command the app reports undelivered
 
 
 @dataclass
@@ -215,10 +216,22 @@ def ask(
     """Send `text` to `node` as a direct message and return the board's next reply.
 
     `pki` sends it PKI-encrypted, as a handheld does once it holds the board's public key.
+    When the handheld's firmware reports the message undelivered (its NAK after its own
+    retries: lost to collisions), the person sends it again, as people do when the app says
+    so; a message that did get through is never sent twice.
     """
     before = len(person.inbox)
-    person.send_text(text, to=node.radio.node_num, channel=channel, pki_encrypted=pki)
-    return person.wait_for_text(
-        lambda t: t.sender == node.radio.node_num and person.inbox.index(t) >= before,
-        timeout=timeout,
-    ).text
+    deadline = time.monotonic() + timeout
+    for _ in range(SENDS):
+        packet_id = person.send_text(
+            text, to=node.radio.node_num, channel=channel, pki_encrypted=pki
+        )
+        heard = person.wait_for_answer(
+            packet_id,
+            lambda t: t.sender == node.radio.node_num and person.inbox.index(t) >= before,
+            timeout=max(0.0, deadline - time.monotonic()),
+        )
+        if heard is not None:
+            return heard.text
+        logger.info("%s: %r was not delivered; sending it again", person.node_id, text)
+    raise TimeoutError(f"{person.node_id}: {text!r} undelivered after {SENDS} sends")

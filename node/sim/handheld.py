@@ -164,6 +164,27 @@ class VirtualHandheld:
                 )
             return found[0]
 
+    def wait_for_answer(
+        self, packet_id: int, predicate: Callable[[HeardText], bool], timeout: float = 10.0
+    ) -> HeardText | None:
+        """The first text matching `predicate`, or None once this handheld's firmware gives up
+        on `packet_id` (its NAK: the message never got through, and the app says so)."""
+        with self._state:
+            found: list[HeardText] = []
+
+            def settled() -> bool:
+                found[:] = [t for t in self._texts if predicate(t)][:1]
+                return bool(found) or any(
+                    r.request_id == packet_id and not r.ok for r in self._routing
+                )
+
+            if not self._state.wait_for(settled, timeout):
+                raise TimeoutError(
+                    f"{self.node_id}: no answer to {packet_id:#x} in {timeout} s; inbox: "
+                    f"{[t.text for t in self._texts]}"
+                )
+            return found[0] if found else None
+
     def wait_for_ack(
         self, packet_id: int, timeout: float = 10.0, *, implicit: bool = False
     ) -> RoutingReport:
