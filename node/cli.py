@@ -219,6 +219,14 @@ def logging_options(quiet_level: int) -> Callable[[F], F]:
     return decorate
 
 
+port_option = click.option(
+    "--port",
+    envvar="MESHBOARD_PORT",
+    required=True,
+    help="Serial device of the radio, e.g. /dev/ttyUSB0 (env MESHBOARD_PORT).",
+)
+
+
 @click.group()
 @click.version_option(package_name="meshboard", prog_name="meshboard")
 @click.option(
@@ -236,12 +244,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 @cli.command()
-@click.option(
-    "--port",
-    envvar="MESHBOARD_PORT",
-    required=True,
-    help="Serial device of the radio, e.g. /dev/ttyUSB0 (env MESHBOARD_PORT).",
-)
+@port_option
 @db_option
 @tz_option
 @logging_options(logging.INFO)
@@ -463,12 +466,7 @@ def moderators(
 
 
 @cli.command()
-@click.option(
-    "--port",
-    envvar="MESHBOARD_PORT",
-    required=True,
-    help="Serial device of the radio, e.g. /dev/ttyUSB0 (env MESHBOARD_PORT).",
-)
+@port_option
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
