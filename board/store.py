@@ -8,7 +8,7 @@ the board acknowledged survives power loss (DESIGN.md).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -439,10 +439,18 @@ class Store:
             return session.exec(statement).one()
 
     def active_ids(self, ring: int, now: datetime, max_bytes: int | None = None) -> list[str]:
-        """Ids of a ring's unexpired bulletins: what sync summarises and compares.
+        """Ids of a ring's unexpired bulletins, in ascending order (see `active_id_runs`)."""
+        return [i for run in self.active_id_runs(ring, now, max_bytes) for i in run]
+
+    def active_id_runs(
+        self, ring: int, now: datetime, max_bytes: int | None = None, run: int = 4096
+    ) -> Iterator[list[str]]:
+        """Ids of a ring's unexpired bulletins, in ascending order, `run` at a time: what sync
+        summarises and compares, read without holding every id string at once.
 
         `max_bytes` leaves out bulletins whose canonical encoding is longer (those that cannot
-        travel in one packet stay local, and must not make digests disagree for ever).
+        travel in one packet stay local, and must not make digests disagree for ever). Ids
+        sort as their raw bytes do, which lets sync pack the keys and search them.
         """
         table = _BULLETINS.c
         statement = sqlalchemy.select(table.id).where(
@@ -450,10 +458,13 @@ class Store:
         )
         if max_bytes is not None:
             statement = statement.where(func.length(table.canonical) <= max_bytes)
-        # Read from the (ring, expires_at, id, length(canonical)) index alone, without the ORM:
-        # sync reads every id of a ring this way (about 44,000 on a busy board).
+        # Read from the (ring, expires_at, id, length(canonical)) index alone, without the ORM,
+        # sorted by SQLite: sync reads every id of a ring this way (about 30,000 on a busy board).
+        statement = statement.order_by(table.id)
         with Session(self.engine) as session, session.begin():
-            return list(session.connection().execute(statement).scalars())
+            result = session.connection().execute(statement).scalars()
+            while ids := result.fetchmany(run):
+                yield list(ids)
 
     def next_expiry(self, ring: int, now: datetime) -> datetime | None:
         """When the ring's active set next shrinks by itself (a bulletin or tombstone expires)."""

@@ -39,8 +39,10 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import chain
 
 from board.bulletin import MAX_LIFETIME, Bulletin
 from board.errors import ForeignPacket, MalformedPacket
@@ -56,6 +58,7 @@ from board.sync.keys import (
     ids_to_keys,
     tombstone_key,
 )
+from board.sync.keyset import KeySet
 from board.sync.modwire import ModerationMsg
 from board.sync.reconcile import consistent, differing, fold, inventories, prefix, summarise
 from board.sync.tool_wire import AskMsg, ToolStateMsg
@@ -169,10 +172,10 @@ class _Ring:
     requested: dict[bytes, float] = field(default_factory=dict)  # prefix -> remembered until
     refused: dict[bytes, None] = field(default_factory=dict)  # prefixes of items we would not
     # store, oldest first (at most MAX_REFUSED, so a hostile neighbour cannot grow it for ever)
-    items: _Items | None = None  # cached view of the store, valid until `items_until`
+    items: _Items | None = None  # the last view of the store, valid until `items_until`
     items_from: float = 0.0
     items_until: float = 0.0
-    seen: set[bytes] | None = None  # keys this engine has read or put in the store
+    saw: set[bytes] = field(default_factory=set)  # keys this engine stored since that view
     audits: dict[bytes, _Audit] = field(default_factory=dict)  # by item key
     neighbours: dict[str, float] = field(default_factory=dict)  # board heard -> when, last
     missers: dict[str, float] = field(default_factory=dict)  # board seen missing items -> until
@@ -183,6 +186,10 @@ class _Ring:
     introduced: bool = False  # sent a digest since start, so neighbours know this board
     quiet_from: float = 0.0  # no digest before this: news was moving here until lately
 
+    def forget_items(self) -> None:
+        """Read the store again next time; the old view stays, to tell what came from outside."""
+        self.items_until = float("-inf")
+
     def busy(self, t: float) -> bool:
         """News is still moving here, so a digest now would report a difference about to close."""
         return bool(self.announces or self.wanted or self.answers) or t < self.quiet_from
@@ -192,17 +199,29 @@ class _Ring:
 class _Items:
     """A ring's active items as sync sees them, read from the store at one moment."""
 
-    # The ring's bulletin keys, in the store's order (a dict, so that order never depends on
-    # hashing). A key is its id's bytes: `bytes_to_id` gives the id back, and not keeping the
-    # id strings saves 40 % of this cache (3.3 of 8.1 MB for a ring of 44,000 bulletins).
-    bulletins: dict[bytes, None]
+    # The ring's bulletin keys, packed. A key is its id's bytes: `bytes_to_id` gives the id
+    # back, so the id strings are not kept.
+    bulletins: KeySet
     tombstones: dict[bytes, Tombstone]  # key -> tombstone
     deleted: frozenset[bytes]  # keys of tombstoned bulletins: never worth asking for
     tools: dict[bytes, ToolStateMsg] = field(default_factory=dict)  # key -> a tool's state
     moderations: dict[bytes, ModerationMsg] = field(default_factory=dict)  # key -> winning action
 
-    def all_keys(self) -> list[bytes]:
-        return [*self.bulletins, *self.tombstones, *self.tools, *self.moderations]
+    def all_keys(self) -> Iterator[bytes]:
+        """Every key, made as it is needed: a ring's full list would be 30,000 objects."""
+        return chain(self.bulletins, self.tombstones, self.tools, self.moderations)
+
+    def others(self) -> Iterator[bytes]:
+        """The keys of tombstones, tool states and moderations (few, and held in dicts)."""
+        return chain(self.tombstones, self.tools, self.moderations)
+
+    def __contains__(self, key: bytes) -> bool:
+        return (
+            key in self.tombstones
+            or key in self.tools
+            or key in self.moderations
+            or key in self.bulletins  # last: a bisection, where the others are a hash lookup
+        )
 
 
 #: The item cache is re-read from the store at least this often (seconds), in case something
@@ -277,7 +296,7 @@ class SyncEngine:
         for ring, state in self._rings.items():
             state.trickle.start(_seconds(now))
             state.introduced = False
-            state.items = None
+            state.forget_items()
             self._items(ring, now)  # what is in the store now is known (see `rescan`)
 
     def local_bulletin(self, bulletin: Bulletin, now: datetime) -> None:
@@ -302,7 +321,7 @@ class SyncEngine:
             logger.info("no tombstone to sync for %s", bulletin_id)
             return
         state = self._rings[tombstone.ring]
-        state.items = None
+        state.forget_items()
         state.announces.pop(bulletin_key(bulletin_id), None)
         self._saw(state, tombstone_key(bulletin_id))
         state.announces[tombstone_key(bulletin_id)] = _Pending(_seconds(now), news=True)
@@ -312,7 +331,7 @@ class SyncEngine:
         state = self._rings.get(msg.ring)
         if state is None:
             return
-        state.items = None
+        state.forget_items()
         self._saw(state, msg.item_key())
         state.announces[msg.item_key()] = _Pending(_seconds(now), news=True)
 
@@ -332,7 +351,7 @@ class SyncEngine:
         if state is None:
             logger.info("not syncing a moderation: ring %d not served", msg.ring)
             return
-        state.items = None
+        state.forget_items()
         self._saw(state, msg.key)
         state.announces[msg.key] = _Pending(_seconds(now), news=True)
 
@@ -507,7 +526,7 @@ class SyncEngine:
             bulletin_id, msg.ring, msg.author, msg.deleted_by, msg.deleted_at, msg.expires_at
         )
         if self.store.apply_tombstone(tombstone, now):
-            state.items = None  # a deletion: rare, so simply read the store again
+            state.forget_items()  # a deletion: rare, so simply read the store again
             self._saw(state, key)
             self._learned(state, key, sender, now)
         else:
@@ -535,7 +554,7 @@ class SyncEngine:
             if ours is not None:
                 self._schedule(state, ours, now)
             return
-        state.items = None
+        state.forget_items()
         if result.replaced is not None:
             old = result.replaced.item_key()
             self._refuse(state, old)  # superseded: never worth asking for again
@@ -566,7 +585,7 @@ class SyncEngine:
         self._heard(state, key, sender, _seconds(now))
         result = self.moderation.apply(msg, now)
         if result == "applied":
-            state.items = None  # rare: simply read the store again
+            state.forget_items()  # rare: simply read the store again
             self._audit_air(msg, sender, now)
             self._learned(state, key, sender, now)
             return
@@ -741,8 +760,9 @@ class SyncEngine:
         t = _seconds(now)
         if state.items is not None and state.items_from <= t < state.items_until:
             return state.items
-        state.items = self._read_items(ring, now)
-        self._announce_outside(state, state.items, now)
+        items = self._read_items(ring, now)
+        self._announce_outside(state, state.items, items, now)
+        state.items, state.saw = items, set()
         state.items_from = t
         expiry = self.store.next_expiry(ring, now)
         state.items_until = t + ITEMS_MAX_AGE
@@ -753,14 +773,21 @@ class SyncEngine:
     @staticmethod
     def _saw(state: _Ring, key: bytes) -> None:
         """This engine put `key` in the store: reading it back later is not news from outside."""
-        if state.seen is not None:
-            state.seen.add(key)
+        state.saw.add(key)
 
-    def _announce_outside(self, state: _Ring, items: _Items, now: datetime) -> None:
-        """Announce items that appeared in the store without this engine (see `rescan`)."""
-        keys = set(items.all_keys())
-        fresh = [] if state.seen is None else sorted(keys - state.seen)
-        state.seen = keys
+    def _announce_outside(
+        self, state: _Ring, old: _Items | None, new: _Items, now: datetime
+    ) -> None:
+        """Announce items that appeared in the store without this engine (see `rescan`): in
+        this read, and neither in the last one nor stored by this engine since.
+        """
+        if old is None:
+            return  # the first read since start: what is in the store is known
+        fresh = sorted(
+            key
+            for key in chain(new.bulletins.not_in(old.bulletins), new.others())
+            if key not in state.saw and key not in old
+        )
         if fresh:
             logger.info("%d items appeared in the store from outside; announcing them", len(fresh))
         for key in fresh:  # sorted: the random delays must not depend on hash order
@@ -773,12 +800,13 @@ class SyncEngine:
         """Keep the cached item view current after storing a bulletin (a flood's common case)."""
         cls._saw(state, key)
         if state.items is not None:
-            state.items.bulletins[key] = None
+            state.items.bulletins.add(key)
             state.items_until = min(state.items_until, _seconds(expires_at))
 
     def _read_items(self, ring: int, now: datetime) -> _Items:
-        ids = self.store.active_ids(ring, now, max_bytes=MAX_ANNOUNCE_BULLETIN)
-        bulletins = dict.fromkeys(ids_to_keys(ids))  # a bulletin's key is its id's bytes
+        runs = self.store.active_id_runs(ring, now, max_bytes=MAX_ANNOUNCE_BULLETIN)
+        # A bulletin's key is its id's bytes, and ids come in ascending order, as keys sort.
+        bulletins = KeySet.from_sorted(b"".join(ids_to_keys(run)) for run in runs)
         tombstones = {tombstone_key(t.bulletin_id): t for t in self.store.tombstones(ring, now)}
         deleted = frozenset(id_to_bytes(t.bulletin_id) for t in tombstones.values())
         tools = {s.item_key(): s for s in self.tools.active(ring, now)}

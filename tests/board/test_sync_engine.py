@@ -12,13 +12,15 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from board.airtime import estimate_airtime
 from board.bulletin import Bulletin, new_bulletin
 from board.store import Store
-from board.sync.engine import SyncConfig, SyncEngine
+from board.sync.engine import ITEMS_MAX_AGE, SyncConfig, SyncEngine
+from board.sync.keys import id_to_bytes
 from board.sync.wire import Announce, Digest, Kind, Message, TombstoneMsg, decode, encode
 from board.types import TypeRegistry
 
@@ -401,3 +403,52 @@ def test_agreeing_neighbourhood_sends_at_most_two_digests_an_hour() -> None:
     assert max(hours) <= 2
     assert sum(hours) <= 9
     assert {s.msg.__class__.__name__ for s in mesh.sent if s.at >= since} <= {"Digest"}
+
+
+def test_items_another_process_stored_are_announced_and_ours_are_not(tmp_path: Path) -> None:
+    """A CLI post or an imported bundle reaches the store without this engine: its next read
+    finds them and floods them. What the engine stored itself (posted here, or heard from a
+    neighbour) is announced once, when it comes, and not again after the read.
+    """
+    path = tmp_path / "board.db"
+    store, cli = Store.open(path), Store.open(path)
+    engine = SyncEngine(store, SyncConfig(), random.Random(1))
+    engine.start(T0)
+    ours, heard = bulletin(1, T0), bulletin(2, T0)
+    store.add(ours, T0)
+    engine.local_bulletin(ours, T0)
+    engine.receive(encode(Announce(heard.canonical_bytes())), 0, "!0000beef", T0)
+    assert sorted(announced(sent_between(engine, T0, RELAY_WINDOW))) == sorted(
+        [ours.canonical_bytes(), heard.canonical_bytes()]
+    )
+
+    imported = [bulletin(n, T0) for n in (3, 4)]
+    for item in imported:
+        cli.add(item, T0)
+    cli.delete(ours.id, None, 0, T0)
+    engine.rescan(T0 + timedelta(seconds=ITEMS_MAX_AGE))
+    after = sent_between(engine, T0 + timedelta(seconds=ITEMS_MAX_AGE), RELAY_WINDOW)
+    assert sorted(announced(after)) == sorted(b.canonical_bytes() for b in imported)
+    assert [m.target for m in after if isinstance(m, TombstoneMsg)] == [id_to_bytes(ours.id)]
+
+    engine.rescan(T0 + timedelta(seconds=3 * ITEMS_MAX_AGE))
+    again = sent_between(engine, T0 + timedelta(seconds=3 * ITEMS_MAX_AGE), RELAY_WINDOW)
+    assert [m for m in again if isinstance(m, Announce | TombstoneMsg)] == []
+    store.close()
+    cli.close()
+
+
+RELAY_WINDOW = SyncConfig().relay_window
+
+
+def sent_between(engine: SyncEngine, start: datetime, seconds: float) -> list[Message]:
+    """What the engine sends from `start` (anything due before it goes then) for `seconds`."""
+    sent: list[Message] = []
+    end = start + timedelta(seconds=seconds + 1)
+    while (wake := engine.next_wakeup()) is not None and wake <= end:
+        sent += [decode(o.payload) for o in engine.poll(max(wake, start))]
+    return sent
+
+
+def announced(messages: list[Message]) -> list[bytes]:
+    return [m.bulletin_bytes for m in messages if isinstance(m, Announce)]

@@ -9,6 +9,7 @@ import pytest
 
 from board.bulletin import Bulletin
 from board.store import Store, Tombstone
+from board.sync.keys import id_to_bytes
 
 Make = Callable[..., Bulletin]
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -36,6 +37,17 @@ def test_active_ids_and_canonical(store: Store, make: Make) -> None:
     assert store.active_ids(0, NOW + timedelta(days=2)) == [tool.id]
     assert store.canonical(meal.id) == meal.canonical_bytes()
     assert store.canonical(make(text="never stored").id) is None
+
+
+def test_active_ids_come_in_the_order_their_keys_sort(store: Store, make: Make) -> None:
+    """Sync packs the keys as they come and searches them by bisection."""
+    for n in range(50):
+        store.add(make(text=f"soup pot {n}"), NOW)
+    runs = list(store.active_id_runs(0, NOW, run=7))
+    assert [len(r) for r in runs] == [7] * 7 + [1]
+    ids = [i for r in runs for i in r]
+    assert ids == sorted(ids) == store.active_ids(0, NOW)
+    assert [id_to_bytes(i) for i in ids] == sorted(id_to_bytes(i) for i in ids)
 
 
 @pytest.mark.parametrize("held", [True, False])
