@@ -41,6 +41,11 @@ _PRAGMAS = (
     # The daemon's thread and its outbox's each write; on a loaded Pi with a slow SD card one
     # may wait seconds for the other's fsync. Waiting is better than failing a step.
     "PRAGMA busy_timeout=15000",
+    # 512 KiB of page cache per connection, not SQLite's 2 MiB: the kernel's page cache holds
+    # the file anyway (and gives it back under pressure). At 100,000 bulletins `list` and
+    # `read` take as long (bench/store_scale.py), and the daemon's two connections hold 3 MiB
+    # less of its resident memory.
+    "PRAGMA cache_size=-512",
 )
 
 

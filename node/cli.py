@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -43,14 +43,15 @@ from board.tool_store import loans_between
 from board.when import format_when, is_day_only, parse_when_text
 from node.clock import SYSTEM_CLOCK
 from node.daemon import Daemon
-from node.demo import run_demo
 from node.doctor import HANDSHAKE_TIMEOUT, diagnose
 from node.health import ErrorLogHandler, StatusFile, status_path
 from node.link import LinkError
 from node.logs import configure_logging
 from node.rings_view import config_json, config_lines, moderators_json, moderators_lines
-from node.spread import SpreadRecord
 from node.status import gather, report_json, report_lines
+
+if TYPE_CHECKING:
+    from node.spread import SpreadRecord
 
 LOCAL_AUTHOR = "!00000000"  # bulletins posted on the Pi itself, by whoever runs the board
 
@@ -531,6 +532,8 @@ def doctor(ctx: click.Context, port: str, timeout: float, db_path: Path, as_json
 @logging_options(logging.WARNING)
 def demo(nodes: int, loss: float, seed: int, plot_path: Path | None, tz: ZoneInfo) -> None:
     """Run a simulated neighbourhood of board nodes: a post spreads from one end to the other."""
+    from node.demo import run_demo  # the simulator: a daemon on a Pi never loads it
+
     save_plot = None if plot_path is None else _spread_plotter(plot_path)  # before a 12 s run
     result = run_demo(click.echo, nodes=nodes, loss=loss, seed=seed, tz=tz)
     if save_plot is not None and plot_path is not None:
