@@ -62,3 +62,7 @@ class ForeignPacket(BoardError):
 
 class MalformedPacket(BoardError):
     """A board-plane payload of our version that is truncated, oversized or has bad fields."""
+
+
+class DatabaseUnavailable(BoardError):
+    """The database file cannot be opened: another program kept it locked, or it is damaged."""

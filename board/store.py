@@ -8,6 +8,8 @@ the board acknowledged survives power loss (DESIGN.md).
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +25,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
 from board.bulletin import Bulletin
-from board.errors import AmbiguousRef, MalformedBulletin, NotAuthor, NotFound
+from board.errors import (
+    AmbiguousRef,
+    DatabaseUnavailable,
+    MalformedBulletin,
+    NotAuthor,
+    NotFound,
+)
 from board.modstore import ModerationRow, hidden
 from board.refs import ID_LENGTH, REF_LENGTH, normalise_ref
 from board.schema import upgrade
@@ -34,19 +42,24 @@ logger = logging.getLogger(__name__)
 #: How many candidates an ambiguous reference reports (they must fit one reply packet).
 MAX_MATCHES = 5
 
+#: How long a step waits for another connection's write lock before it fails. The daemon's
+#: thread and its outbox's each write; on a loaded Pi with a slow SD card one may wait seconds
+#: for the other's fsync. Waiting is better than failing a step.
+BUSY_TIMEOUT = 15.0
+
 _PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
+    f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}",
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
-    # The daemon's thread and its outbox's each write; on a loaded Pi with a slow SD card one
-    # may wait seconds for the other's fsync. Waiting is better than failing a step.
-    "PRAGMA busy_timeout=15000",
     # 512 KiB of page cache per connection, not SQLite's 2 MiB: the kernel's page cache holds
     # the file anyway (and gives it back under pressure). At 100,000 bulletins `list` and
     # `read` take as long (bench/store_scale.py), and the daemon's two connections hold 3 MiB
     # less of its resident memory.
     "PRAGMA cache_size=-512",
 )
+
+#: Between tries to put a file in WAL mode while another connection holds a lock (seconds).
+_WAL_RETRY = 0.05
 
 
 class BulletinRow(SQLModel, table=True):
@@ -157,7 +170,26 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     for pragma in _PRAGMAS:
         cursor.execute(pragma)
+    _use_wal(cursor)
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the file in WAL mode (a no-op once it is), waiting as long as a busy step would.
+
+    Only the first open of a new or pre-WAL file changes the mode, and that needs every other
+    connection out of the way. SQLite answers "database is locked" at once there instead of
+    waiting out busy_timeout, so a `meshboard post` while the daemon started would fail.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(_WAL_RETRY)
 
 
 def _on_begin(connection: sqlalchemy.Connection) -> None:
@@ -240,7 +272,16 @@ class Store:
         else:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             engine = sqlalchemy.create_engine(url, connect_args={"check_same_thread": False})
-        return cls(engine)
+        try:
+            return cls(engine)
+        except (sqlite3.Error, sqlalchemy.exc.DBAPIError) as error:
+            engine.dispose()
+            reason = str(error.orig if isinstance(error, sqlalchemy.exc.DBAPIError) else error)
+            if "locked" in reason:
+                reason += f" (held by another program for {BUSY_TIMEOUT:.0f} s)"
+            raise DatabaseUnavailable(
+                f"cannot open database {database}: {reason}; `meshboard doctor` checks it"
+            ) from error
 
     def close(self) -> None:
         self.engine.dispose()

@@ -122,6 +122,23 @@ def test_errors_are_one_line_and_exit_1(
         assert output == message
 
 
+@pytest.mark.parametrize("command", ["list", "post notice Hi", "status", "export"])
+def test_a_damaged_database_is_one_error_line_for_every_command(
+    tmp_path: Path, command: str
+) -> None:
+    damaged = tmp_path / "board.db"
+    damaged.write_bytes(b"not a database, a shopping list\n" * 200)
+    args = [*command.split(), "--db", str(damaged)]
+    if command == "export":
+        args.append(str(tmp_path / "out.mbx"))
+    code, output = invoke(*args)
+    assert (code, output) == (
+        1,
+        f"Error: cannot open database {damaged}: file is not a database; "
+        "`meshboard doctor` checks it\n",
+    )
+
+
 def test_run_requires_a_port(db: str) -> None:
     code, output = invoke("run", "--db", db)
     assert code == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,8 +11,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, func, select
 
+import board.store
 from board.bulletin import Bulletin
-from board.errors import AmbiguousRef, NotAuthor, NotFound
+from board.errors import AmbiguousRef, DatabaseUnavailable, NotAuthor, NotFound
 from board.refs import REF_LENGTH
 from board.store import Store, TombstoneRow
 
@@ -249,3 +252,48 @@ def test_two_stores_on_one_engine(store: Store, make: Make) -> None:
     again = Store(store.engine)  # listeners must not be installed twice (BEGIN inside BEGIN)
     again.add(make(), NOW)
     assert store.count() == 1
+
+
+def locked_rollback_file(path: Path) -> sqlite3.Connection:
+    """A database not yet in WAL mode, with another program in the middle of writing it."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE other_program (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO other_program VALUES (1)")
+    return holder
+
+
+def test_first_open_waits_for_a_writer_instead_of_failing(tmp_path: Path, make: Make) -> None:
+    """Going to WAL needs the file to itself, and SQLite refuses at once rather than waiting:
+    a `meshboard post` just as the daemon writes a new file must wait, like any busy step.
+    """
+    path = tmp_path / "board.db"
+    holder = locked_rollback_file(path)
+    release = threading.Timer(0.5, holder.execute, ("COMMIT",))
+    release.start()
+    store = Store.open(path)
+    release.join()
+    assert store.add(make(), NOW)
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert check.execute("SELECT x FROM other_program").fetchall() == [(1,)]
+    store.close()
+    holder.close()
+
+
+def test_first_open_fails_clearly_when_the_writer_never_lets_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(board.store, "BUSY_TIMEOUT", 0.3)
+    holder = locked_rollback_file(tmp_path / "board.db")
+    with pytest.raises(DatabaseUnavailable, match=r"database is locked \(held by another program"):
+        Store.open(tmp_path / "board.db")
+    holder.close()
+
+
+def test_a_file_that_is_not_a_database_is_named_not_traced(tmp_path: Path) -> None:
+    path = tmp_path / "board.db"
+    path.write_bytes(b"a shopping list, not a board\n" * 200)
+    with pytest.raises(DatabaseUnavailable, match=r"board\.db: file is not a database; `meshboard"):
+        Store.open(path)
+    assert path.read_bytes().startswith(b"a shopping list")  # left as it was
