@@ -512,6 +512,17 @@ class Store:
             while ids := result.fetchmany(run):
                 yield list(ids)
 
+    def ids_expired(self, ring: int, after: datetime, upto: datetime) -> list[str]:
+        """Ids of a ring's bulletins that expire in (after, upto]: what left its active set."""
+        table = _BULLETINS.c
+        statement = sqlalchemy.select(table.id).where(
+            table.ring == ring,
+            table.expires_at > _seconds(after),
+            table.expires_at <= _seconds(upto),
+        )
+        with Session(self.engine) as session, session.begin():
+            return list(session.connection().execute(statement).scalars())
+
     def next_expiry(self, ring: int, now: datetime) -> datetime | None:
         """When the ring's active set next shrinks by itself (a bulletin or tombstone expires)."""
         moment = _seconds(now)

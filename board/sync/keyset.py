@@ -76,6 +76,28 @@ class KeySet:
         if key not in self:
             self._added[key] = None
 
+    def discard_all(self, keys: Iterable[bytes]) -> None:
+        """Remove `keys` (any not here are ignored) in one pass over the buffer: a batch of
+        bulletins that expired, without reading the ring again.
+        """
+        gone = set()
+        for key in keys:
+            if key in self._added:
+                del self._added[key]
+                continue
+            index = bisect_left(range(self._count), key, key=self._key)
+            if index < self._count and self._key(index) == key:
+                gone.add(index)
+        if not gone:
+            return
+        kept, start = [], 0
+        for index in sorted(gone):
+            kept.append(self._packed[start * KEY_BYTES : index * KEY_BYTES])
+            start = index + 1
+        kept.append(self._packed[start * KEY_BYTES :])
+        self._packed = b"".join(kept)
+        self._count -= len(gone)
+
     def not_in(self, other: KeySet) -> Iterator[bytes]:
         """Keys here that `other` lacks, without building a set of either.
 

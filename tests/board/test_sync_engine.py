@@ -21,7 +21,9 @@ from board.bulletin import Bulletin, new_bulletin
 from board.store import Store
 from board.sync.engine import ITEMS_MAX_AGE, SyncConfig, SyncEngine
 from board.sync.keys import id_to_bytes
+from board.sync.tool_wire import ToolStateMsg
 from board.sync.wire import Announce, Digest, Kind, Message, TombstoneMsg, decode, encode
+from board.tool_store import Applied, ToolStore
 from board.types import TypeRegistry
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -452,3 +454,24 @@ def sent_between(engine: SyncEngine, start: datetime, seconds: float) -> list[Me
 
 def announced(messages: list[Message]) -> list[bytes]:
     return [m.bulletin_bytes for m in messages if isinstance(m, Announce)]
+
+
+def test_expiries_keep_the_view_equal_to_a_fresh_read() -> None:
+    """Between full reads the engine drops what expired instead of reading the ring again;
+    what its digests summarise must still be what the store holds, or boards would disagree.
+    """
+    store = Store.open("sqlite://")
+    engine = SyncEngine(store, SyncConfig(), random.Random(1))
+    lifetime = timedelta(days=28)  # a tool's: these expire 5 s apart, from T0
+    tools = [bulletin(n, T0 - lifetime + timedelta(seconds=5 * n)) for n in range(1, 80)]
+    for item in tools:
+        store.add(item, T0 - timedelta(days=1))
+    store.delete(tools[10].id, None, 0, T0)  # its tombstone expires with it
+    lent = ToolStateMsg(id_to_bytes(tools[20].id), 0, True, int(T0.timestamp()))
+    assert ToolStore(store).apply(lent).applied is Applied.NEW  # gone with its tool
+    engine.start(T0)
+    for second in range(0, 420, 2):
+        now = T0 + timedelta(seconds=second)
+        held = sorted(engine._items(0, now).all_keys())
+        assert held == sorted(engine._read_items(0, now).all_keys()), f"at T0 + {second} s"
+    assert held == []

@@ -60,3 +60,19 @@ def test_wrong_sizes_are_refused_and_odd_probes_are_simply_absent() -> None:
         key_set.add(b"short")
     assert b"short" not in key_set
     assert "not bytes" not in key_set
+
+
+@given(st.sets(keys, max_size=60), st.lists(keys, max_size=10), st.data())
+def test_discard_all_matches_set_difference(
+    read: set[bytes], added: list[bytes], data: st.DataObject
+) -> None:
+    key_set = packed(read)
+    for key in added:
+        key_set.add(key)
+    everything = sorted(read | set(added))
+    gone = set(data.draw(st.lists(st.sampled_from(everything)))) if everything else set()
+    gone |= set(data.draw(st.lists(keys, max_size=5)))  # keys never held are ignored
+    key_set.discard_all(gone)
+    expected = (read | set(added)) - gone
+    assert sorted(key_set) == sorted(expected)
+    assert all((key in key_set) == (key in expected) for key in [*read, *added, *gone])
