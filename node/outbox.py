@@ -309,10 +309,13 @@ class Outbox:
                     return _Step("expire", item), None
                 timers.append(item.waiting_until)
         gate = max(self._free_at, self._link_retry_at)
-        # First sends before retries: one unreachable person must not hold up everyone else.
+        # In the order they became ready: a retry (after its backoff) goes before replies that
+        # came after it. Putting every first send first starved retries under steady load
+        # until they were too old (bench/soak.py). An unreachable person still costs one
+        # attempt per backoff, not a place at the head of the queue.
         ready = sorted(
             (r for r in self._replies if r.waiting_until is None and r.due <= now),
-            key=lambda r: r.attempts,
+            key=lambda r: max(r.due, r.queued_at),
         )
         timers += [r.due for r in self._replies if r.waiting_until is None and r.due > now]
         if ready or self._board:

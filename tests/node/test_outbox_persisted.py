@@ -40,6 +40,7 @@ from node.supervisor import SupervisorConfig
 from tests.conftest import FAST_PACING, HANDHELD, OTHER_HANDHELD
 
 ANA = node_id(HANDHELD)
+BEN = node_id(OTHER_HANDHELD)
 QUICK = OutboxTiming(link_retry=0.1)
 QUICK_RECONNECT = SupervisorConfig(first_delay=0.05, max_delay=0.5)
 
@@ -501,3 +502,49 @@ def test_an_outbox_that_keeps_failing_stops_and_says_so(
             outbox.check()
     finally:
         outbox.stop()
+
+
+class NaksAnaOnce:
+    """ACKs every text except the first one to Ana, which it NAKs."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.outbox: Outbox | None = None
+        self.sent: list[str] = []
+        self._ids = itertools.count(1)
+
+    def send_text(self, reply: Reply, resend_of: int) -> int:
+        packet_id = resend_of or next(self._ids)
+        self.sent.append(reply.to)
+        first_to_ana = reply.to == ANA and self.sent.count(ANA) == 1
+        assert self.outbox is not None
+        self.outbox.report(Delivery(packet_id, "MAX_RETRANSMIT" if first_to_ana else "NONE"))
+        return packet_id
+
+
+def test_a_retry_goes_before_replies_that_came_after_it(memory_store: Store) -> None:
+    """Under steady load a retry must get its turn, not wait until it is too old."""
+    clock = Clock(speed=20.0)
+    radio = NaksAnaOnce(clock)
+    outbox = Outbox(
+        OutboxStore(memory_store),
+        radio.send_text,
+        unused_board,
+        packet_airtime,
+        AirtimeBudget(),
+        text_interval=20.0,  # one text a real second
+        timing=OutboxTiming(backoff=(0.0,)),
+        clock=clock,
+    )
+    radio.outbox = outbox
+    outbox.put(Reply(to=ANA, ring=0, text="no bulletins"))
+    outbox.start()
+    try:
+        eventually(lambda: radio.sent == [ANA])
+        time.sleep(0.3)  # the NAK is handled: Ana's retry is ready, held only by the pacing
+        for n in range(2):
+            outbox.put(Reply(to=BEN, ring=0, text=f"ok #ab{n}"))
+        eventually(lambda: len(radio.sent) == 4)
+    finally:
+        outbox.stop()
+    assert radio.sent == [ANA, ANA, BEN, BEN]
