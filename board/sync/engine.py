@@ -16,11 +16,13 @@ reasoning and the arithmetic are in docs/wire-format.md):
 
 News never touches Trickle: resetting every board's timer on every post would cost more airtime
 than the flood. Trickle goes back to imin only when a board finds itself missing items, or a
-neighbour missing several. Three small checks close the gaps a flood can leave instead:
+neighbour missing several. Small checks close the gaps a flood can leave instead:
 a board that held its relay back sends one digest after the flood (so a neighbour only it reaches
 gets repaired); a board that sent an item, or got it by asking, sends one later if a neighbour it
 knows has still not shown the item (retried a few times: that is what makes a lossy line
-converge); and a board that pushed items sends one unless it hears them passed on.
+converge); and a board that pushed items sends one unless it hears them passed on. A board
+whose item no neighbour has shown at all by then (none relayed it, none showed it in a digest)
+sends the item itself again, at most twice: its packet was lost, and the flood waits for it.
 
 Items learned by asking (a Request we sent or heard) are not relayed: they are repairs, usually
 for a board that was away, whose neighbours already have them. All scheduling state lives in
@@ -121,6 +123,7 @@ class SyncStats:
     dropped_orphan_states: int = 0  # a tool state for a tool not held here (yet)
     dropped_unverified: int = 0  # a moderation whose signature, key or moderator we refuse
     suppressed: int = 0  # scheduled transmissions cancelled because others already sent them
+    resent: int = 0  # items announced again because no neighbour showed them (see RESEND_TRIES)
     sent: Counter[str] = field(default_factory=Counter)  # by message kind: "announce", "digest"…
     digest_reasons: Counter[str] = field(default_factory=Counter)  # "trickle", "audit", "followup"
 
@@ -160,6 +163,8 @@ class _Audit:
     holders: set[str]
     proof: bool  # we held back our relay: a digest shows neighbours we have the item after all
     tries: int = 0  # digests sent asking neighbours that have not shown it
+    sent_from: str | None = None  # we sent the item, learned from this board ("" for our own)
+    resent: int = 0  # announces sent again because no neighbour showed the item
 
 
 @dataclass
@@ -239,6 +244,10 @@ SUPPRESSED_AUDIT = (2, 4)
 SENT_AUDIT = (5, 6)
 #: Digests one flood may cost a board while a neighbour it knows has not shown the item.
 AUDIT_TRIES = 3
+#: Times a board sends an item again when no neighbour but the one it learned it from has
+#: shown it by the audit: a lost packet then stops a flood only for an audit's wait (40 to 48 s
+#: at LongFast), where it waited for Trickle's next digests, minutes later.
+RESEND_TRIES = 2
 #: An announce must be this many times a digest's size before holding it back saves airtime.
 HOLD_BACK_FACTOR = 1.5
 #: Seconds within which a digest we sent crossed a neighbour's asking digest on the air: the
@@ -423,6 +432,7 @@ class SyncEngine:
         out: list[Outgoing] = []
         t = _seconds(now) + _SLACK
         for ring, state in self._rings.items():
+            self._resend_unshown(state, t)
             out.extend(self._due_announces(ring, state, now))
             out.extend(self._due_requests(ring, state, t))
             out.extend(self._due_answers(ring, state, now))
@@ -965,11 +975,25 @@ class SyncEngine:
                 out.append(self._send(ring, msg))
                 if pending.news:
                     # A lost packet stops a flood: see that the neighbours pass it on.
-                    self._audit_later(state, key, pending.holders(), t, held_back=False)
+                    self._audit_later(
+                        state,
+                        key,
+                        pending.holders(),
+                        t,
+                        held_back=False,
+                        sent_from=pending.teacher or "",
+                    )
         return out
 
     def _audit_later(
-        self, state: _Ring, key: bytes, holders: set[str], now: float, *, held_back: bool
+        self,
+        state: _Ring,
+        key: bytes,
+        holders: set[str],
+        now: float,
+        *,
+        held_back: bool,
+        sent_from: str | None = None,
     ) -> None:
         """Owe a digest once the flood of `key` has passed.
 
@@ -988,7 +1012,28 @@ class SyncEngine:
         due = now + self._rng.uniform(
             low * self.config.relay_window, high * self.config.relay_window
         )
-        state.audits[key] = _Audit(due, holders, proof=held_back)
+        state.audits[key] = _Audit(due, holders, proof=held_back, sent_from=sent_from)
+
+    def _resend_unshown(self, state: _Ring, t: float) -> None:
+        """Announce again, instead of auditing, what we sent and no neighbour has shown since.
+
+        Nobody passing an item on, when we know a neighbour besides the board we learned it
+        from, means our packet was lost: every neighbour that got it relays it or, holding
+        back, sends a digest that shows it. A board at the end of a line, or alone, has nobody
+        to send it to and stays quiet.
+        """
+        for key, audit in state.audits.items():
+            if audit.due > t or audit.sent_from is None or audit.resent >= RESEND_TRIES:
+                continue
+            if audit.holders - {audit.sent_from} or not self._known(state, t) - {audit.sent_from}:
+                continue
+            audit.resent += 1
+            low, high = SENT_AUDIT
+            audit.due = t + self._rng.uniform(low, high) * self.config.relay_window
+            self.stats.resent += 1
+            logger.debug("no neighbour showed %s; announcing it again", key.hex())
+            if key not in state.announces:
+                state.announces[key] = _Pending(t, audit.sent_from or None)
 
     def _announcement(self, items: _Items, key: bytes) -> Message | None:
         if key in items.moderations:

@@ -276,6 +276,33 @@ def test_lossy_line_converges_on_a_hundred_bulletins() -> None:
     assert taken < 1800.0
 
 
+def test_a_lost_first_hop_is_sent_again_at_the_audit_not_at_the_next_digest() -> None:
+    """Nobody passing the post on means the packet was lost: the board sends it again, once,
+    and the flood goes on within a minute (Trickle's next digests are hours away here)."""
+    mesh = settled(line(4))
+    mesh.boards[1].online = False  # the post's first announce is lost on its only link
+    item = bulletin(1, mesh.time)
+    mesh.post(0, item)
+    mesh.run(5.0)
+    assert mesh.holds(item) == [True, False, False, False]
+    mesh.boards[1].online = True
+    taken = mesh.run(3600.0, until=mesh.converged([item]))
+    assert all(mesh.holds(item))
+    assert taken < 90.0
+    mesh.run(600.0)
+    assert mesh.boards[0].engine.stats.resent == 1
+    assert [s.board for s in mesh.sent if isinstance(s.msg, Announce)] == [0, 0, 1, 2, 3]
+
+
+def test_the_last_board_of_a_line_never_sends_again_for_want_of_an_echo() -> None:
+    mesh = settled(line(3))
+    item = bulletin(1, mesh.time)
+    mesh.post(0, item)
+    mesh.run(3600.0)
+    assert all(mesh.holds(item))
+    assert [b.engine.stats.resent for b in mesh.boards] == [0, 0, 0]
+
+
 def test_board_offline_for_a_day_catches_up_after_start() -> None:
     mesh = settled(line(4))
     mesh.boards[3].online = False
@@ -410,7 +437,8 @@ def test_agreeing_neighbourhood_sends_at_most_two_digests_an_hour() -> None:
 def test_items_another_process_stored_are_announced_and_ours_are_not(tmp_path: Path) -> None:
     """A CLI post or an imported bundle reaches the store without this engine: its next read
     finds them and floods them. What the engine stored itself (posted here, or heard from a
-    neighbour) is announced once, when it comes, and not again after the read.
+    neighbour) is announced once, when it comes, and not again after the read. (The
+    neighbour passes on what the board sends, or the board would send it again.)
     """
     path = tmp_path / "board.db"
     store, cli = Store.open(path), Store.open(path)
@@ -419,10 +447,10 @@ def test_items_another_process_stored_are_announced_and_ours_are_not(tmp_path: P
     ours, heard = bulletin(1, T0), bulletin(2, T0)
     store.add(ours, T0)
     engine.local_bulletin(ours, T0)
-    engine.receive(encode(Announce(heard.canonical_bytes())), 0, "!0000beef", T0)
-    assert sorted(announced(sent_between(engine, T0, RELAY_WINDOW))) == sorted(
-        [ours.canonical_bytes(), heard.canonical_bytes()]
-    )
+    engine.receive(encode(Announce(heard.canonical_bytes())), 0, NEIGHBOUR, T0)
+    first = sent_between(engine, T0, RELAY_WINDOW)
+    assert sorted(announced(first)) == sorted([ours.canonical_bytes(), heard.canonical_bytes()])
+    passed_on(engine, first, T0 + timedelta(seconds=RELAY_WINDOW + 2))
 
     imported = [bulletin(n, T0) for n in (3, 4)]
     for item in imported:
@@ -432,6 +460,7 @@ def test_items_another_process_stored_are_announced_and_ours_are_not(tmp_path: P
     after = sent_between(engine, T0 + timedelta(seconds=ITEMS_MAX_AGE), RELAY_WINDOW)
     assert sorted(announced(after)) == sorted(b.canonical_bytes() for b in imported)
     assert [m.target for m in after if isinstance(m, TombstoneMsg)] == [id_to_bytes(ours.id)]
+    passed_on(engine, after, T0 + timedelta(seconds=ITEMS_MAX_AGE + RELAY_WINDOW + 2))
 
     engine.rescan(T0 + timedelta(seconds=3 * ITEMS_MAX_AGE))
     again = sent_between(engine, T0 + timedelta(seconds=3 * ITEMS_MAX_AGE), RELAY_WINDOW)
@@ -441,6 +470,14 @@ def test_items_another_process_stored_are_announced_and_ours_are_not(tmp_path: P
 
 
 RELAY_WINDOW = SyncConfig().relay_window
+NEIGHBOUR = "!0000beef"
+
+
+def passed_on(engine: SyncEngine, sent: list[Message], at: datetime) -> None:
+    """The neighbour relays what the engine announced, as a flood goes on."""
+    for msg in sent:
+        if isinstance(msg, Announce | TombstoneMsg):
+            engine.receive(encode(msg), 0, NEIGHBOUR, at)
 
 
 def sent_between(engine: SyncEngine, start: datetime, seconds: float) -> list[Message]:
