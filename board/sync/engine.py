@@ -24,8 +24,10 @@ converge); and a board that pushed items sends one unless it hears them passed o
 whose item no neighbour has shown at all by then (none relayed it, none showed it in a digest)
 sends the item itself again, at most twice: its packet was lost, and the flood waits for it.
 
-Items learned by asking (a Request we sent or heard) are not relayed: they are repairs, usually
-for a board that was away, whose neighbours already have them. All scheduling state lives in
+Items learned by asking (a Request we sent or heard) are not relayed when older than FRESH: they
+are repairs, usually for a board that was away, whose neighbours already have them. A younger
+one was asked for because a packet upstream was lost, and the flood goes on from here. All
+scheduling state lives in
 memory; a restart just restarts Trickle at imin. Everything stored goes through `Store`, one
 transaction per item.
 
@@ -43,7 +45,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import chain
 
 from board.bulletin import MAX_LIFETIME, Bulletin
@@ -244,6 +246,11 @@ SUPPRESSED_AUDIT = (2, 4)
 SENT_AUDIT = (5, 6)
 #: Digests one flood may cost a board while a neighbour it knows has not shown the item.
 AUDIT_TRIES = 3
+#: An item made this recently is relayed even when it came in answer to a request: a lost
+#: packet upstream, not a board that was away, is why it was asked for, and if the boards that
+#: repair it do not pass it on, every further hop waits for its own repair (a post took up to
+#: 18 minutes to cross the demo's street of six boards).
+FRESH = timedelta(minutes=10)
 #: Times a board sends an item again when no neighbour but the one it learned it from has
 #: shown it by the audit: a lost packet then stops a flood only for an audit's wait (40 to 48 s
 #: at LongFast), where it waited for Trickle's next digests, minutes later.
@@ -500,7 +507,7 @@ class SyncEngine:
         if self.store.add(bulletin, now):
             self._cache_add(state, key, bulletin.expires_at)
             self._learned_bulletins.append(bulletin)
-            self._learned(state, key, sender, now)
+            self._learned(state, key, sender, now, bulletin.created_at)
             return
         if self.store.get_tombstone(bulletin.id) is not None:
             self.stats.duplicates += 1
@@ -539,7 +546,7 @@ class SyncEngine:
         if self.store.apply_tombstone(tombstone, now):
             state.forget_items()  # a deletion: rare, so simply read the store again
             self._saw(state, key)
-            self._learned(state, key, sender, now)
+            self._learned(state, key, sender, now, msg.deleted_at)
         else:
             self.stats.duplicates += 1
 
@@ -570,7 +577,7 @@ class SyncEngine:
             old = result.replaced.item_key()
             self._refuse(state, old)  # superseded: never worth asking for again
             state.announces.pop(old, None)
-        self._learned(state, key, sender, now)
+        self._learned(state, key, sender, now, datetime.fromtimestamp(msg.stamp, UTC))
 
     def _on_moderation(self, state: _Ring, msg: ModerationMsg, sender: str, now: datetime) -> None:
         """Keep a moderation that a trusted board verified; refuse, count and log any other."""
@@ -598,7 +605,7 @@ class SyncEngine:
         if result == "applied":
             state.forget_items()  # rare: simply read the store again
             self._audit_air(msg, sender, now)
-            self._learned(state, key, sender, now)
+            self._learned(state, key, sender, now, msg.at)
             return
         self.stats.duplicates += 1
         if result == "stale":
@@ -729,8 +736,12 @@ class SyncEngine:
                 # Counting copies cannot see a neighbour that only we reach.
                 self._audit_later(state, key, pending.holders(), now, held_back=True)
 
-    def _learned(self, state: _Ring, key: bytes, teacher: str, now: datetime) -> None:
-        """A new item is stored: relay it, unless it answered a request (then it is a repair)."""
+    def _learned(
+        self, state: _Ring, key: bytes, teacher: str, now: datetime, made_at: datetime
+    ) -> None:
+        """A new item is stored: relay it, unless it answered a request for an item older than
+        FRESH (a repair, for a board that was away: its other neighbours have it already).
+        """
         self.stats.stored += 1
         self._saw(state, key)  # ours now: a later read of the store must not announce it again
         state.quiet_from = _seconds(now) + 2 * self.config.relay_window
@@ -738,7 +749,7 @@ class SyncEngine:
         state.wanted.discard(p)
         if not state.wanted:
             state.request_due = None
-        if p in state.requested:
+        if p in state.requested and now - made_at > FRESH:
             # A repair: not relayed, but a neighbour we know that lacks it too should hear of it.
             self._audit_later(state, key, {teacher}, _seconds(now), held_back=False)
             return

@@ -22,7 +22,16 @@ from board.store import Store
 from board.sync.engine import ITEMS_MAX_AGE, SyncConfig, SyncEngine
 from board.sync.keys import id_to_bytes
 from board.sync.tool_wire import ToolStateMsg
-from board.sync.wire import Announce, Digest, Kind, Message, TombstoneMsg, decode, encode
+from board.sync.wire import (
+    Announce,
+    Digest,
+    Kind,
+    Message,
+    Request,
+    TombstoneMsg,
+    decode,
+    encode,
+)
 from board.tool_store import Applied, ToolStore
 from board.types import TypeRegistry
 
@@ -292,6 +301,24 @@ def test_a_lost_first_hop_is_sent_again_at_the_audit_not_at_the_next_digest() ->
     mesh.run(600.0)
     assert mesh.boards[0].engine.stats.resent == 1
     assert [s.board for s in mesh.sent if isinstance(s.msg, Announce)] == [0, 0, 1, 2, 3]
+
+
+def test_a_young_item_a_board_had_to_ask_for_is_passed_on() -> None:
+    """Asking for an item minutes old means a packet upstream was lost, not that the board was
+    away: it relays what it got, or the next board waits for a repair of its own."""
+    mesh = settled(line(3))
+    mesh.boards[1].online = False
+    item = bulletin(1, mesh.time)
+    mesh.post(0, item)
+    mesh.run(5.0)
+    mesh.restart(1)  # its digest at start shows the gap, and it asks for the item
+    mesh.run(3600.0, until=lambda: mesh.holds(item)[1])
+    got_it = mesh.now
+    mesh.run(3600.0, until=mesh.converged([item]))
+    assert all(mesh.holds(item))
+    assert [s.board for s in mesh.sent if isinstance(s.msg, Request)] == [1]  # board 2 never had to
+    relays = [s.at for s in mesh.sent if isinstance(s.msg, Announce) and s.board == 1]
+    assert relays and relays[0] - got_it < SyncConfig().relay_window + 1
 
 
 def test_the_last_board_of_a_line_never_sends_again_for_want_of_an_echo() -> None:
