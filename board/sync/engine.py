@@ -26,10 +26,10 @@ sends the item itself again, at most twice: its packet was lost, and the flood w
 
 Items learned by asking (a Request we sent or heard) are not relayed when older than FRESH: they
 are repairs, usually for a board that was away, whose neighbours already have them. A younger
-one was asked for because a packet upstream was lost, and the flood goes on from here. All
-scheduling state lives in
-memory; a restart just restarts Trickle at imin. Everything stored goes through `Store`, one
-transaction per item.
+one was asked for because a packet upstream was lost, and the flood goes on from here.
+
+All scheduling state lives in memory; a restart just restarts Trickle at imin. Everything
+stored goes through `Store`, one transaction per item.
 
 Hostile or broken input changes nothing: a packet that does not decode is counted and dropped;
 with a rate limiter (the daemon always has one) a board sending beyond a generous rate has its
