@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -192,9 +193,16 @@ def _use_wal(cursor: Any) -> None:
             time.sleep(_WAL_RETRY)
 
 
+#: The execution option that marks a transaction as reading only (see `Store._reading`).
+_READ_ONLY = "meshboard_read_only"
+
+
 def _on_begin(connection: sqlalchemy.Connection) -> None:
-    """Take the write lock up front, so a read-then-write transaction never fails half-way."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    """Take the write lock up front, so a read-then-write transaction never fails half-way;
+    a read-only one takes none, so in WAL mode it never waits for a writer.
+    """
+    read_only = connection.get_execution_options().get(_READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _row(bulletin: Bulletin, received_at: datetime) -> dict[str, Any]:
@@ -251,6 +259,7 @@ class Store:
         if engine.dialect.name != "sqlite":
             raise ValueError("the board store needs SQLite")
         self.engine = engine
+        self._reader = engine.execution_options(**{_READ_ONLY: True})
         if not event.contains(engine, "connect", _on_connect):
             event.listen(engine, "connect", _on_connect)
             event.listen(engine, "begin", _on_begin)
@@ -285,6 +294,14 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        """A transaction that only reads: `list` and `read` must not wait for the outbox's
+        write (an fsync on a slow SD card) or a CLI post to finish.
+        """
+        with Session(self._reader) as session, session.begin():
+            yield session
 
     def add(self, bulletin: Bulletin, now: datetime) -> bool:
         """Store a bulletin; False if it was already here, is tombstoned or has expired."""
@@ -349,7 +366,7 @@ class Store:
         With `now`, expired bulletins that are not yet purged are not found.
         """
         prefix = normalise_ref(ref_or_id)
-        with Session(self.engine) as session, session.begin():
+        with self._reading() as session:
             return _bulletin(self._one(session, prefix, ring, now))
 
     def find_repost(self, bulletin: Bulletin, within: timedelta) -> Bulletin | None:
@@ -375,7 +392,7 @@ class Store:
             .order_by(col(BulletinRow.created_at).desc())
             .limit(1)
         )
-        with Session(self.engine) as session, session.begin():
+        with self._reading() as session:
             row = session.exec(statement).first()
             return None if row is None else _bulletin(row)
 
@@ -394,7 +411,7 @@ class Store:
             .offset(offset)
             .limit(limit)
         )
-        with Session(self.engine) as session, session.begin():
+        with self._reading() as session:
             return _readable((row.id, row.canonical) for row in session.exec(statement))
 
     def page(
@@ -414,7 +431,7 @@ class Store:
         bulletins: list[Bulletin] = []
         position = None if after is None else (_seconds(after.created_at), after.id)
         table = _BULLETINS.c
-        with Session(self.engine) as session, session.begin():
+        with self._reading() as session:
             while len(bulletins) < limit:
                 # Only the columns it needs, without the ORM: a page is read per `list`.
                 statement = sqlalchemy.select(table.id, table.created_at, table.canonical)
@@ -481,7 +498,7 @@ class Store:
             statement = statement.where(BulletinRow.ring == ring)
         if now is not None:
             statement = statement.where(col(BulletinRow.expires_at) > _seconds(now))
-        with Session(self.engine) as session, session.begin():
+        with self._reading() as session:
             return session.exec(statement).one()
 
     def active_ids(self, ring: int, now: datetime, max_bytes: int | None = None) -> list[str]:
@@ -507,7 +524,7 @@ class Store:
         # Read from the (ring, expires_at, id, length(canonical)) index alone, without the ORM,
         # sorted by SQLite: sync reads every id of a ring this way (about 30,000 on a busy board).
         statement = statement.order_by(table.id)
-        with Session(self.engine) as session, session.begin():
+        with self._reading() as session:
             result = session.connection().execute(statement).scalars()
             while ids := result.fetchmany(run):
                 yield list(ids)
@@ -520,13 +537,13 @@ class Store:
             table.expires_at > _seconds(after),
             table.expires_at <= _seconds(upto),
         )
-        with Session(self.engine) as session, session.begin():
+        with self._reading() as session:
             return list(session.connection().execute(statement).scalars())
 
     def next_expiry(self, ring: int, now: datetime) -> datetime | None:
         """When the ring's active set next shrinks by itself (a bulletin or tombstone expires)."""
         moment = _seconds(now)
-        with Session(self.engine) as session, session.begin():
+        with self._reading() as session:
             times = [
                 session.exec(
                     select(func.min(table.expires_at)).where(
@@ -540,7 +557,7 @@ class Store:
 
     def canonical(self, bulletin_id: str) -> bytes | None:
         """A stored bulletin's canonical bytes by exact id, ready to put on the air."""
-        with Session(self.engine) as session, session.begin():
+        with self._reading() as session:
             row = session.get(BulletinRow, bulletin_id)
             return None if row is None else row.canonical
 
@@ -550,11 +567,11 @@ class Store:
         statement = sqlalchemy.select(_TOMBSTONES).where(
             table.ring == ring, table.expires_at > _seconds(now)
         )
-        with Session(self.engine) as session, session.begin():
+        with self._reading() as session:
             return [_tombstone(row) for row in session.connection().execute(statement)]
 
     def get_tombstone(self, bulletin_id: str) -> Tombstone | None:
-        with Session(self.engine) as session, session.begin():
+        with self._reading() as session:
             row = session.get(TombstoneRow, bulletin_id)
             return None if row is None else _tombstone(row)
 
@@ -611,7 +628,7 @@ class Store:
             .where(col(AirtimeRow.at) >= since.timestamp())
             .order_by(col(AirtimeRow.at))
         )
-        with Session(self.engine) as session, session.begin():
+        with self._reading() as session:
             return [
                 (datetime.fromtimestamp(row.at, UTC), row.seconds)
                 for row in session.exec(statement)

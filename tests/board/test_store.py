@@ -297,3 +297,26 @@ def test_a_file_that_is_not_a_database_is_named_not_traced(tmp_path: Path) -> No
     with pytest.raises(DatabaseUnavailable, match=r"board\.db: file is not a database; `meshboard"):
         Store.open(path)
     assert path.read_bytes().startswith(b"a shopping list")  # left as it was
+
+
+def test_reads_do_not_wait_for_a_writer(tmp_path: Path, make: Make) -> None:
+    """`list` and `read` go on while another connection holds the write lock (the outbox's
+    fsync, a CLI post): in WAL mode a reader needs no lock, and only writes take one.
+    """
+    path = tmp_path / "board.db"
+    store = Store.open(path)
+    soup = make()
+    store.add(soup, NOW)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("DELETE FROM bulletin")  # not committed: readers still see the soup
+    try:
+        assert [b.id for b in store.page(NOW, 0, limit=5)] == [soup.id]
+        assert store.get(soup.ref, 0, now=NOW) == soup
+        assert store.count(0, now=NOW) == 1
+        assert store.active_ids(0, NOW) == [soup.id]
+        assert store.canonical(soup.id) == soup.canonical_bytes()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    store.close()
