@@ -51,14 +51,15 @@ class KeySet:
             packed[i - step : i] < packed[i : i + step] for i in range(step, len(packed), step)
         )
 
-    def _packed_has(self, key: bytes) -> bool:
+    def _index(self, key: bytes) -> int | None:
+        """Where `key` sits in the packed buffer, or None if it is not there."""
         index = bisect_left(range(self._count), key, key=self._key)
-        return index < self._count and self._key(index) == key
+        return index if index < self._count and self._key(index) == key else None
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, bytes) or len(key) != KEY_BYTES:
             return False
-        return key in self._added or self._packed_has(key)
+        return key in self._added or self._index(key) is not None
 
     def __len__(self) -> int:
         return self._count + len(self._added)
@@ -85,8 +86,8 @@ class KeySet:
             if key in self._added:
                 del self._added[key]
                 continue
-            index = bisect_left(range(self._count), key, key=self._key)
-            if index < self._count and self._key(index) == key:
+            index = self._index(key)
+            if index is not None:
                 gone.add(index)
         if not gone:
             return
