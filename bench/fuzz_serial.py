@@ -48,13 +48,13 @@ from meshtastic.protobuf import mesh_pb2, portnums_pb2, telemetry_pb2
 
 from board.airtime import AirtimeBudget
 from board.bulletin import new_bulletin
-from board.commands import BoardConfig, CommandHandler
+from board.handheld.commands import BoardConfig, CommandHandler
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
-from board.store import Store
+from board.store.bulletins import Store
 from board.sync.engine import SyncConfig, SyncEngine
 from board.sync.reconcile import summarise
-from board.sync.wire import Announce, Request, encode
 from board.types import TypeRegistry
+from board.wire.codec import Announce, Request, encode
 from node.clock import SYSTEM_CLOCK, Clock
 from node.daemon import Daemon
 from node.link import BOARD_PORT, MeshtasticLink

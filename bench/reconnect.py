@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from board.store import Store
+from board.store.bulletins import Store
 from node.daemon import Daemon
 from node.sim.radio import SimulatedRadio
 

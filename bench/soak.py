@@ -38,9 +38,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from board.airtime import AirtimeBudget
-from board.commands import BoardConfig, CommandHandler
+from board.handheld.commands import BoardConfig, CommandHandler
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
-from board.store import Store
+from board.store.bulletins import Store
 from board.sync.engine import SyncConfig, SyncEngine
 from node.clock import Clock
 from node.daemon import Daemon

@@ -55,25 +55,25 @@ from pathlib import Path
 from typing import Any
 
 from board.airtime import estimate_airtime
-from board.asks import AskRouter
 from board.bulletin import Bulletin, new_bulletin
-from board.commands import MAX_LIST_LINES, BoardConfig, CommandHandler, Inbound
 from board.config import MeshboardConfig, RingSpec
 from board.errors import BoardError
-from board.migrations import complete_v1
+from board.handheld.asks import AskRouter
+from board.handheld.commands import MAX_LIST_LINES, BoardConfig, CommandHandler, Inbound
+from board.handheld.subs import Subscriptions
+from board.handheld.tools import ToolCommands
 from board.mod_policy import ModerationPolicy, sign_action
-from board.modstore import ModerationStore
 from board.signing import BoardKey
-from board.store import Store, Tombstone
-from board.subs import Subscriptions
+from board.store.bulletins import Store, Tombstone
+from board.store.migrations import complete_v1
+from board.store.moderation import ModerationStore
+from board.store.tools import ToolStore
 from board.sync.engine import SyncConfig, SyncEngine
-from board.sync.keys import bulletin_key, id_to_bytes
-from board.sync.modwire import Action
-from board.sync.tool_wire import ToolStateMsg
-from board.sync.wire import Announce, encode
-from board.tool_store import ToolStore
-from board.tools import ToolCommands
 from board.types import TypeRegistry
+from board.wire.codec import Announce, encode
+from board.wire.keys import bulletin_key, id_to_bytes
+from board.wire.moderation import Action
+from board.wire.tools import ToolStateMsg
 from node.sim.radio import ChannelSpec, RadioProfile, SimulatedRadio
 
 RESULTS = Path(__file__).parent / "results"

@@ -39,16 +39,16 @@ from pathlib import Path
 
 from board.bulletin import new_bulletin
 from board.sync.engine import SyncConfig
-from board.sync.wire import Announce, encode
 from board.types import TypeRegistry
+from board.wire.codec import Announce, encode
 from node.clock import Clock
+from node.demo.neighbourhood import BoardNode, Neighbourhood, ask
+from node.demo.spread import record_spread
 from node.link import BOARD_PORT
-from node.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim import lora
 from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio
-from node.spread import record_spread
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -157,7 +157,7 @@ def draw_spread(
     since: float,
 ) -> None:
     """Record how this bulletin spread and draw it to DIR/sync-spread-TOPOLOGY.png."""
-    from node.plot import save_spread_plot  # matplotlib only when asked for
+    from node.demo.plot import save_spread_plot  # matplotlib only when asked for
 
     spread = record_spread(
         hood,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from board.store import Store
+from board.store.bulletins import Store
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from board.config import DEFAULT_CONFIG, MeshboardConfig
 from board.errors import BoardError
 from board.signing import BoardKey, decode_public, verify
-from board.sync.modwire import Action, ModerationMsg, signed_fields
+from board.wire.moderation import Action, ModerationMsg, signed_fields
 
 #: An action stamped further ahead of our clock than this is refused: a later time wins, so a
 #: skewed or forged clock would otherwise decide a bulletin's fate for good.

@@ -22,11 +22,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy
-from sqlalchemy import Index, func
+from sqlalchemy import func
 from sqlalchemy.dialects.sqlite import Insert, insert
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from board.bulletin import Bulletin
+from board.store.tables import ShareRow
 
 logger = logging.getLogger(__name__)
 
@@ -46,23 +47,6 @@ MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 
 #: How many tool loans were made in [start, end) on a ring; None when loans are not tracked.
 LoanCounter = Callable[[datetime, datetime, int], int | None]
-
-
-class ShareRow(SQLModel, table=True):
-    """One bulletin as the tally remembers it, after the bulletin itself is long purged.
-
-    A database from before this table counts the bulletins it held (`board.migrations`).
-    """
-
-    __tablename__ = "share"
-    # A ring's month, counted by type and author from the index alone (schema v2).
-    __table_args__ = (Index("ix_share_ring_created", "ring", "created_at", "type", "author"),)
-
-    id: str = Field(primary_key=True)  # the bulletin id: each bulletin counts once, ever
-    ring: int
-    type: str
-    author: str
-    created_at: int  # unix seconds
 
 
 def share_statement(bulletin: Bulletin) -> tuple[Insert, dict[str, Any]]:

@@ -24,8 +24,6 @@ import platformdirs
 import tzlocal
 
 from board.bulletin import Bulletin, new_bulletin
-from board.bundle import decode_bundle, encode_bundle, export_items, import_bundle, write_atomically
-from board.commands import BoardConfig
 from board.config import (
     EXAMPLE,
     ConfigError,
@@ -35,15 +33,23 @@ from board.config import (
     parse_duration,
 )
 from board.errors import BoardError
-from board.modstore import AuditEntry, ModerationStore
+from board.handheld.commands import BoardConfig
 from board.signing import BoardKey, key_path
-from board.store import Store
+from board.store.bulletins import Store
+from board.store.moderation import AuditEntry, ModerationStore
+from board.store.tools import loans_between
+from board.sync.bundle import (
+    decode_bundle,
+    encode_bundle,
+    export_items,
+    import_bundle,
+    write_atomically,
+)
 from board.tally import monthly
-from board.tool_store import loans_between
 from board.when import format_when, is_day_only, parse_when_text
 from node.clock import SYSTEM_CLOCK
 from node.daemon import Daemon
-from node.doctor import HANDSHAKE_TIMEOUT, diagnose
+from node.doctor.diagnose import HANDSHAKE_TIMEOUT, diagnose
 from node.health import ErrorLogHandler, StatusFile, status_path
 from node.link import LinkError
 from node.logs import configure_logging
@@ -51,7 +57,7 @@ from node.rings_view import config_json, config_lines, moderators_json, moderato
 from node.status import gather, report_json, report_lines
 
 if TYPE_CHECKING:
-    from node.spread import SpreadRecord
+    from node.demo.spread import SpreadRecord
 
 LOCAL_AUTHOR = "!00000000"  # bulletins posted on the Pi itself, by whoever runs the board
 
@@ -532,7 +538,7 @@ def doctor(ctx: click.Context, port: str, timeout: float, db_path: Path, as_json
 @logging_options(logging.WARNING)
 def demo(nodes: int, loss: float, seed: int, plot_path: Path | None, tz: ZoneInfo) -> None:
     """Run a simulated neighbourhood of board nodes: a post spreads from one end to the other."""
-    from node.demo import run_demo  # the simulator: a daemon on a Pi never loads it
+    from node.demo.run import run_demo  # the simulator: a daemon on a Pi never loads it
 
     save_plot = None if plot_path is None else _spread_plotter(plot_path)  # before a 12 s run
     result = run_demo(click.echo, nodes=nodes, loss=loss, seed=seed, tz=tz)
@@ -553,7 +559,7 @@ def _spread_plotter(path: Path) -> Callable[[SpreadRecord, Path], None]:
     """The function that draws a spread, or a clear error now: matplotlib is an optional
     extra, and a missing folder or an unknown format should not wait for the demo to end."""
     try:
-        from node.plot import picture_formats, save_spread_plot
+        from node.demo.plot import picture_formats, save_spread_plot
     except ModuleNotFoundError as error:
         if (error.name or "").partition(".")[0] in ("node", "board"):
             raise

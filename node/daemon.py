@@ -16,21 +16,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from board.airtime import AirtimeBudget, estimate_airtime
-from board.asks import AskRouter, Routed
-from board.commands import BoardConfig, CommandHandler, Inbound, Reply
 from board.config import DEFAULT_CONFIG, MeshboardConfig
+from board.handheld.asks import AskRouter, Routed
+from board.handheld.commands import BoardConfig, CommandHandler, Inbound, Reply
+from board.handheld.ring_news import RingNews
+from board.handheld.subs import Subscriptions
+from board.handheld.tools import ToolCommands
 from board.mod_policy import ModerationPolicy
-from board.outbox_store import OutboxStore
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
-from board.ring_news import RingNews
 from board.rings import RingGate, config_serving
 from board.signing import BoardKey
-from board.store import Store
-from board.subs import Subscriptions
+from board.store.bulletins import Store
+from board.store.outbox import OutboxStore
+from board.store.tools import ToolStore
 from board.sync.engine import ITEMS_MAX_AGE, Outgoing, SyncConfig, SyncEngine, SyncStats
-from board.sync.wire import encode
-from board.tool_store import ToolStore
-from board.tools import ToolCommands
+from board.wire.codec import encode
 from node.clock import SYSTEM_CLOCK, Clock
 from node.health import Health
 from node.link import (

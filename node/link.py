@@ -23,7 +23,7 @@ from meshtastic.protobuf import channel_pb2, localonly_pb2, mesh_pb2, portnums_p
 from meshtastic.serial_interface import SerialInterface
 from pubsub import pub
 
-from board.commands import BROADCAST
+from board.handheld.commands import BROADCAST
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The one queue every transmission of the board goes through, kept in the board's database.
 
 Two kinds of packet leave a board: replies to people (text direct messages) and board-plane
-packets (sync broadcasts). Each is written to the database (`board.outbox_store`) before it is
+packets (sync broadcasts). Each is written to the database (`board.store.outbox`) before it is
 sent, so what a person waits for survives kill -9, a restart and a lost radio.
 
 Replies go first, at least `text_interval` apart (firmware 2.7 silently drops faster texts), with
@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-from board.commands import BROADCAST, Reply
-from board.outbox_store import OutboxStore, Packet, Queued
+from board.handheld.commands import BROADCAST, Reply
+from board.store.outbox import OutboxStore, Packet, Queued
 from board.sync.engine import Outgoing
 from node.clock import SYSTEM_CLOCK, Clock
 from node.link import Delivery, LinkDown, LinkError

@@ -16,7 +16,7 @@ from typing import Any
 from board.airtime import AirtimeBudget
 from board.bulletin import MAX_RING
 from board.config import DEFAULT_CONFIG, MeshboardConfig
-from board.store import Store
+from board.store.bulletins import Store
 from node.health import (
     Assessment,
     DaemonStatus,

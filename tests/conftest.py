@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from board.commands import BoardConfig
 from board.config import MeshboardConfig, RingSpec
-from board.store import Store
+from board.handheld.commands import BoardConfig
+from board.store.bulletins import Store
 from node.daemon import Daemon
 from node.sim.radio import SimulatedRadio
 from node.supervisor import SupervisorConfig

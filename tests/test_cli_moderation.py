@@ -8,10 +8,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from board.modstore import ModerationStore
 from board.signing import BoardKey
-from board.store import Store
-from board.sync.modwire import Action
+from board.store.bulletins import Store
+from board.store.moderation import ModerationStore
+from board.wire.moderation import Action
 from node.cli import cli
 
 AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from board.schema import LATEST
+from board.store.schema import LATEST
 from node.cli import cli
 from tests.board.test_schema import load, user_version
 

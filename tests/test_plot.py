@@ -1,4 +1,4 @@
-"""The picture of a spread (`node/plot.py`), drawn from hand-made records: no radios needed."""
+"""The picture of a spread (`node/demo/plot.py`), drawn from hand-made records: no radios needed."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from node.cli import cli
-from node.plot import COLORMAP, MISSED, layout, save_spread_plot, spread_figure
-from node.spread import SpreadLink, SpreadNode, SpreadRecord, SpreadTransmission
+from node.demo.plot import COLORMAP, MISSED, layout, save_spread_plot, spread_figure
+from node.demo.spread import SpreadLink, SpreadNode, SpreadRecord, SpreadTransmission
 from tests.pictures import png_size
 
 REPO = Path(__file__).parent.parent
@@ -181,7 +181,7 @@ def test_a_plot_that_cannot_be_written_is_refused_before_the_demo_runs(
 def test_without_matplotlib_plot_says_how_to_install_it(tmp_path: Path) -> None:
     """In a fresh interpreter where `import matplotlib` fails as it does when the package is
     not installed (a None entry in sys.modules raises ModuleNotFoundError). A subprocess,
-    because this process has matplotlib and node.plot imported already, and Python hands
+    because this process has matplotlib and node.demo.plot imported already, and Python hands
     out cached modules without looking at the parent's entry again."""
     out = tmp_path / "spread.png"
     script = (

@@ -1,5 +1,5 @@
-"""Board-to-board sync: the wire codec, the Trickle timer and the engine that drives them.
+"""Board-to-board sync: the engine, set reconciliation, the Trickle timer and USB bundles.
 
 Pure like the rest of `board/`: the node passes received payloads and the time in, and sends
-what `SyncEngine.poll` returns.
+what `SyncEngine.poll` returns. The bytes themselves are `board.wire`'s.
 """

@@ -51,23 +51,14 @@ from itertools import chain
 from board.bulletin import MAX_LIFETIME, Bulletin
 from board.errors import ForeignPacket, MalformedPacket
 from board.mod_policy import ModerationPolicy
-from board.modstore import ModerationStore
 from board.ratelimit import RateLimiter
-from board.store import Store, Tombstone
-from board.sync.keys import (
-    bucket_of,
-    bulletin_key,
-    bytes_to_id,
-    id_to_bytes,
-    ids_to_keys,
-    tombstone_key,
-)
+from board.store.bulletins import Store, Tombstone
+from board.store.moderation import ModerationStore
+from board.store.tools import Applied, ToolStore
 from board.sync.keyset import KeySet
-from board.sync.modwire import ModerationMsg
 from board.sync.reconcile import consistent, differing, fold, inventories, prefix, summarise
-from board.sync.tool_wire import AskMsg, ToolStateMsg
 from board.sync.trickle import Trickle
-from board.sync.wire import (
+from board.wire.codec import (
     DIGEST_BYTES,
     HEADER_BYTES,
     MAX_ANNOUNCE_BULLETIN,
@@ -85,7 +76,16 @@ from board.sync.wire import (
     is_node_id,
     kind_of,
 )
-from board.tool_store import Applied, ToolStore
+from board.wire.keys import (
+    bucket_of,
+    bulletin_key,
+    bytes_to_id,
+    id_to_bytes,
+    ids_to_keys,
+    tombstone_key,
+)
+from board.wire.moderation import ModerationMsg
+from board.wire.tools import AskMsg, ToolStateMsg
 
 logger = logging.getLogger(__name__)
 

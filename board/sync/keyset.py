@@ -14,7 +14,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 
-from board.sync.keys import KEY_BYTES
+from board.wire.keys import KEY_BYTES
 
 
 class KeySet:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from board.sync.keys import BUCKET_COUNT, KEY_BYTES, bucket_of
-from board.sync.wire import (
+from board.wire.codec import (
     FINGERPRINT_BYTES,
     MAX_INVENTORY_PREFIXES,
     PREFIX_BYTES,
     Digest,
     Inventory,
 )
+from board.wire.keys import BUCKET_COUNT, KEY_BYTES, bucket_of
 
 ALL_BUCKETS = (1 << BUCKET_COUNT) - 1
 

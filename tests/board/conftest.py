@@ -11,7 +11,7 @@ import sqlalchemy
 from sqlalchemy.pool import StaticPool
 
 from board.bulletin import Bulletin, new_bulletin
-from board.store import Store
+from board.store.bulletins import Store
 from board.types import TypeRegistry
 
 # Monday 2026-11-23 10:00 in Berlin (CET, UTC+1).

@@ -24,16 +24,16 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import board
-from board.asks import AskRouter
-from board.commands import BoardConfig, CommandHandler, Inbound, Reply
 from board.config import MeshboardConfig, RingSpec, Rotation
-from board.outbox_store import OutboxStore
+from board.handheld.asks import AskRouter
+from board.handheld.commands import BoardConfig, CommandHandler, Inbound, Reply
+from board.handheld.subs import Subscriptions
+from board.handheld.tools import ToolCommands
 from board.signing import BoardKey
-from board.store import Store, Tombstone
-from board.subs import Subscriptions
+from board.store.bulletins import Store, Tombstone
+from board.store.outbox import OutboxStore
+from board.store.tools import ToolStore
 from board.sync.engine import Outgoing
-from board.tool_store import ToolStore
-from board.tools import ToolCommands
 
 #: The story's clock: Monday 23 November 2026, 09:00 UTC. Tests read the data at NOW.
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from board.airtime import AirtimeBudget, estimate_airtime
-from board.store import Store
+from board.store.bulletins import Store
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

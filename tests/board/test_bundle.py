@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from board.bulletin import Bulletin
-from board.bundle import (
+from board.signing import BoardKey
+from board.store.bulletins import Store
+from board.sync.bundle import (
     VERSION,
     BadBundle,
     Bundle,
@@ -23,8 +25,6 @@ from board.bundle import (
     import_bundle,
     write_atomically,
 )
-from board.signing import BoardKey
-from board.store import Store
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 KEY = BoardKey.generate()

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.pool import StaticPool
 
-from board.commands import (
+from board.handheld.commands import (
     HINT,
     MAX_CONVERSATIONS,
     NOTHING_MORE,
@@ -22,8 +22,8 @@ from board.commands import (
     Outcome,
     Reply,
 )
-from board.paging import MAX_PACKET_BYTES, MORE_SUFFIX
-from board.store import Store
+from board.handheld.paging import MAX_PACKET_BYTES, MORE_SUFFIX
+from board.store.bulletins import Store
 from board.types import TypeRegistry, TypeRule
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from board.bulletin import new_bulletin
-from board.db_check import Commands, check_database
-from board.diagnosis import Finding, Status
-from board.schema import LATEST
-from board.store import Store
+from board.store.bulletins import Store
+from board.store.schema import LATEST
 from board.types import TypeRegistry
+from node.doctor.database import Commands, check_database
+from node.doctor.findings import Finding, Status
 from tests.unprivileged import as_unprivileged, shared_directory
 
 COMMANDS = Commands(

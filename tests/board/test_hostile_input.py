@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from sqlalchemy.pool import StaticPool
 
 from board.bulletin import MAX_LIFETIME, MAX_TEXT_BYTES, Bulletin, is_control, new_bulletin
-from board.commands import BoardConfig, CommandHandler, Inbound
 from board.errors import (
     ForeignPacket,
     InvalidBulletin,
@@ -30,13 +29,15 @@ from board.errors import (
     MalformedPacket,
     NotFound,
 )
-from board.paging import MAX_PACKET_BYTES
+from board.handheld.commands import BoardConfig, CommandHandler, Inbound
+from board.handheld.paging import MAX_PACKET_BYTES
 from board.refs import ALPHABET, normalise_ref
-from board.store import Store
+from board.store.bulletins import Store
 from board.sync.engine import SyncConfig, SyncEngine
-from board.sync.keys import KEY_BYTES
 from board.sync.reconcile import summarise
-from board.sync.wire import (
+from board.types import TypeRegistry
+from board.when import MAX_EVENT_AHEAD, RELATIVE_DAYS, WEEKDAYS, parse_when
+from board.wire.codec import (
     Announce,
     Inventory,
     Request,
@@ -44,8 +45,7 @@ from board.sync.wire import (
     decode,
     encode,
 )
-from board.types import TypeRegistry
-from board.when import MAX_EVENT_AHEAD, RELATIVE_DAYS, WEEKDAYS, parse_when
+from board.wire.keys import KEY_BYTES
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ZONES = [ZoneInfo(name) for name in ("UTC", "Europe/Berlin", "Pacific/Kiritimati", "Pacific/Niue")]

@@ -17,17 +17,17 @@ import sqlalchemy
 from sqlalchemy.pool import StaticPool
 
 from board.bulletin import Bulletin, new_bulletin
-from board.commands import BoardConfig, CommandHandler, Inbound
 from board.config import MeshboardConfig, RingSpec, Rotation
+from board.handheld.commands import BoardConfig, CommandHandler, Inbound
 from board.mod_policy import ModerationPolicy, sign_action
-from board.modstore import ModerationStore
 from board.signing import BoardKey
-from board.store import Store
+from board.store.bulletins import Store
+from board.store.moderation import ModerationStore
 from board.sync.engine import SyncConfig, SyncEngine
-from board.sync.keys import id_to_bytes
-from board.sync.modwire import Action, ModerationMsg
-from board.sync.wire import decode, encode
 from board.types import TypeRegistry
+from board.wire.codec import decode, encode
+from board.wire.keys import id_to_bytes
+from board.wire.moderation import Action, ModerationMsg
 
 ANA = "!1234abcd"  # moderates the week of 23 November
 BEN = "!5678ef01"  # moderates the week of 30 November

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from board.errors import ForeignPacket, MalformedPacket
 from board.signing import BoardKey, verify
-from board.sync.modwire import MODERATION_BODY_BYTES, Action, ModerationMsg
-from board.sync.wire import MAGIC_VERSION, Kind, decode, encode
+from board.wire.codec import MAGIC_VERSION, Kind, decode, encode
+from board.wire.moderation import MODERATION_BODY_BYTES, Action, ModerationMsg
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 KEY = BoardKey.generate()

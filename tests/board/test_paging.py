@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from board.paging import (
+from board.handheld.paging import (
     MAX_PACKET_BYTES,
     MORE_SUFFIX,
     fit_lines,

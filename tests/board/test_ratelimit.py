@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.pool import StaticPool
 
-from board.commands import SLOW_DOWN, BoardConfig, CommandHandler, Inbound, Reply
+from board.handheld.commands import SLOW_DOWN, BoardConfig, CommandHandler, Inbound, Reply
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, Rate, RateLimiter
-from board.store import Store
+from board.store.bulletins import Store
 from board.sync.engine import SyncConfig, SyncEngine
 from board.sync.reconcile import summarise
-from board.sync.wire import encode
+from board.wire.codec import encode
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)

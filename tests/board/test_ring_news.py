@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from board.bulletin import Bulletin, new_bulletin
-from board.commands import BROADCAST, Reply
 from board.config import MeshboardConfig, RingSpec
-from board.ring_news import RingNews
+from board.handheld.commands import BROADCAST, Reply
+from board.handheld.ring_news import RingNews
 from board.types import TypeRegistry
 
 START = datetime(2026, 11, 24, 9, tzinfo=UTC)

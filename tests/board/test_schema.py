@@ -21,18 +21,18 @@ import sqlalchemy
 from sqlalchemy import event
 
 from board.bulletin import Bulletin, new_bulletin
-from board.commands import BoardConfig, CommandHandler, Inbound
 from board.errors import NotFound
-from board.migrations import MIGRATIONS, Migration
-from board.modstore import ModerationStore
-from board.outbox_store import OutboxStore
-from board.schema import LATEST, SchemaTooNew, upgrade
-from board.store import Store
-from board.subs import Subscriptions
-from board.sync.modwire import Action
+from board.handheld.commands import BoardConfig, CommandHandler, Inbound
+from board.handheld.subs import Subscriptions
+from board.store.bulletins import Store
+from board.store.migrations import MIGRATIONS, Migration
+from board.store.moderation import ModerationStore
+from board.store.outbox import OutboxStore
+from board.store.schema import LATEST, SchemaTooNew, upgrade
+from board.store.tools import ToolStore, loans_between
 from board.tally import calendar_month, tally_period
-from board.tool_store import ToolStore, loans_between
 from board.types import TypeRegistry
+from board.wire.moderation import Action
 from tests.board.schema_fixture import (
     AIR_TOMBSTONE,
     ANA,
@@ -155,7 +155,7 @@ def test_opening_a_v1_database_migrates_it_and_keeps_a_copy(
     v1: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     before = dump(v1)
-    with caplog.at_level(logging.INFO, logger="board.schema"):
+    with caplog.at_level(logging.INFO, logger="board.store.schema"):
         Store.open(v1).close()
     assert user_version(v1) == LATEST
     backup = v1.with_name("board.db.v1.bak")
@@ -280,7 +280,7 @@ def test_two_processes_opening_an_old_database_migrate_it_once(
     slow = Migration(2, real.summary, (*real.steps, hold_until_the_second_waits))
     first = sqlalchemy.create_engine(url, connect_args={"check_same_thread": False})
     migrating = threading.Thread(target=upgrade, args=(first, [slow]))
-    with caplog.at_level(logging.INFO, logger="board.schema"):
+    with caplog.at_level(logging.INFO, logger="board.store.schema"):
         migrating.start()
         assert first_holds.wait(10)
         Store(second).close()

@@ -18,11 +18,11 @@ import pytest
 
 from board.airtime import estimate_airtime
 from board.bulletin import Bulletin, new_bulletin
-from board.store import Store
+from board.store.bulletins import Store
+from board.store.tools import Applied, ToolStore
 from board.sync.engine import ITEMS_MAX_AGE, SyncConfig, SyncEngine
-from board.sync.keys import id_to_bytes
-from board.sync.tool_wire import ToolStateMsg
-from board.sync.wire import (
+from board.types import TypeRegistry
+from board.wire.codec import (
     Announce,
     Digest,
     Kind,
@@ -32,8 +32,8 @@ from board.sync.wire import (
     decode,
     encode,
 )
-from board.tool_store import Applied, ToolStore
-from board.types import TypeRegistry
+from board.wire.keys import id_to_bytes
+from board.wire.tools import ToolStateMsg
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 TYPES = TypeRegistry()

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from board.sync.keys import KEY_BYTES
 from board.sync.keyset import KeySet
+from board.wire.keys import KEY_BYTES
 
 keys = st.binary(min_size=KEY_BYTES, max_size=KEY_BYTES)
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from board.bulletin import Bulletin
-from board.store import Store, Tombstone
-from board.sync.keys import id_to_bytes
+from board.store.bulletins import Store, Tombstone
+from board.wire.keys import id_to_bytes
 
 Make = Callable[..., Bulletin]
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -12,16 +12,8 @@ from hypothesis import strategies as st
 
 from board.bulletin import Bulletin
 from board.errors import ForeignPacket, MalformedPacket
-from board.sync.keys import (
-    bucket_of,
-    bulletin_key,
-    bytes_to_id,
-    id_to_bytes,
-    ids_to_keys,
-    tombstone_key,
-)
 from board.sync.reconcile import differing, inventories, summarise
-from board.sync.wire import (
+from board.wire.codec import (
     MAGIC_VERSION,
     MAX_BOARD_PAYLOAD,
     MAX_INVENTORY_PREFIXES,
@@ -33,6 +25,14 @@ from board.sync.wire import (
     TombstoneMsg,
     decode,
     encode,
+)
+from board.wire.keys import (
+    bucket_of,
+    bulletin_key,
+    bytes_to_id,
+    id_to_bytes,
+    ids_to_keys,
+    tombstone_key,
 )
 
 Make = Callable[..., Bulletin]

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy
 
 from board.bulletin import Bulletin
-from board.commands import BoardConfig, CommandHandler, Inbound
-from board.paging import MAX_PACKET_BYTES, utf8_len
-from board.store import Store
+from board.handheld.commands import BoardConfig, CommandHandler, Inbound
+from board.handheld.paging import MAX_PACKET_BYTES, utf8_len
+from board.store.bulletins import Store
 from board.tally import (
     SYNODIC_MONTH,
     calendar_month,

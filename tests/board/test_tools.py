@@ -10,17 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from board.asks import DEDUPE_FOR, HEARD_FOR, AskRouter
 from board.bulletin import Bulletin
-from board.commands import BoardConfig, CommandHandler, Inbound, Outcome
 from board.errors import ForeignPacket, MalformedPacket
-from board.store import Store
-from board.subs import Subscriptions
-from board.sync.keys import bulletin_key
-from board.sync.tool_wire import MAX_ASK_HOPS, AskMsg, ToolStateMsg
-from board.sync.wire import MAGIC_VERSION, Kind, decode, encode
-from board.tool_store import Applied, ToolStore, loans_between
-from board.tools import ToolCommands
+from board.handheld.asks import DEDUPE_FOR, HEARD_FOR, AskRouter
+from board.handheld.commands import BoardConfig, CommandHandler, Inbound, Outcome
+from board.handheld.subs import Subscriptions
+from board.handheld.tools import ToolCommands
+from board.store.bulletins import Store
+from board.store.tools import Applied, ToolStore, loans_between
+from board.wire.codec import MAGIC_VERSION, Kind, decode, encode
+from board.wire.keys import bulletin_key
+from board.wire.tools import MAX_ASK_HOPS, AskMsg, ToolStateMsg
 from tests.board.conftest import MONDAY_10H
 from tests.board.test_sync_engine import Mesh, full
 

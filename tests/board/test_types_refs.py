@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from board.bulletin import MAX_TEXT_BYTES, new_bulletin
 from board.errors import NotFound, UnknownType
 from board.refs import ALPHABET, bulletin_id, normalise_ref, short_ref
-from board.sync.wire import MAX_ANNOUNCE_BULLETIN
 from board.types import DEFAULT_TYPE_RULES, MAX_TYPE_NAME_BYTES, TypeRegistry, TypeRule
+from board.wire.codec import MAX_ANNOUNCE_BULLETIN
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)

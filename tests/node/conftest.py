@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from board.commands import BoardConfig
+from board.handheld.commands import BoardConfig
 from board.sync.engine import SyncConfig
 from node.clock import Clock
-from node.neighbourhood import Neighbourhood
+from node.demo.neighbourhood import Neighbourhood
 from node.sim.mesh import Mesh
 from tests.node.daemon_process import DaemonProcess, StartDaemon
 from tests.node.meshes import SPEED

@@ -6,7 +6,7 @@ its mesh's seed with `MESH_SEED` and the rings its boards sync with `SYNC_RINGS`
 
 from __future__ import annotations
 
-from node.neighbourhood import BoardNode, ask
+from node.demo.neighbourhood import BoardNode, ask
 from node.sim.handheld import VirtualHandheld
 from node.sim.radio import ChannelSpec, RadioProfile
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from click.testing import CliRunner
 
-from board.paging import MORE_SUFFIX
+from board.handheld.paging import MORE_SUFFIX
 from node.cli import cli
 from node.sim.radio import BROADCAST_NUM
 from tests.conftest import BOARD_TZ, HANDHELD, OTHER_HANDHELD, BoardNode

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from board.signing import BoardKey, key_path
-from board.store import Store
+from board.store.bulletins import Store
 from node.cli import cli
 
 
@@ -142,7 +142,7 @@ def test_a_ring_not_served_is_refused(tmp_path: Path) -> None:
     here, there = tmp_path / "here.db", tmp_path / "there.db"
     post_inner(here, "meal", "Inner supper")
     store = Store.open(here)
-    from board.bundle import encode_bundle, export_items
+    from board.sync.bundle import encode_bundle, export_items
 
     bulletins, tombstones = export_items(store, [1], datetime.now(UTC))
     key = BoardKey.load_or_create(key_path(here))

@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from board.bulletin import new_bulletin
-from board.bundle import encode_bundle
 from board.signing import BoardKey
+from board.sync.bundle import encode_bundle
 from board.types import TypeRegistry
 from node.cli import cli
-from node.neighbourhood import BoardNode, Neighbourhood, ask
+from node.demo.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio
 

@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from meshtastic.protobuf import mesh_pb2
 
 from board.bulletin import Bulletin, new_bulletin
-from board.store import Store
-from board.sync.wire import Announce, encode
+from board.store.bulletins import Store
 from board.types import TypeRegistry
+from board.wire.codec import Announce, encode
 from node.cli import cli
 from node.link import BOARD_HOP_LIMIT, BOARD_PORT, BROADCAST_NUM
 from node.sim.radio import SimulatedRadio, Transmission, node_id

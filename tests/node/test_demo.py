@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import node.plot
+import node.demo.plot
 from node.cli import cli
-from node.spread import SpreadRecord
+from node.demo.spread import SpreadRecord
 from tests.pictures import png_size
 
 
@@ -20,13 +20,13 @@ def test_demo_spreads_a_post_from_one_end_of_the_street_to_the_other(
     """One run (they take seconds): the story on the terminal, and the picture of it drawn
     from the same record."""
     drawn: list[SpreadRecord] = []
-    draw = node.plot.save_spread_plot
+    draw = node.demo.plot.save_spread_plot
 
     def keep_and_draw(record: SpreadRecord, path: Path) -> None:
         drawn.append(record)  # the real drawing still happens: the PNG is checked below
         draw(record, path)
 
-    monkeypatch.setattr(node.plot, "save_spread_plot", keep_and_draw)
+    monkeypatch.setattr(node.demo.plot, "save_spread_plot", keep_and_draw)
     picture = tmp_path / "spread.png"
     args = ["demo", "--nodes", "4", "--tz", "Europe/Berlin", "--plot", str(picture)]
     result = CliRunner().invoke(cli, args)

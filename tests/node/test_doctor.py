@@ -19,10 +19,11 @@ import pytest
 from click.testing import CliRunner
 
 from board.config import load_config
-from board.diagnosis import Status
-from board.store import Store
+from board.store.bulletins import Store
 from node.cli import cli
-from node.doctor import diagnose
+from node.doctor.clock import ClockFacts
+from node.doctor.diagnose import diagnose
+from node.doctor.findings import Status
 from node.link import MeshtasticLink
 from node.sim.radio import (
     ChannelSpec,
@@ -33,7 +34,6 @@ from node.sim.radio import (
     Role,
     SimulatedRadio,
 )
-from node.time_check import ClockFacts
 from tests.unprivileged import as_unprivileged, shared_directory
 
 PRIVATE_KEY = bytes(range(32))  # a channel key of its own

@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from meshtastic.protobuf import mesh_pb2, portnums_pb2
 
 from board.bulletin import Bulletin, new_bulletin
-from board.commands import POST_USAGE
-from board.sync.keys import KEY_BYTES
-from board.sync.wire import Announce, TombstoneMsg, encode
+from board.handheld.commands import POST_USAGE
 from board.types import TypeRegistry
+from board.wire.codec import Announce, TombstoneMsg, encode
+from board.wire.keys import KEY_BYTES
 from node.cli import cli
 from node.link import BOARD_PORT
 from node.sim.framing import encode_frame

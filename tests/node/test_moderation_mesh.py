@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from board.commands import BoardConfig
 from board.config import MeshboardConfig, RingSpec, Rotation
-from board.moderation import NOT_VERIFIED
+from board.handheld.commands import BoardConfig
+from board.handheld.moderation import NOT_VERIFIED
 from board.signing import BoardKey
 from node.cli import cli
 from node.clock import Clock
-from node.neighbourhood import BoardNode, Neighbourhood, ask
+from node.demo.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio
 

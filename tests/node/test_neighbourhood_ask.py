@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from node.neighbourhood import Neighbourhood, ask
+from node.demo.neighbourhood import Neighbourhood, ask
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from board.config import MeshboardConfig, RingSpec, Rotation
-from board.diagnosis import Status
-from node.radio_checks import (
+from node.doctor.findings import Status
+from node.doctor.radio import (
     DEFAULT_KEY,
     ChannelFacts,
     KeyKind,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from board.sync.wire import Announce, decode
+from board.wire.codec import Announce, decode
 from node.link import BOARD_PORT
 from node.sim.radio import SimulatedRadio, Transmission
 from node.supervisor import SupervisorConfig

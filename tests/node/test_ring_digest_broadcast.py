@@ -6,9 +6,9 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from board.commands import BoardConfig
 from board.config import MeshboardConfig, RingSpec
-from board.store import Store
+from board.handheld.commands import BoardConfig
+from board.store.bulletins import Store
 from node.clock import Clock
 from node.daemon import Daemon
 from node.link import BROADCAST_NUM

@@ -12,7 +12,7 @@ import itertools
 import pytest
 
 from board.config import MeshboardConfig, RingSpec
-from node.neighbourhood import BoardNode, Neighbourhood, ask
+from node.demo.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.mesh import Mesh
 from node.sim.radio import ChannelSpec, RadioProfile
 from tests.node.meshes import post

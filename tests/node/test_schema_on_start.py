@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from board.modstore import ModerationStore
-from board.schema import LATEST
-from board.store import Store
+from board.store.bulletins import Store
+from board.store.moderation import ModerationStore
+from board.store.schema import LATEST
 from node.sim.radio import SimulatedRadio
 from tests.board.test_schema import load, user_version
 from tests.node.daemon_process import StartDaemon

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import time
 
-from board.commands import REPOST_WINDOW
+from board.handheld.commands import REPOST_WINDOW
 from board.sync.engine import SyncConfig
-from node.neighbourhood import BoardNode, Neighbourhood, ask
+from node.demo.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.handheld import HeardText, VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio

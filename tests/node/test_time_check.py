@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from board.diagnosis import Status
-from node.time_check import (
+from node.doctor.clock import (
     ClockFacts,
     GpsMode,
     check_clock,
@@ -18,6 +17,7 @@ from node.time_check import (
     kernel_synchronized,
     read_rtc,
 )
+from node.doctor.findings import Status
 
 NOW = datetime(2026, 11, 24, 18, 30, tzinfo=UTC)
 CLI = "meshtastic --port /dev/ttyACM0"

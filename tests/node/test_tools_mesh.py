@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import itertools
 
-from board.commands import BoardConfig
 from board.errors import NotFound
-from board.store import Store
+from board.handheld.commands import BoardConfig
+from board.handheld.tools import describe
+from board.store.bulletins import Store
+from board.store.tools import ToolStore
 from board.sync.engine import SyncConfig
-from board.tool_store import ToolStore
-from board.tools import describe
-from node.neighbourhood import BoardNode, Neighbourhood, ask
+from node.demo.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.handheld import HeardText, VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import RadioProfile

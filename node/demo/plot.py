@@ -24,7 +24,7 @@ from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from node.spread import SpreadRecord
+from node.demo.spread import SpreadRecord
 
 Point = tuple[float, float]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from meshtastic.protobuf import config_pb2
 
-from board.diagnosis import Finding, fail, ok, warn
+from node.doctor.findings import Finding, fail, ok, warn
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ command), before anything else reads a table:
 
 * an empty database gets today's tables and is stamped LATEST, in one transaction;
 * an older one is first copied aside with SQLite's online backup (`<db>.v1.bak`), then each
-  pending migration (`board.migrations`) runs in ONE transaction with its `user_version` bump.
+  pending migration (`board.store.migrations`) runs in ONE transaction with its `user_version` bump.
   SQLite's DDL is transactional, so a crash or a failing step leaves the database at the version
   it had, with all its data;
 * a newer one is refused (SchemaTooNew): this code would misread it.
@@ -33,7 +33,8 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlmodel import SQLModel
 
 from board.errors import BoardError
-from board.migrations import MIGRATIONS, Migration
+from board.store import tables  # noqa: F401  (fills SQLModel.metadata with every table)
+from board.store.migrations import MIGRATIONS, Migration
 
 logger = logging.getLogger(__name__)
 
@@ -137,22 +138,13 @@ def _write_lock(db: sqlite3.Connection) -> Iterator[None]:
 
 def _create(db: sqlite3.Connection, engine: sqlalchemy.Engine, version: int) -> None:
     """Today's tables and indexes, from the models, in an empty database."""
-    metadata = _models()
+    metadata = SQLModel.metadata
     for name in TABLES:
         table = metadata.tables[name]
         db.execute(str(CreateTable(table).compile(dialect=engine.dialect)))
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             db.execute(str(CreateIndex(index).compile(dialect=engine.dialect)))
     db.execute(f"PRAGMA user_version = {version:d}")
-
-
-def _models() -> sqlalchemy.MetaData:
-    """The metadata holding every table model. They live beside the code that uses them, which
-    needs a `Store`, so they are imported when a database is first created, not at the top.
-    """
-    from board import modstore, outbox_store, store, subs, tally, tool_store  # noqa: F401
-
-    return SQLModel.metadata
 
 
 def _file_of(engine: sqlalchemy.Engine) -> Path | None:

@@ -22,7 +22,7 @@ from board.bulletin import MAX_RING
 from board.config import NODE_ID
 from board.errors import MalformedPacket
 from board.signing import PUBLIC_KEY_BYTES, SIGNATURE_BYTES
-from board.sync.keys import KEY_BYTES
+from board.wire.keys import KEY_BYTES
 
 _NODE_BYTES = 4
 #: action, target id, ring, moderator, at, expires_at: the fields the signature covers.

@@ -16,7 +16,7 @@ from typing import Any
 from meshtastic.protobuf import channel_pb2, config_pb2
 
 from board.config import MeshboardConfig, RingSpec
-from board.diagnosis import Finding, fail, ok, warn
+from node.doctor.findings import Finding, fail, ok, warn
 from node.link import RadioState
 
 Region = config_pb2.Config.LoRaConfig.RegionCode

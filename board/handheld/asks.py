@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from board.bulletin import Bulletin
-from board.commands import Reply
 from board.errors import BoardError
-from board.paging import MAX_PACKET_BYTES, truncate_utf8
-from board.store import Store
-from board.sync.keys import bulletin_key, bytes_to_id
-from board.sync.tool_wire import MAX_ASK_HOPS, AskMsg
-from board.tool_store import TOOL_TYPE
+from board.handheld.commands import Reply
+from board.handheld.paging import MAX_PACKET_BYTES, truncate_utf8
+from board.store.bulletins import Store
+from board.store.tools import TOOL_TYPE
+from board.wire.keys import bulletin_key, bytes_to_id
+from board.wire.tools import MAX_ASK_HOPS, AskMsg
 
 logger = logging.getLogger(__name__)
 

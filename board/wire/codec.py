@@ -18,9 +18,9 @@ from enum import IntEnum
 
 from board.bulletin import MAX_RING, Bulletin
 from board.errors import ForeignPacket, MalformedBulletin, MalformedPacket
-from board.sync.keys import BUCKET_COUNT, KEY_BYTES, bucket_of
-from board.sync.modwire import ModerationMsg, decode_body, encode_body
-from board.sync.tool_wire import AskMsg, ToolStateMsg
+from board.wire.keys import BUCKET_COUNT, KEY_BYTES, bucket_of
+from board.wire.moderation import ModerationMsg, decode_body, encode_body
+from board.wire.tools import AskMsg, ToolStateMsg
 
 #: Magic nibble 0xB ("board"), format version 1.
 MAGIC_VERSION = 0xB1
@@ -55,7 +55,7 @@ class Kind(IntEnum):
     REQUEST = 5
     TOOL_STATE = 6
     ASK = 7
-    MODERATION = 8  # board/sync/modwire.py
+    MODERATION = 8  # board/wire/moderation.py
 
 
 def _check_ring(ring: int) -> None:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from board.bulletin import Bulletin
-from board.commands import BROADCAST, Reply
 from board.config import MeshboardConfig
-from board.paging import MAX_PACKET_BYTES, truncate_utf8
+from board.handheld.commands import BROADCAST, Reply
+from board.handheld.paging import MAX_PACKET_BYTES, truncate_utf8
 
 logger = logging.getLogger(__name__)
 

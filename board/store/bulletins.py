@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy
-from sqlalchemy import Boolean, Index, column, desc, event, func, or_
+from sqlalchemy import Boolean, event, func, or_
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Field, Session, SQLModel, col, delete, select
+from sqlmodel import Session, SQLModel, col, delete, select
 
 from board.bulletin import Bulletin
 from board.errors import (
@@ -33,9 +33,10 @@ from board.errors import (
     NotAuthor,
     NotFound,
 )
-from board.modstore import ModerationRow, hidden
 from board.refs import ID_LENGTH, REF_LENGTH, normalise_ref
-from board.schema import upgrade
+from board.store.moderation import hidden
+from board.store.schema import upgrade
+from board.store.tables import AirtimeRow, BulletinRow, ModerationRow, TombstoneRow
 from board.tally import share_statement
 
 logger = logging.getLogger(__name__)
@@ -61,60 +62,6 @@ _PRAGMAS = (
 
 #: Between tries to put a file in WAL mode while another connection holds a lock (seconds).
 _WAL_RETRY = 0.05
-
-
-class BulletinRow(SQLModel, table=True):
-    """A stored bulletin; `canonical` is the source of truth, the other columns serve queries.
-
-    The indexes are the ones `board.migrations` makes (schema v2), for what the bench shows
-    matters at 100,000 bulletins: a ring's newest first (with or without a type), an id prefix
-    within a ring, a ring's unexpired ones, and what has expired anywhere.
-    """
-
-    __tablename__ = "bulletin"
-    __table_args__ = (
-        Index("ix_bulletin_ring_created", "ring", desc("created_at"), "id"),
-        Index("ix_bulletin_ring_type_created", "ring", "type", desc("created_at"), "id"),
-        Index("ix_bulletin_ring_id", "ring", "id"),
-        Index(
-            "ix_bulletin_ring_expires", "ring", "expires_at", "id", func.length(column("canonical"))
-        ),
-    )
-
-    id: str = Field(primary_key=True)
-    ref: str
-    ring: int
-    type: str
-    text: str
-    author: str
-    created_at: int  # unix seconds, like every time column
-    event_time: int | None = None
-    expires_at: int = Field(index=True)
-    received_at: int
-    canonical: bytes
-
-
-class TombstoneRow(SQLModel, table=True):
-    """A removed bulletin's id, kept until the bulletin would have expired so it stays removed."""
-
-    __tablename__ = "tombstone"
-
-    id: str = Field(primary_key=True)
-    ring: int = Field(index=True)
-    author: str
-    deleted_by: str | None = None  # None: the local operator
-    deleted_at: int
-    expires_at: int = Field(index=True)
-
-
-class AirtimeRow(SQLModel, table=True):
-    """One transmission of this board (seconds on air), so the airtime budget survives restarts."""
-
-    __tablename__ = "airtime"
-
-    id: int | None = Field(default=None, primary_key=True)
-    at: float = Field(index=True)  # unix seconds
-    seconds: float
 
 
 # Compiled once: a bundle or a flood stores thousands of bulletins through these.
@@ -263,7 +210,7 @@ class Store:
         if not event.contains(engine, "connect", _on_connect):
             event.listen(engine, "connect", _on_connect)
             event.listen(engine, "begin", _on_begin)
-        upgrade(engine)  # before anything reads a table (board.schema)
+        upgrade(engine)  # before anything reads a table (board.store.schema)
 
     @classmethod
     def open(cls, url_or_path: str | Path) -> Store:

@@ -15,7 +15,7 @@ import logging
 import os
 import termios
 
-from board.diagnosis import Finding, fail, ok
+from node.doctor.findings import Finding, fail, ok
 
 logger = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ from zoneinfo import ZoneInfo
 from board.bulletin import Bulletin, is_control, new_bulletin
 from board.config import DEFAULT_CONFIG, MeshboardConfig
 from board.errors import BoardError, NotFound
-from board.moderation import ModCommand, Moderation
-from board.paging import (
+from board.handheld.moderation import ModCommand, Moderation
+from board.handheld.paging import (
     MAX_PACKET_BYTES,
     MORE_SUFFIX,
     fit_lines,
@@ -48,15 +48,15 @@ from board.paging import (
 )
 from board.ratelimit import RateLimiter, Verdict
 from board.signing import BoardKey
-from board.store import Store
-from board.sync.modwire import ModerationMsg
+from board.store.bulletins import Store
+from board.store.tools import loans_between
 from board.tally import calendar_month, handheld_line, tally_period
-from board.tool_store import loans_between
 from board.types import TypeRegistry
 from board.when import format_when, is_day_only, parse_when
+from board.wire.moderation import ModerationMsg
 
 if TYPE_CHECKING:
-    from board.sync.tool_wire import AskMsg, ToolStateMsg
+    from board.wire.tools import AskMsg, ToolStateMsg
 
 logger = logging.getLogger(__name__)
 

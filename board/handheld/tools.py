@@ -3,7 +3,7 @@
 A `tool` bulletin is an item its owner (the bulletin's author) lends out. Only the owner changes
 its state; each change is stamped with the board's clock, but never earlier than one second after
 the state it replaces, so an owner's later word wins even on a board whose clock went back
-(`board.tool_store` explains the last-writer-wins rule). Changes go into the Outcome for sync.
+(`board.store.tools` explains the last-writer-wins rule). Changes go into the Outcome for sync.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from board.asks import AskRouter
 from board.bulletin import Bulletin, is_control
-from board.commands import ExtensionCommand, Inbound, Outcome
 from board.errors import BoardError, InvalidText
-from board.paging import truncate_utf8, utf8_len
-from board.store import Store
-from board.sync.tool_wire import MAX_ASK_BYTES, MAX_BORROWER_BYTES, ToolStateMsg
-from board.tool_store import TOOL_TYPE, Applied, ToolStore, state_target
+from board.handheld.asks import AskRouter
+from board.handheld.commands import ExtensionCommand, Inbound, Outcome
+from board.handheld.paging import truncate_utf8, utf8_len
+from board.store.bulletins import Store
+from board.store.tools import TOOL_TYPE, Applied, ToolStore, state_target
 from board.when import format_when, parse_when_text
+from board.wire.tools import MAX_ASK_BYTES, MAX_BORROWER_BYTES, ToolStateMsg
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def _split_until(rest: str) -> tuple[str, str | None]:
 
 @dataclass
 class ToolCommands:
-    """The tool library as a command-handler extension (`board.commands.Extension`)."""
+    """The tool library as a command-handler extension (`board.handheld.commands.Extension`)."""
 
     store: Store
     tools: ToolStore

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from board.commands import BoardConfig
+from board.handheld.commands import BoardConfig
 from node.clock import Clock
+from node.demo.neighbourhood import BoardNode, Neighbourhood, ask
+from node.demo.spread import SpreadRecord, arrival, record_spread
 from node.link import BOARD_PORT
-from node.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio
-from node.spread import SpreadRecord, arrival, record_spread
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from board.diagnosis import Finding, Status, fail, ok, size_text, warn
-from board.schema import LATEST, schema_version
+from board.store.schema import LATEST, schema_version
+from node.doctor.findings import Finding, Status, fail, ok, size_text, warn
 
 #: Below this much free space on the database's disk, warn. The board's own file grows by
 #: kilobytes a day, but SQLite needs room for its WAL and for copies while it checkpoints, and

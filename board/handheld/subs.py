@@ -16,12 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import Field, Session, SQLModel, col, delete, select
+from sqlmodel import Session, col, delete, select
 
 from board.bulletin import Bulletin
-from board.commands import ExtensionCommand, Inbound, Outcome, Reply
-from board.paging import MAX_PACKET_BYTES, truncate_utf8, utf8_len
-from board.store import Store
+from board.handheld.commands import ExtensionCommand, Inbound, Outcome, Reply
+from board.handheld.paging import MAX_PACKET_BYTES, truncate_utf8, utf8_len
+from board.store.bulletins import Store
+from board.store.tables import SubscriptionRow
 from board.types import TypeRegistry
 
 logger = logging.getLogger(__name__)
@@ -37,17 +38,6 @@ MAX_SUBS_PER_PERSON = 16
 HELP_LINES = ["sub <type> · unsub <type> · subs: news of new bulletins by DM"]
 
 
-class SubscriptionRow(SQLModel, table=True):
-    """One person's wish to hear of new bulletins of one type on one ring, on this board."""
-
-    __tablename__ = "subscription"
-
-    node: str = Field(primary_key=True)
-    ring: int = Field(primary_key=True)
-    type: str = Field(primary_key=True)
-    since: int  # unix seconds
-
-
 @dataclass
 class _Batch:
     bulletins: list[Bulletin]
@@ -56,7 +46,7 @@ class _Batch:
 
 @dataclass
 class Subscriptions:
-    """The subscription commands (a `board.commands.Extension`) and the news they cause."""
+    """The subscription commands (a `board.handheld.commands.Extension`) and the news they cause."""
 
     store: Store
     types: TypeRegistry = field(default_factory=TypeRegistry)

@@ -1,8 +1,8 @@
 """How one bulletin spread through a simulated neighbourhood, recorded from what happened.
 
-`meshboard demo --plot` and `bench/sync.py --plot` draw this record (`node/plot.py`); it is kept
-apart from the drawing so it can be checked without matplotlib, and so a plot can be drawn
-from a hand-made record.
+`meshboard demo --plot` and `bench/sync.py --plot` draw this record (`node/demo/plot.py`);
+it is kept apart from the drawing so it can be checked without matplotlib, and so a plot can
+be drawn from a hand-made record.
 
 Every time is in simulated seconds of the mesh's clock (`Mesh.now()`). A board's arrival is the
 `received_at` its own store wrote when it first stored the bulletin: whole seconds of the shared
@@ -21,10 +21,11 @@ from typing import Literal
 
 from sqlmodel import Session, select
 
-from board.store import BulletinRow, Store
+from board.store.bulletins import Store
+from board.store.tables import BulletinRow
 from node.clock import Clock
+from node.demo.neighbourhood import BoardNode, Neighbourhood
 from node.link import BOARD_PORT
-from node.neighbourhood import BoardNode, Neighbourhood
 from node.sim.radio import node_id
 
 logger = logging.getLogger(__name__)

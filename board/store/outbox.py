@@ -17,38 +17,15 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy.dialects.sqlite import insert
-from sqlmodel import Field, Session, SQLModel, col, delete, select, update
+from sqlmodel import Session, col, delete, select, update
 
-from board.commands import Reply
-from board.store import Store
+from board.handheld.commands import Reply
+from board.store.bulletins import Store
+from board.store.tables import OutboxRow, OutboxSendRow
 from board.sync.engine import Outgoing
 
 Packet = Reply | Outgoing
 Kind = Literal["reply", "board"]
-
-
-class OutboxRow(SQLModel, table=True):
-    """A packet waiting to be sent (a board-plane one) or to be acknowledged (a reply)."""
-
-    __tablename__ = "outbox"
-
-    id: int | None = Field(default=None, primary_key=True)  # queue order
-    kind: str  # "reply" or "board"
-    ring: int  # the channel it goes out on
-    destination: str | None = None  # the person a reply goes to
-    payload: bytes  # a reply's UTF-8 text, or a board-plane packet
-    queued_at: float  # unix seconds, by this board's clock
-    attempts: int = 0  # times handed to the radio
-
-
-class OutboxSendRow(SQLModel, table=True):
-    """One attempt handed to the radio: its packet id is what an ACK or NAK names."""
-
-    __tablename__ = "outbox_send"
-
-    packet_id: int = Field(primary_key=True)
-    item_id: int = Field(foreign_key="outbox.id", index=True)
-    sent_at: float  # unix seconds
 
 
 @dataclass(frozen=True)

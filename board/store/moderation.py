@@ -18,48 +18,17 @@ from typing import Any, Literal
 import sqlalchemy
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Field, Session, SQLModel, col, delete, select
+from sqlmodel import Session, col, delete, select
 
 from board.refs import REF_LENGTH
 from board.signing import encode_public
-from board.sync.keys import bytes_to_id, id_to_bytes
-from board.sync.modwire import Action, ModerationMsg
+from board.store.tables import ModerationLogRow, ModerationRow
+from board.wire.keys import bytes_to_id, id_to_bytes
+from board.wire.moderation import Action, ModerationMsg
 
 logger = logging.getLogger(__name__)
 
 Applied = Literal["applied", "duplicate", "stale"]
-
-
-class ModerationRow(SQLModel, table=True):
-    """The winning moderation action on one bulletin, exactly as it travels (signed)."""
-
-    __tablename__ = "moderation"
-
-    id: str = Field(primary_key=True)  # the bulletin's id
-    ring: int = Field(index=True)
-    action: int
-    moderator: str
-    at: int
-    expires_at: int = Field(index=True)
-    board_key: bytes
-    signature: bytes
-
-
-class ModerationLogRow(SQLModel, table=True):
-    """One moderation attempt, accepted or refused, from a handheld or from the air."""
-
-    __tablename__ = "moderation_log"
-
-    id: int | None = Field(default=None, primary_key=True)
-    at: int = Field(index=True)  # when this board saw it (unix seconds)
-    ring: int = Field(index=True)
-    moderator: str  # who sent it (a handheld) or whom it names (from the air)
-    action: str  # "remove" / "restore"
-    bulletin: str  # the id, or what was typed when no bulletin matched
-    board_key: str | None  # base64 of the verifying board's key; None: refused before signing
-    source: str  # "handheld" or "air:!1234abcd" (the board that relayed it)
-    accepted: bool
-    reason: str  # why it was refused, or "" when accepted
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,9 @@ from pathlib import Path
 from board.bulletin import MAX_LIFETIME, Bulletin
 from board.errors import BoardError, ForeignPacket, MalformedBulletin, MalformedPacket
 from board.signing import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, BoardKey, encode_public, verify
-from board.store import Merged, Store, Tombstone
-from board.sync.keys import bytes_to_id, id_to_bytes
-from board.sync.wire import TombstoneMsg, decode, encode
+from board.store.bulletins import Merged, Store, Tombstone
+from board.wire.codec import TombstoneMsg, decode, encode
+from board.wire.keys import bytes_to_id, id_to_bytes
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Board-plane messages of the tool library: a tool's state, and a request for its owner.
 
-Kept apart from `board.sync.wire` (which frames and dispatches them) so that the tool library's
+Kept apart from `board.wire.codec` (which frames and dispatches them) so that the tool library's
 bytes are read in one place. Both decoders raise only MalformedPacket, and whatever they return
 re-encodes to the same bytes; docs/wire-format.md lays the fields out.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from board.bulletin import MAX_RING, is_control
 from board.errors import MalformedPacket
-from board.sync.keys import KEY_BYTES
+from board.wire.keys import KEY_BYTES
 
 #: A borrower is a name or a few words ("Ben", "the Smiths"): enough to find the tool again.
 MAX_BORROWER_BYTES = 20

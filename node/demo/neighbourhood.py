@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from board.commands import BoardConfig
 from board.config import MeshboardConfig
+from board.handheld.commands import BoardConfig
 from board.signing import BoardKey
-from board.store import Store
+from board.store.bulletins import Store
 from board.sync.engine import SyncConfig
 from node.daemon import Daemon
 from node.outbox import MIN_TEXT_INTERVAL

@@ -16,43 +16,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 
-from sqlalchemy import UniqueConstraint, func
+from sqlalchemy import func
 from sqlalchemy.dialects.sqlite import insert
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from board.errors import MalformedPacket
-from board.store import BulletinRow, Store
-from board.sync.keys import bulletin_key, bytes_to_id
-from board.sync.tool_wire import ToolStateMsg
+from board.store.bulletins import Store
+from board.store.tables import BulletinRow, LoanRow, ToolStateRow
+from board.wire.keys import bulletin_key, bytes_to_id
+from board.wire.tools import ToolStateMsg
 
 logger = logging.getLogger(__name__)
 
 TOOL_TYPE = "tool"
-
-
-class ToolStateRow(SQLModel, table=True):
-    """The current state of one tool; `state` (its board-plane body) is the source of truth."""
-
-    __tablename__ = "tool_state"
-
-    bulletin_id: str = Field(primary_key=True, foreign_key="bulletin.id", ondelete="CASCADE")
-    ring: int = Field(index=True)
-    stamp: int
-    state: bytes
-
-
-class LoanRow(SQLModel, table=True):
-    """One loan, as the owner declared it: kept after the tool's bulletin is gone."""
-
-    __tablename__ = "tool_loan"
-    __table_args__ = (UniqueConstraint("bulletin_id", "lent_at"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    bulletin_id: str
-    ring: int = Field(index=True)
-    owner: str
-    borrower: str
-    lent_at: int = Field(index=True)  # the owner's timestamp of the `lend`, unix seconds
 
 
 class Applied(Enum):

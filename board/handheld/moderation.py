@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 from board.config import MeshboardConfig
 from board.errors import AmbiguousRef, BoardError, NotFound
 from board.mod_policy import sign_action
-from board.modstore import ModerationStore, short
 from board.refs import normalise_ref
 from board.signing import BoardKey
-from board.store import Store
-from board.sync.keys import bytes_to_id, id_to_bytes
-from board.sync.modwire import Action, ModerationMsg
+from board.store.bulletins import Store
+from board.store.moderation import ModerationStore, short
+from board.wire.keys import bytes_to_id, id_to_bytes
+from board.wire.moderation import Action, ModerationMsg
 
 logger = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from typing import Any
 from meshtastic.mesh_interface import MeshInterface
 
 from board.config import ConfigError, MeshboardConfig
-from board.db_check import MIN_FREE_BYTES, SERVICE_USER, Commands, check_database
-from board.diagnosis import Finding, Status, fail, ok, skip
+from node.doctor.clock import ClockFacts, check_clock, check_radio_time, read_clock_facts
+from node.doctor.database import MIN_FREE_BYTES, SERVICE_USER, Commands, check_database
+from node.doctor.findings import Finding, Status, fail, ok, skip
+from node.doctor.port import LIST_PORTS, check_port, port_error
+from node.doctor.radio import RadioFacts, check_radio
 from node.link import LinkError, MeshtasticLink
-from node.port_check import LIST_PORTS, check_port, port_error
-from node.radio_checks import RadioFacts, check_radio
-from node.time_check import ClockFacts, check_clock, check_radio_time, read_clock_facts
 
 logger = logging.getLogger(__name__)
 
