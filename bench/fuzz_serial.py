@@ -57,7 +57,8 @@ from board.types import TypeRegistry
 from board.wire.codec import Announce, Request, encode
 from node.clock import SYSTEM_CLOCK, Clock
 from node.daemon import Daemon
-from node.link import BOARD_PORT, MeshtasticLink
+from node.link import BOARD_PORT
+from node.meshtastic_link import MeshtasticLink
 from node.sim.framing import START1, START2, encode_frame
 from node.sim.radio import BROADCAST_NUM, SimulatedRadio
 

@@ -44,7 +44,7 @@ from board.store.bulletins import Store
 from board.sync.engine import SyncConfig, SyncEngine
 from node.clock import Clock
 from node.daemon import Daemon
-from node.link import MeshtasticLink
+from node.meshtastic_link import MeshtasticLink
 from node.sim.radio import SimulatedRadio
 from node.supervisor import SupervisorConfig
 

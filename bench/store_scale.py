@@ -59,9 +59,10 @@ from board.bulletin import Bulletin, new_bulletin
 from board.config import MeshboardConfig, RingSpec
 from board.errors import BoardError
 from board.handheld.asks import AskRouter
-from board.handheld.commands import MAX_LIST_LINES, BoardConfig, CommandHandler, Inbound
+from board.handheld.commands import MAX_LIST_LINES, BoardConfig, CommandHandler
 from board.handheld.subs import Subscriptions
 from board.handheld.tools import ToolCommands
+from board.messages import Inbound
 from board.mod_policy import ModerationPolicy, sign_action
 from board.signing import BoardKey
 from board.store.bulletins import Store, Tombstone

@@ -2,8 +2,8 @@
 
 Airtime is the scarce resource of a LoRa mesh: on LongFast one 200-byte packet holds the channel
 for about 1.9 s, and EU_868 allows a radio 10 % of each hour. The budget is pure accounting (the
-outbox asks before sending and records after), persisted through the Store so that a board that
-restarts in a loop cannot exceed it.
+outbox asks before sending and records after), persisted through an `AirtimeLog` (the `Store`)
+so that a board that restarts in a loop cannot exceed it.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-from board.store.bulletins import Store
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +21,14 @@ logger = logging.getLogger(__name__)
 MESHTASTIC_HEADER_BYTES = 16
 PREAMBLE_SYMBOLS = 16
 TEXT_MESSAGE_PORT = 1  # Meshtastic's TEXT_MESSAGE_APP
+
+
+class AirtimeLog(Protocol):
+    """Where transmissions are kept across restarts: `board.store.bulletins.Store` is one."""
+
+    def airtime_since(self, since: datetime) -> list[tuple[datetime, float]]: ...
+
+    def record_airtime(self, at: datetime, seconds: float, forget_before: datetime) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,7 @@ class AirtimeBudget:
         window: timedelta = timedelta(hours=1),
         *,
         hard_fraction: float = 0.10,
-        store: Store | None = None,
+        store: AirtimeLog | None = None,
         history: tuple[tuple[datetime, float], ...] = (),
     ) -> None:
         if not 0 < limit_fraction <= hard_fraction <= 1:
@@ -111,7 +117,7 @@ class AirtimeBudget:
         self._reported_at: datetime | None = None
 
     @classmethod
-    def load(cls, store: Store, now: datetime, **options: Any) -> AirtimeBudget:
+    def load(cls, store: AirtimeLog, now: datetime, **options: Any) -> AirtimeBudget:
         """The budget as it stood before a restart: the window's transmissions come from `store`."""
         window = options.get("window", timedelta(hours=1))
         history = tuple(store.airtime_since(now - window))

@@ -37,6 +37,7 @@ from board.handheld.commands import BoardConfig
 from board.signing import BoardKey, key_path
 from board.store.bulletins import Store
 from board.store.moderation import AuditEntry, ModerationStore
+from board.store.shares import monthly
 from board.store.tools import loans_between
 from board.sync.bundle import (
     decode_bundle,
@@ -45,14 +46,14 @@ from board.sync.bundle import (
     import_bundle,
     write_atomically,
 )
-from board.tally import monthly
 from board.when import format_when, is_day_only, parse_when_text
 from node.clock import SYSTEM_CLOCK
 from node.daemon import Daemon
-from node.doctor.diagnose import HANDSHAKE_TIMEOUT, diagnose
+from node.doctor.diagnose import diagnose
 from node.health import ErrorLogHandler, StatusFile, status_path
 from node.link import LinkError
 from node.logs import configure_logging
+from node.meshtastic_link import HANDSHAKE_TIMEOUT
 from node.rings_view import config_json, config_lines, moderators_json, moderators_lines
 from node.status import gather, report_json, report_lines
 

@@ -18,10 +18,11 @@ from datetime import datetime, timedelta
 from board.airtime import AirtimeBudget, estimate_airtime
 from board.config import DEFAULT_CONFIG, MeshboardConfig
 from board.handheld.asks import AskRouter, Routed
-from board.handheld.commands import BoardConfig, CommandHandler, Inbound, Reply
+from board.handheld.commands import BoardConfig, CommandHandler
 from board.handheld.ring_news import RingNews
 from board.handheld.subs import Subscriptions
 from board.handheld.tools import ToolCommands
+from board.messages import Inbound, Outgoing, Reply
 from board.mod_policy import ModerationPolicy
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
 from board.rings import RingGate, config_serving
@@ -29,7 +30,7 @@ from board.signing import BoardKey
 from board.store.bulletins import Store
 from board.store.outbox import OutboxStore
 from board.store.tools import ToolStore
-from board.sync.engine import ITEMS_MAX_AGE, Outgoing, SyncConfig, SyncEngine, SyncStats
+from board.sync.engine import ITEMS_MAX_AGE, SyncConfig, SyncEngine, SyncStats
 from board.wire.codec import encode
 from node.clock import SYSTEM_CLOCK, Clock
 from node.health import Health
@@ -37,12 +38,12 @@ from node.link import (
     BOARD_PORT,
     Delivery,
     LinkFactory,
-    MeshtasticLink,
     RadioMetrics,
     Received,
     ReceivedBoardPacket,
     ReceivedText,
 )
+from node.meshtastic_link import MeshtasticLink
 from node.outbox import MIN_TEXT_INTERVAL, Outbox, OutboxTiming, Packet
 from node.supervisor import LinkHealth, Supervisor, SupervisorConfig
 

@@ -33,9 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-from board.handheld.commands import BROADCAST, Reply
-from board.store.outbox import OutboxStore, Packet, Queued
-from board.sync.engine import Outgoing
+from board.messages import BROADCAST, Outgoing, Packet, Reply
+from board.store.outbox import OutboxStore, Queued
 from node.clock import SYSTEM_CLOCK, Clock
 from node.link import Delivery, LinkDown, LinkError
 

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 
 from board.bulletin import Bulletin
 from board.errors import BoardError
-from board.handheld.commands import Reply
 from board.handheld.paging import MAX_PACKET_BYTES, truncate_utf8
+from board.messages import Reply
 from board.store.bulletins import Store
 from board.store.tools import TOOL_TYPE
 from board.wire.keys import bulletin_key, bytes_to_id

@@ -46,17 +46,18 @@ from board.handheld.paging import (
     truncate_utf8,
     utf8_len,
 )
+from board.messages import ExtensionCommand, Inbound, Outcome, Reply
 from board.ratelimit import RateLimiter, Verdict
 from board.signing import BoardKey
 from board.store.bulletins import Store
+from board.store.shares import tally_period
 from board.store.tools import loans_between
-from board.tally import calendar_month, handheld_line, tally_period
+from board.tally import calendar_month, handheld_line
 from board.types import TypeRegistry
 from board.when import format_when, is_day_only, parse_when
-from board.wire.moderation import ModerationMsg
 
 if TYPE_CHECKING:
-    from board.wire.tools import AskMsg, ToolStateMsg
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -81,43 +82,6 @@ SLOW_DOWN = "slow down: try again in {seconds} s"
 
 _HEAD = re.compile(r"\s*(\S+)\s*")
 UTC_ZONE = ZoneInfo("UTC")
-
-
-@dataclass(frozen=True)
-class Inbound:
-    """A text message the radio delivered to the board."""
-
-    sender: str  # "!a1b2c3d4"
-    ring: int  # channel index it arrived on
-    text: str
-    direct: bool  # a direct message to the board, not a shared channel
-    now: datetime  # UTC aware
-    verified: bool = False  # a PKI-encrypted direct message: the radio checked the sender's key
-
-
-#: `Reply.to` for a text to everyone on the ring: the opt-in ring digest, nothing else.
-BROADCAST = "^all"
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One packet to send: always to the sender, always on the inbound ring."""
-
-    to: str
-    ring: int
-    text: str  # at most MAX_PACKET_BYTES UTF-8 bytes
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one inbound message caused: replies to send, and changes other boards must hear."""
-
-    replies: list[Reply]
-    posted: list[Bulletin] = field(default_factory=list)  # newly stored bulletins
-    deleted: list[str] = field(default_factory=list)  # ids of bulletins removed (tombstoned)
-    tool_states: list[ToolStateMsg] = field(default_factory=list)  # owners' new words to sync
-    asks: list[AskMsg] = field(default_factory=list)  # asks to pass on to other boards
-    moderated: list[ModerationMsg] = field(default_factory=list)  # signed, for other boards
 
 
 @dataclass(frozen=True)
@@ -146,8 +110,6 @@ class _Pending:
 
 
 Command = Callable[[Inbound, str], list[str]]
-#: An extension's command also gets the Outcome being built, to add changes or other replies.
-ExtensionCommand = Callable[[Inbound, str, Outcome], list[str]]
 
 
 class Extension(Protocol):

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from board.bulletin import Bulletin
 from board.config import MeshboardConfig
-from board.handheld.commands import BROADCAST, Reply
 from board.handheld.paging import MAX_PACKET_BYTES, truncate_utf8
+from board.messages import BROADCAST, Reply
 
 logger = logging.getLogger(__name__)
 

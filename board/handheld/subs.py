@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, delete, select
 
 from board.bulletin import Bulletin
-from board.handheld.commands import ExtensionCommand, Inbound, Outcome, Reply
 from board.handheld.paging import MAX_PACKET_BYTES, truncate_utf8, utf8_len
+from board.messages import ExtensionCommand, Inbound, Outcome, Reply
 from board.store.bulletins import Store
 from board.store.tables import SubscriptionRow
 from board.types import TypeRegistry

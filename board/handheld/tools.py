@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 from board.bulletin import Bulletin, is_control
 from board.errors import BoardError, InvalidText
 from board.handheld.asks import AskRouter
-from board.handheld.commands import ExtensionCommand, Inbound, Outcome
 from board.handheld.paging import truncate_utf8, utf8_len
+from board.messages import ExtensionCommand, Inbound, Outcome
 from board.store.bulletins import Store
 from board.store.tools import TOOL_TYPE, Applied, ToolStore, state_target
 from board.when import format_when, parse_when_text

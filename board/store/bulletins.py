@@ -36,8 +36,8 @@ from board.errors import (
 from board.refs import ID_LENGTH, REF_LENGTH, normalise_ref
 from board.store.moderation import hidden
 from board.store.schema import upgrade
+from board.store.shares import share_statement
 from board.store.tables import AirtimeRow, BulletinRow, ModerationRow, TombstoneRow
-from board.tally import share_statement
 
 logger = logging.getLogger(__name__)
 

@@ -19,12 +19,10 @@ from typing import Literal
 from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import Session, col, delete, select, update
 
-from board.handheld.commands import Reply
+from board.messages import Outgoing, Packet, Reply
 from board.store.bulletins import Store
 from board.store.tables import OutboxRow, OutboxSendRow
-from board.sync.engine import Outgoing
 
-Packet = Reply | Outgoing
 Kind = Literal["reply", "board"]
 
 

@@ -50,6 +50,7 @@ from itertools import chain
 
 from board.bulletin import MAX_LIFETIME, Bulletin
 from board.errors import ForeignPacket, MalformedPacket
+from board.messages import Outgoing
 from board.mod_policy import ModerationPolicy
 from board.ratelimit import RateLimiter
 from board.store.bulletins import Store, Tombstone
@@ -92,14 +93,6 @@ logger = logging.getLogger(__name__)
 #: How long a requested key prefix is remembered (in relay windows): what arrives for it in that
 #: time is a repair, not news, and is not relayed.
 REQUEST_MEMORY = 8.0
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One board-plane packet for the node to broadcast on channel `ring` (hop limit 0)."""
-
-    ring: int
-    payload: bytes
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,11 @@ from node.doctor.database import MIN_FREE_BYTES, SERVICE_USER, Commands, check_d
 from node.doctor.findings import Finding, Status, fail, ok, skip
 from node.doctor.port import LIST_PORTS, check_port, port_error
 from node.doctor.radio import RadioFacts, check_radio
-from node.link import LinkError, MeshtasticLink
+from node.link import LinkError
+from node.meshtastic_link import HANDSHAKE_TIMEOUT, MeshtasticLink
 
 logger = logging.getLogger(__name__)
 
-#: Seconds to wait for the radio's answer to the config handshake. A radio with a full node
-#: database sends some 40 kB of config (about 4 s at 115200 baud), and one that was reset by
-#: the port opening boots for a few seconds first; an answer that takes longer is not coming.
-HANDSHAKE_TIMEOUT = 20.0
 WIDTH = 80  # a terminal's columns
 _HEAD = 17  # "fail  radio time " : status (5), a space, check (10), a space
 _FIX_INDENT = " " * 6

@@ -17,7 +17,7 @@ from meshtastic.protobuf import channel_pb2, config_pb2
 
 from board.config import MeshboardConfig, RingSpec
 from node.doctor.findings import Finding, fail, ok, warn
-from node.link import RadioState
+from node.meshtastic_link import RadioState
 
 Region = config_pb2.Config.LoRaConfig.RegionCode
 Preset = config_pb2.Config.LoRaConfig.ModemPreset

@@ -26,14 +26,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import board
 from board.config import MeshboardConfig, RingSpec, Rotation
 from board.handheld.asks import AskRouter
-from board.handheld.commands import BoardConfig, CommandHandler, Inbound, Reply
+from board.handheld.commands import BoardConfig, CommandHandler
 from board.handheld.subs import Subscriptions
 from board.handheld.tools import ToolCommands
+from board.messages import Inbound, Outgoing, Reply
 from board.signing import BoardKey
 from board.store.bulletins import Store, Tombstone
 from board.store.outbox import OutboxStore
 from board.store.tools import ToolStore
-from board.sync.engine import Outgoing
 
 #: The story's clock: Monday 23 November 2026, 09:00 UTC. Tests read the data at NOW.
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -18,11 +18,9 @@ from board.handheld.commands import (
     POST_USAGE,
     BoardConfig,
     CommandHandler,
-    Inbound,
-    Outcome,
-    Reply,
 )
 from board.handheld.paging import MAX_PACKET_BYTES, MORE_SUFFIX
+from board.messages import Inbound, Outcome, Reply
 from board.store.bulletins import Store
 from board.types import TypeRegistry, TypeRule
 

@@ -29,8 +29,9 @@ from board.errors import (
     MalformedPacket,
     NotFound,
 )
-from board.handheld.commands import BoardConfig, CommandHandler, Inbound
+from board.handheld.commands import BoardConfig, CommandHandler
 from board.handheld.paging import MAX_PACKET_BYTES
+from board.messages import Inbound
 from board.refs import ALPHABET, normalise_ref
 from board.store.bulletins import Store
 from board.sync.engine import SyncConfig, SyncEngine

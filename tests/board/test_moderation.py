@@ -18,7 +18,8 @@ from sqlalchemy.pool import StaticPool
 
 from board.bulletin import Bulletin, new_bulletin
 from board.config import MeshboardConfig, RingSpec, Rotation
-from board.handheld.commands import BoardConfig, CommandHandler, Inbound
+from board.handheld.commands import BoardConfig, CommandHandler
+from board.messages import Inbound
 from board.mod_policy import ModerationPolicy, sign_action
 from board.signing import BoardKey
 from board.store.bulletins import Store

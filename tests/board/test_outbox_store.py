@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from board.handheld.commands import Reply
+from board.messages import Outgoing, Reply
 from board.store.bulletins import Store
 from board.store.outbox import OutboxStore
-from board.sync.engine import Outgoing
 from tests.board.conftest import MONDAY_10H
 
 ANA = "!1234abcd"

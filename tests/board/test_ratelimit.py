@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.pool import StaticPool
 
-from board.handheld.commands import SLOW_DOWN, BoardConfig, CommandHandler, Inbound, Reply
+from board.handheld.commands import SLOW_DOWN, BoardConfig, CommandHandler
+from board.messages import Inbound, Reply
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, Rate, RateLimiter
 from board.store.bulletins import Store
 from board.sync.engine import SyncConfig, SyncEngine

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from board.bulletin import Bulletin, new_bulletin
 from board.config import MeshboardConfig, RingSpec
-from board.handheld.commands import BROADCAST, Reply
 from board.handheld.ring_news import RingNews
+from board.messages import BROADCAST, Reply
 from board.types import TypeRegistry
 
 START = datetime(2026, 11, 24, 9, tzinfo=UTC)

@@ -22,15 +22,17 @@ from sqlalchemy import event
 
 from board.bulletin import Bulletin, new_bulletin
 from board.errors import NotFound
-from board.handheld.commands import BoardConfig, CommandHandler, Inbound
+from board.handheld.commands import BoardConfig, CommandHandler
 from board.handheld.subs import Subscriptions
+from board.messages import Inbound
 from board.store.bulletins import Store
 from board.store.migrations import MIGRATIONS, Migration
 from board.store.moderation import ModerationStore
 from board.store.outbox import OutboxStore
 from board.store.schema import LATEST, SchemaTooNew, upgrade
+from board.store.shares import tally_period
 from board.store.tools import ToolStore, loans_between
-from board.tally import calendar_month, tally_period
+from board.tally import calendar_month
 from board.types import TypeRegistry
 from board.wire.moderation import Action
 from tests.board.schema_fixture import (

@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 
 from board.bulletin import Bulletin
-from board.handheld.commands import BoardConfig, CommandHandler, Inbound
+from board.handheld.commands import BoardConfig, CommandHandler
 from board.handheld.paging import MAX_PACKET_BYTES, utf8_len
 from board.handheld.subs import BATCH_DELAY, MAX_PER_HOUR, Subscriptions, news_text
+from board.messages import Inbound
 from board.store.bulletins import Store
 from tests.board.conftest import MONDAY_10H
 

@@ -12,18 +12,12 @@ import pytest
 import sqlalchemy
 
 from board.bulletin import Bulletin
-from board.handheld.commands import BoardConfig, CommandHandler, Inbound
+from board.handheld.commands import BoardConfig, CommandHandler
 from board.handheld.paging import MAX_PACKET_BYTES, utf8_len
+from board.messages import Inbound
 from board.store.bulletins import Store
-from board.tally import (
-    SYNODIC_MONTH,
-    calendar_month,
-    handheld_line,
-    lunar_month,
-    monthly,
-    table_loans,
-    tally_period,
-)
+from board.store.shares import monthly, table_loans, tally_period
+from board.tally import SYNODIC_MONTH, calendar_month, handheld_line, lunar_month
 from tests.board.schema_fixture import NOW
 from tests.board.test_schema import load
 

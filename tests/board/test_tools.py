@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from board.bulletin import Bulletin
 from board.errors import ForeignPacket, MalformedPacket
 from board.handheld.asks import DEDUPE_FOR, HEARD_FOR, AskRouter
-from board.handheld.commands import BoardConfig, CommandHandler, Inbound, Outcome
+from board.handheld.commands import BoardConfig, CommandHandler
 from board.handheld.subs import Subscriptions
 from board.handheld.tools import ToolCommands
+from board.messages import Inbound, Outcome
 from board.store.bulletins import Store
 from board.store.tools import Applied, ToolStore, loans_between
 from board.wire.codec import MAGIC_VERSION, Kind, decode, encode

@@ -24,7 +24,7 @@ from node.cli import cli
 from node.doctor.clock import ClockFacts
 from node.doctor.diagnose import diagnose
 from node.doctor.findings import Status
-from node.link import MeshtasticLink
+from node.meshtastic_link import MeshtasticLink
 from node.sim.radio import (
     ChannelSpec,
     GpsMode,

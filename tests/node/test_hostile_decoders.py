@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from meshtastic.protobuf import mesh_pb2, portnums_pb2
 
-from node.link import BOARD_PORT, RadioMetrics, ReceivedBoardPacket, ReceivedText, _to_received
+from node.link import BOARD_PORT, RadioMetrics, ReceivedBoardPacket, ReceivedText
+from node.meshtastic_link import _to_received
 from node.sim.framing import MAX_FRAME_PAYLOAD, START1, FrameDecoder, encode_frame
 
 ME = 0x5B0A4D01

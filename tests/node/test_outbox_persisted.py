@@ -24,14 +24,15 @@ import sqlalchemy
 from sqlalchemy.pool import StaticPool
 
 from board.airtime import AirtimeBudget
-from board.handheld.commands import BoardConfig, Reply
+from board.handheld.commands import BoardConfig
+from board.messages import Outgoing, Reply
 from board.store.bulletins import Store
 from board.store.outbox import OutboxStore, Queued
-from board.sync.engine import Outgoing
 from node.clock import Clock
 from node.daemon import Daemon, packet_airtime
 from node.demo.neighbourhood import Neighbourhood, ask
-from node.link import Delivery, LinkDown, LinkFactory, MeshtasticLink
+from node.link import Delivery, LinkDown, LinkFactory
+from node.meshtastic_link import MeshtasticLink
 from node.outbox import Outbox, OutboxTiming
 from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh

@@ -1,0 +1,451 @@
+"""The production link: a radio on a serial port, through the official meshtastic client.
+
+`MeshtasticLink` implements `node.link.RadioLink` by wrapping
+`meshtastic.serial_interface.SerialInterface`. Tests drive this same class against a simulated
+radio on a pty, so nothing below is mocked away.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import termios
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import serial
+from google.protobuf.message import DecodeError
+from meshtastic.mesh_interface import MeshInterface
+from meshtastic.protobuf import channel_pb2, localonly_pb2, mesh_pb2, portnums_pb2
+from meshtastic.serial_interface import SerialInterface
+from pubsub import pub
+
+from board.messages import BROADCAST
+from node.link import (
+    BOARD_HOP_LIMIT,
+    BOARD_PORT,
+    BROADCAST_NUM,
+    Delivery,
+    LinkDown,
+    LinkError,
+    LostHandler,
+    RadioMetrics,
+    Received,
+    ReceivedBoardPacket,
+    ReceivedText,
+    ReceiveHandler,
+    node_num,
+)
+
+logger = logging.getLogger(__name__)
+
+# Errors that mean the port itself failed: opening it, or a read or write on it.
+_PORT_ERRORS = (OSError, serial.SerialException, termios.error)
+ROOM_POLL = 0.25  # seconds between looks at the radio's TX queue while it is full
+READER_EXIT = 5.0  # seconds to wait for an old client's reader thread to end
+HANDSHAKE_POLL = 0.1  # seconds between looks at close() while the handshake is under way
+#: Seconds to wait for the radio's answer to the config handshake, for the daemon and for
+#: `meshboard doctor` alike: the client's own default. A radio with a full node database sends
+#: some 40 kB of config (about 4 s at 115200 baud), and one that the port's opening reset boots
+#: for a few seconds first; an answer that takes longer is not coming.
+HANDSHAKE_TIMEOUT = 30.0
+UNDECODABLE_WARN_INTERVAL = 60.0  # seconds between warnings about garbage from the radio
+
+
+@dataclass(frozen=True)
+class RadioState:
+    """The radio's own description from the config handshake, as protobufs.
+
+    `own_node` is the client's dict of the radio's own node info; its `lastHeard` is the
+    radio's clock at the handshake when the radio trusts it (a GPS fix, a phone, the mesh or
+    `--set-time`), else absent: the firmware sends 0 then.
+    """
+
+    node_num: int
+    metadata: mesh_pb2.DeviceMetadata | None
+    config: localonly_pb2.LocalConfig
+    channels: tuple[channel_pb2.Channel, ...]
+    own_node: dict[str, Any]
+
+
+class MeshtasticLink:
+    """A radio on a serial port, through the official meshtastic client.
+
+    One link is one connection: after `close()` the supervisor makes a new one.
+    """
+
+    def __init__(self, port: str, *, handshake_timeout: float = HANDSHAKE_TIMEOUT) -> None:
+        self.port = port
+        self.handshake_timeout = handshake_timeout
+        self._interface: SerialInterface | None = None
+        self._on_receive: ReceiveHandler | None = None
+        self._on_lost: LostHandler | None = None
+        self._lock = threading.Lock()
+        # Pinned at the handshake: a garbled frame that reads as "my_info" must not change who
+        # the board is (the client would take it, and direct messages would stop being direct).
+        self._my_num: int | None = None
+        self._closed = threading.Event()
+        self._subscribed = False
+        self._lost = False  # the client said the connection is lost
+        self._heard_at = time.monotonic()
+
+    @property
+    def node_id(self) -> str:
+        interface = self._require_interface()
+        num = interface.myInfo.my_node_num if self._my_num is None else self._my_num
+        return f"!{num:08x}"
+
+    @property
+    def heard_at(self) -> float:
+        return self._heard_at
+
+    def start(self, on_receive: ReceiveHandler, on_lost: LostHandler) -> None:
+        """Open the port and finish the config handshake; raise LinkError if that fails."""
+        self._on_receive, self._on_lost = on_receive, on_lost
+        self._my_num = None
+        # pypubsub keeps weak references: the bound methods live as long as this link does.
+        # The root topic receives every packet; _handle_packet picks what the board uses.
+        pub.subscribe(self._handle_packet, "meshtastic.receive")
+        pub.subscribe(self._handle_lost, "meshtastic.connection.lost")
+        # Build the interface without connecting, so that packets arriving right after the
+        # handshake can already be matched to it.
+        interface = _CancellableSerialInterface(
+            self._closed, self.handshake_timeout, devPath=self.port, connectNow=False
+        )
+        with self._lock:
+            self._subscribed = True
+            closed = self._closed.is_set()
+            if not closed:
+                self._interface = interface
+        if closed:
+            self.close()
+            raise LinkDown(f"radio on {self.port}: closed before connecting")
+        try:
+            interface.connect()
+            interface.waitForConfig()
+        except (*_PORT_ERRORS, MeshInterface.MeshInterfaceError, LinkError) as error:
+            self.close()
+            raise LinkError(f"cannot open radio at {self.port}: {error}") from error
+        if self._closed.is_set():
+            raise LinkDown(f"radio on {self.port}: closed while connecting")
+        self._my_num = interface.myInfo.my_node_num
+        self._heard_at = time.monotonic()
+        logger.info("connected to radio %s on %s", self.node_id, self.port)
+
+    def radio_state(self) -> RadioState:
+        """What the radio reported about itself in the handshake (copies; safe to keep)."""
+        interface = self._require_interface()
+        my_num = self._my_num if self._my_num is not None else interface.myInfo.my_node_num
+        metadata = None
+        if interface.metadata is not None:
+            metadata = mesh_pb2.DeviceMetadata()
+            metadata.CopyFrom(interface.metadata)
+        config = localonly_pb2.LocalConfig()
+        config.CopyFrom(interface.localNode.localConfig)
+        channels = []
+        for channel in interface.localNode.channels or ():
+            copy = channel_pb2.Channel()
+            copy.CopyFrom(channel)
+            channels.append(copy)
+        own = (interface.nodesByNum or {}).get(my_num) or {}
+        return RadioState(
+            node_num=my_num,
+            metadata=metadata,
+            config=config,
+            channels=tuple(channels),
+            own_node=dict(own),
+        )
+
+    def send_text(self, text: str, destination: str, channel: int, *, resend_of: int = 0) -> int:
+        """Send a direct text with want_ack on `channel`; returns the id its `Delivery` names.
+
+        To BROADCAST it goes to everyone on the channel, without want_ack: nobody would ACK it.
+        A resend carries the id of the first attempt (`resend_of`): when only the ACK was lost,
+        the handheld's firmware knows the packet, ACKs it again and does not show it twice.
+        The public `sendText` always draws a fresh id, so this goes through the client's
+        `_sendPacket`, which keeps an id it is given (meshtastic is pinned below 2.8).
+        """
+        _check_size(len(text.encode("utf-8")))
+        interface = self._ready_to_send()
+        everyone = destination == BROADCAST
+        packet = mesh_pb2.MeshPacket(channel=channel, id=resend_of)
+        packet.decoded.portnum = portnums_pb2.PortNum.TEXT_MESSAGE_APP
+        packet.decoded.payload = text.encode("utf-8")
+        try:
+            sent = interface._sendPacket(
+                packet,
+                destinationId=BROADCAST_NUM if everyone else node_num(destination),
+                wantAck=not everyone,
+            )
+        except (*_PORT_ERRORS, MeshInterface.MeshInterfaceError) as error:
+            raise LinkDown(f"cannot send to {destination}: {error}") from error
+        return int(sent.id)
+
+    def send_board(self, payload: bytes, channel: int) -> int:
+        """Broadcast a board-plane packet on `channel` to direct neighbours."""
+        _check_size(len(payload))
+        interface = self._ready_to_send()
+        try:
+            packet = interface.sendData(
+                payload,
+                portNum=BOARD_PORT,
+                channelIndex=channel,
+                hopLimit=BOARD_HOP_LIMIT,
+                wantAck=False,
+            )
+        except (*_PORT_ERRORS, MeshInterface.MeshInterfaceError) as error:
+            raise LinkDown(f"cannot send a board packet: {error}") from error
+        return int(packet.id)
+
+    def close(self) -> None:
+        """Close the client fully: its reader and heartbeat threads end. Safe from any thread."""
+        self._closed.set()
+        with self._lock:
+            interface, self._interface = self._interface, None
+            subscribed, self._subscribed = self._subscribed, False
+        if subscribed:
+            pub.unsubscribe(self._handle_packet, "meshtastic.receive")
+            pub.unsubscribe(self._handle_lost, "meshtastic.connection.lost")
+        if interface is not None:
+            _shut_down(interface, self.port, lost=self._lost)
+
+    def _require_interface(self) -> SerialInterface:
+        with self._lock:
+            if self._interface is None:
+                raise LinkDown(f"radio on {self.port} is not connected")
+            return self._interface
+
+    def _ready_to_send(self) -> SerialInterface:
+        """The connected interface once the radio's TX queue has room; LinkDown if lost meanwhile.
+
+        The client would otherwise block for 30 s on a lost connection (`_waitConnected`) and
+        forever on a full queue that a gone radio never reports as free (`_sendToRadio`).
+        """
+        waiting = False
+        while True:
+            interface = self._require_interface()
+            if not interface.isConnected.is_set() or interface.stream is None:
+                raise LinkDown(f"lost the radio on {self.port}")
+            if _has_room(interface):
+                return interface
+            if not waiting:
+                logger.info("the radio's TX queue is full; waiting for room")
+                waiting = True
+            if self._closed.wait(ROOM_POLL):
+                raise LinkDown(f"radio on {self.port} closed while its TX queue was full")
+
+    def _is_ours(self, interface: Any) -> bool:
+        with self._lock:
+            return interface is not None and interface is self._interface
+
+    def _handle_packet(self, packet: dict[str, Any], interface: Any) -> None:
+        if not self._is_ours(interface):
+            return
+        self._heard_at = time.monotonic()
+        if self._on_receive is None:
+            return
+        my_num = self._my_num
+        if my_num is None:  # a packet that arrived during the handshake
+            my_info = interface.myInfo
+            if my_info is None:
+                return
+            my_num = my_info.my_node_num
+        received = _to_received(packet, my_num)
+        if received is not None:
+            self._on_receive(received)
+
+    def _handle_lost(self, interface: Any) -> None:
+        if not self._is_ours(interface):
+            return
+        self._lost = True
+        logger.warning("lost the radio on %s", self.port)
+        if self._on_lost is not None:
+            self._on_lost()
+
+
+#: Meshtastic radios have eight channels; a packet naming another index is corrupt.
+MAX_CHANNEL_INDEX = 7
+
+
+def _uint32(value: object) -> int | None:
+    """A protobuf uint32 as the client's dict holds it; None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFFFFFF:
+        return value
+    return None
+
+
+def _metrics(decoded: dict[str, Any]) -> RadioMetrics | None:
+    telemetry = decoded.get("telemetry")
+    metrics = telemetry.get("deviceMetrics") if isinstance(telemetry, dict) else None
+    if not isinstance(metrics, dict) or not metrics:
+        return None
+    values = (metrics.get("channelUtilization", 0.0), metrics.get("airUtilTx", 0.0))
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values
+    ):
+        return None
+    return RadioMetrics(channel_utilization=float(values[0]), air_util_tx=float(values[1]))
+
+
+class _CancellableSerialInterface(SerialInterface):  # type: ignore[misc]
+    """The client, with a handshake wait that `MeshtasticLink.close()` can end at any moment.
+
+    `connect()` waits up to 30 s for the handshake. A close() that lands while `connect()` is
+    still opening the port cannot fail that wait from outside (the reader thread it then starts
+    clears the flag close() set), so the wait itself looks at the link's `closed` event.
+    """
+
+    def __init__(self, closed: threading.Event, handshake_timeout: float, **kwargs: Any) -> None:
+        self._link_closed = closed
+        self._handshake_timeout = handshake_timeout
+        self._undecodable = 0  # frames dropped since the last warning
+        self._warned_at: float | None = None
+        super().__init__(**kwargs)
+
+    def _handleFromRadio(self, fromRadioBytes: bytes) -> None:
+        """Drop a frame that is no FromRadio message, with one warning a minute at most.
+
+        The client itself logs two errors and prints two tracebacks to stderr for each such
+        frame, which on a noisy USB line floods the journal and says nothing new.
+        """
+        try:
+            mesh_pb2.FromRadio().ParseFromString(fromRadioBytes)
+            decodable = True
+        except DecodeError:
+            decodable = False  # noted below, where no exception is being handled any more
+        if decodable:
+            super()._handleFromRadio(fromRadioBytes)
+        else:
+            self._note_undecodable(len(fromRadioBytes))
+
+    def _note_undecodable(self, size: int) -> None:
+        logger.debug("undecodable frame of %d bytes from the radio on %s", size, self.devPath)
+        self._undecodable += 1
+        now = time.monotonic()
+        if self._warned_at is not None and now - self._warned_at < UNDECODABLE_WARN_INTERVAL:
+            return
+        logger.warning(
+            "dropped %d undecodable frame(s) from the radio on %s (noise on the serial line?)",
+            self._undecodable,
+            self.devPath,
+        )
+        self._undecodable = 0
+        self._warned_at = now
+
+    def _waitConnected(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (self._handshake_timeout if timeout is None else timeout)
+        while not self.isConnected.wait(HANDSHAKE_POLL):
+            if self._link_closed.is_set():
+                raise LinkDown(f"radio on {self.devPath} closed while connecting")
+            if time.monotonic() >= deadline:
+                break
+        super()._waitConnected(timeout=0.0)  # the client's own timeout error, or its failure
+
+
+def _check_size(size: int) -> None:
+    if size > mesh_pb2.Constants.DATA_PAYLOAD_LEN:
+        raise LinkError(f"a {size}-byte payload does not fit in a Meshtastic packet")
+
+
+def _has_room(interface: SerialInterface) -> bool:
+    """Whether the client would send now rather than wait for the radio's queue status.
+
+    The client's own test (`_queueHasFreeSpace`): it counts the free slots the radio last
+    reported down by one per packet and, with none left, sleeps until the radio reports more,
+    which a radio that has gone away never does. Packets the radio refused stay in the client's
+    queue and go out with the next send, so they must not count against the room here, or no
+    next send would ever come.
+    """
+    status = interface.queueStatus
+    return status is None or int(status.free) > 0
+
+
+def _shut_down(interface: SerialInterface, port: str, *, lost: bool) -> None:
+    """Close a client so that none of its threads outlive it, whatever state the port is in."""
+    reader = interface._rxThread
+    if lost:
+        # The reader reported the loss and is closing the port itself; close() flushing the
+        # port at the same moment fails with a TypeError in pyserial. Let it finish first.
+        _join(reader, port)
+    # If the handshake is still under way, `connect()` waits up to 30 s for it with no way to
+    # cancel; failing it the way the client fails a handshake itself ends that wait now.
+    if not interface.isConnected.is_set():
+        interface.failure = LinkDown(f"radio on {port} closed while connecting")
+        interface.isConnected.set()
+    # A send stuck inside the client, waiting for TX-queue room that a gone radio will never
+    # report, leaves its packet in `queue`; close() would wait behind it for the same room.
+    # This client is finished: forget both (the outbox still has what matters).
+    interface.queue.clear()
+    interface.queueStatus = None
+    try:
+        interface.close()
+    except (*_PORT_ERRORS, TypeError) as error:
+        # The port failed under close() (TypeError: pyserial after the reader closed it): the
+        # disconnect message or the flush failed before close() stopped the reader thread.
+        logger.info("closing the client on %s: %r", port, error)
+        interface._wantExit = True  # what close() would have done next
+        _join(reader, port)
+
+
+def _join(reader: threading.Thread, port: str) -> None:
+    """Wait for the client's reader thread to end (it looks at its exit flag every 0.5 s)."""
+    if reader.is_alive() and reader is not threading.current_thread():
+        reader.join(READER_EXIT)
+        if reader.is_alive():
+            logger.warning("the client's reader thread on %s did not end; leaving it", port)
+
+
+def _to_received(packet: dict[str, Any], my_num: int) -> Received | None:
+    """Reduce the client's packet dict to what the board uses; None for everything else.
+
+    The dict comes from a protobuf that crossed a serial line without a checksum, so nothing in
+    it is trusted: whatever is not shaped as the client makes it is None, never an exception.
+    """
+    decoded = packet.get("decoded")
+    sender = _uint32(packet.get("from"))
+    if not isinstance(decoded, dict) or sender is None:
+        return None
+    payload = decoded.get("payload")
+    if not isinstance(payload, bytes):
+        return None
+    portnum = decoded.get("portnum")
+    if portnum == "ROUTING_APP":
+        return _delivery(packet, decoded, my_num)
+    if sender == my_num:
+        return _metrics(decoded) if portnum == "TELEMETRY_APP" else None
+    channel = _uint32(packet.get("channel", 0))
+    if channel is None or channel > MAX_CHANNEL_INDEX:
+        return None
+    packet_id = _uint32(packet.get("id")) or 0
+    if portnum == BOARD_PORT:
+        return ReceivedBoardPacket(
+            sender=f"!{sender:08x}", channel=channel, payload=payload, packet_id=packet_id
+        )
+    if portnum != "TEXT_MESSAGE_APP":
+        return None
+    return ReceivedText(
+        sender=f"!{sender:08x}",
+        channel=channel,
+        # Invalid UTF-8 still deserves an answer, so decode leniently here (the core refuses to
+        # store the replacement character, so nothing garbled is posted).
+        text=payload.decode("utf-8", errors="replace"),
+        direct=packet.get("to") == my_num,
+        packet_id=packet_id,
+        rx_time=_uint32(packet.get("rxTime")),
+        pki_encrypted=packet.get("pkiEncrypted") is True,
+    )
+
+
+def _delivery(packet: dict[str, Any], decoded: dict[str, Any], my_num: int) -> Delivery | None:
+    """An ACK or NAK addressed to us; the client leaves `errorReason` out when it is NONE."""
+    request_id = decoded.get("requestId")
+    if packet.get("to") != my_num or not isinstance(request_id, int) or not request_id:
+        return None
+    error = str((decoded.get("routing") or {}).get("errorReason", "NONE"))
+    return Delivery(
+        packet_id=request_id,
+        error=error,
+        implicit=error == "NONE" and packet.get("from") == my_num,
+    )
