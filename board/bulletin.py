@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from board.errors import BoardError, InvalidBulletin, InvalidText, MalformedBulletin
 from board.refs import bulletin_id, short_ref
 from board.types import TypeRegistry
+from board.when import unix_seconds
 
 MAX_TEXT_BYTES = 200
 MAX_TYPE_BYTES = 32
@@ -80,11 +81,7 @@ def to_utc_seconds(moment: datetime) -> datetime:
     return moment
 
 
-def _unix(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-def _from_unix(seconds: int) -> datetime:
+def _fromunix_seconds(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
@@ -161,9 +158,9 @@ class Bulletin(BaseModel):
             CANONICAL_VERSION,
             self.ring,
             bytes.fromhex(self.author[1:]),
-            _unix(self.created_at),
-            0 if self.event_time is None else _unix(self.event_time),
-            _unix(self.expires_at),
+            unix_seconds(self.created_at),
+            0 if self.event_time is None else unix_seconds(self.event_time),
+            unix_seconds(self.expires_at),
             len(type_bytes),
         )
         return header + type_bytes + self.text.encode("utf-8")
@@ -185,9 +182,9 @@ class Bulletin(BaseModel):
                 text=data[type_end:].decode("utf-8"),
                 author="!" + author.hex(),
                 ring=ring,
-                created_at=_from_unix(created),
-                event_time=_from_unix(event) if event else None,
-                expires_at=_from_unix(expires),
+                created_at=_fromunix_seconds(created),
+                event_time=_fromunix_seconds(event) if event else None,
+                expires_at=_fromunix_seconds(expires),
             )
         except (UnicodeDecodeError, BoardError, ValidationError) as exc:
             raise MalformedBulletin(f"malformed bulletin: {exc}") from exc

@@ -145,3 +145,14 @@ def format_when(event_time: datetime, now: datetime, tz: ZoneInfo) -> str:
     if local.time() == MIDNIGHT:
         return day
     return f"{day} {local:%H:%M}"
+
+
+def unix_seconds(moment: datetime) -> int:
+    """Whole unix seconds, as every time column of the store holds them.
+
+    A naive datetime is refused: read as local time by `timestamp()`, it would shift by the
+    machine's offset, and the board's clock is UTC everywhere inside the core.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("times must be timezone-aware")
+    return int(moment.timestamp())

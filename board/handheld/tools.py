@@ -19,8 +19,9 @@ from board.errors import BoardError, InvalidText
 from board.handheld.asks import AskRouter
 from board.handheld.paging import truncate_utf8, utf8_len
 from board.messages import ExtensionCommand, Inbound, Outcome
+from board.store.applied import Applied
 from board.store.bulletins import Store
-from board.store.tools import TOOL_TYPE, Applied, ToolStore, state_target
+from board.store.tools import TOOL_TYPE, ToolStore, state_target
 from board.when import format_when, parse_when_text
 from board.wire.tools import MAX_ASK_BYTES, MAX_BORROWER_BYTES, ToolStateMsg
 

@@ -38,6 +38,7 @@ from board.store.moderation import hidden
 from board.store.schema import upgrade
 from board.store.shares import share_statement
 from board.store.tables import AirtimeRow, BulletinRow, ModerationRow, TombstoneRow
+from board.when import unix_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -106,12 +107,6 @@ def _tombstone(row: TombstoneRow | sqlalchemy.Row[Any]) -> Tombstone:
     )
 
 
-def _seconds(moment: datetime) -> int:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("times must be timezone-aware")
-    return int(moment.astimezone(UTC).timestamp())
-
-
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     """Durability pragmas on every connection; the driver leaves BEGIN to `_on_begin`."""
     dbapi_connection.isolation_level = None
@@ -161,10 +156,10 @@ def _row(bulletin: Bulletin, received_at: datetime) -> dict[str, Any]:
         "type": bulletin.type,
         "text": bulletin.text,
         "author": bulletin.author,
-        "created_at": _seconds(bulletin.created_at),
-        "event_time": None if bulletin.event_time is None else _seconds(bulletin.event_time),
-        "expires_at": _seconds(bulletin.expires_at),
-        "received_at": _seconds(received_at),
+        "created_at": unix_seconds(bulletin.created_at),
+        "event_time": None if bulletin.event_time is None else unix_seconds(bulletin.event_time),
+        "expires_at": unix_seconds(bulletin.expires_at),
+        "received_at": unix_seconds(received_at),
         "canonical": bulletin.canonical_bytes(),
     }
 
@@ -322,8 +317,8 @@ class Store:
         Lets the command handler answer a person's re-sent `post` with the first bulletin's ref
         instead of storing the same words twice a few seconds apart.
         """
-        created = _seconds(bulletin.created_at)
-        event_time = None if bulletin.event_time is None else _seconds(bulletin.event_time)
+        created = unix_seconds(bulletin.created_at)
+        event_time = None if bulletin.event_time is None else unix_seconds(bulletin.event_time)
         statement = (
             select(BulletinRow)
             .where(
@@ -376,7 +371,7 @@ class Store:
         whole ring in memory, and each page is a short walk along an index (schema v2).
         """
         bulletins: list[Bulletin] = []
-        position = None if after is None else (_seconds(after.created_at), after.id)
+        position = None if after is None else (unix_seconds(after.created_at), after.id)
         table = _BULLETINS.c
         with self._reading() as session:
             while len(bulletins) < limit:
@@ -418,7 +413,7 @@ class Store:
                 "ring": row.ring,
                 "author": row.author,
                 "deleted_by": requester,
-                "deleted_at": _seconds(now),
+                "deleted_at": unix_seconds(now),
                 "expires_at": row.expires_at,
             }
             session.exec(insert(TombstoneRow).values(tombstone).on_conflict_do_nothing())
@@ -427,7 +422,7 @@ class Store:
 
     def purge_expired(self, now: datetime) -> int:
         """Forget expired bulletins and tombstones; return how many bulletins went."""
-        moment = _seconds(now)
+        moment = unix_seconds(now)
         with Session(self.engine) as session, session.begin():
             removed = session.exec(
                 delete(BulletinRow).where(col(BulletinRow.expires_at) <= moment)
@@ -444,7 +439,7 @@ class Store:
         if ring is not None:
             statement = statement.where(BulletinRow.ring == ring)
         if now is not None:
-            statement = statement.where(col(BulletinRow.expires_at) > _seconds(now))
+            statement = statement.where(col(BulletinRow.expires_at) > unix_seconds(now))
         with self._reading() as session:
             return session.exec(statement).one()
 
@@ -464,7 +459,7 @@ class Store:
         """
         table = _BULLETINS.c
         statement = sqlalchemy.select(table.id).where(
-            table.ring == ring, table.expires_at > _seconds(now)
+            table.ring == ring, table.expires_at > unix_seconds(now)
         )
         if max_bytes is not None:
             statement = statement.where(func.length(table.canonical) <= max_bytes)
@@ -481,15 +476,15 @@ class Store:
         table = _BULLETINS.c
         statement = sqlalchemy.select(table.id).where(
             table.ring == ring,
-            table.expires_at > _seconds(after),
-            table.expires_at <= _seconds(upto),
+            table.expires_at > unix_seconds(after),
+            table.expires_at <= unix_seconds(upto),
         )
         with self._reading() as session:
             return list(session.connection().execute(statement).scalars())
 
     def next_expiry(self, ring: int, now: datetime) -> datetime | None:
         """When the ring's active set next shrinks by itself (a bulletin or tombstone expires)."""
-        moment = _seconds(now)
+        moment = unix_seconds(now)
         with self._reading() as session:
             times = [
                 session.exec(
@@ -512,7 +507,7 @@ class Store:
         """A ring's unexpired tombstones (sync reads them with every look at the ring)."""
         table = _TOMBSTONES.c
         statement = sqlalchemy.select(_TOMBSTONES).where(
-            table.ring == ring, table.expires_at > _seconds(now)
+            table.ring == ring, table.expires_at > unix_seconds(now)
         )
         with self._reading() as session:
             return [_tombstone(row) for row in session.connection().execute(statement)]
@@ -538,7 +533,7 @@ class Store:
     @staticmethod
     def _tombstone(session: Session, tombstone: Tombstone, now: datetime) -> bool:
         """`apply_tombstone` inside the caller's transaction."""
-        expires_at = _seconds(tombstone.expires_at)
+        expires_at = unix_seconds(tombstone.expires_at)
         if session.get(TombstoneRow, tombstone.bulletin_id) is not None:
             return False
         target = session.get(BulletinRow, tombstone.bulletin_id)
@@ -547,7 +542,7 @@ class Store:
                 logger.warning("tombstone for %s on the wrong ring", tombstone.bulletin_id)
                 return False
             expires_at = target.expires_at
-        if expires_at <= _seconds(now):
+        if expires_at <= unix_seconds(now):
             return False
         if target is not None:
             session.delete(target)
@@ -556,7 +551,7 @@ class Store:
             "ring": tombstone.ring,
             "author": target.author if target is not None else tombstone.author,
             "deleted_by": tombstone.deleted_by,
-            "deleted_at": _seconds(tombstone.deleted_at),
+            "deleted_at": unix_seconds(tombstone.deleted_at),
             "expires_at": expires_at,
         }
         session.exec(insert(TombstoneRow).values(row))
@@ -591,7 +586,7 @@ class Store:
             # Most stored bulletins are unexpired (the daemon purges every 10 minutes). Saying
             # so keeps SQLite walking a ring newest first for `list` rather than gathering the
             # whole ring by expiry and sorting it (bench/store_scale.py).
-            unexpired = col(BulletinRow.expires_at) > _seconds(now)
+            unexpired = col(BulletinRow.expires_at) > unix_seconds(now)
             conditions.append(func.likely(unexpired, type_=Boolean))
         if ring is not None:
             conditions.append(col(BulletinRow.ring) == ring)

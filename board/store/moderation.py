@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy
 from sqlalchemy.dialects.sqlite import insert
@@ -22,13 +22,13 @@ from sqlmodel import Session, col, delete, select
 
 from board.refs import REF_LENGTH
 from board.signing import encode_public
+from board.store.applied import Applied
 from board.store.tables import ModerationLogRow, ModerationRow
+from board.when import unix_seconds
 from board.wire.keys import bytes_to_id, id_to_bytes
 from board.wire.moderation import Action, ModerationMsg
 
 logger = logging.getLogger(__name__)
-
-Applied = Literal["applied", "duplicate", "stale"]
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,6 @@ class AuditEntry:
 
 def action_name(action: Action) -> str:
     return "remove" if action == Action.REMOVE else "restore"
-
-
-def _seconds(moment: datetime) -> int:
-    return int(moment.astimezone(UTC).timestamp())
 
 
 def _msg(row: ModerationRow) -> ModerationMsg:
@@ -103,19 +99,19 @@ class ModerationStore:
     def apply(self, msg: ModerationMsg, now: datetime) -> Applied:
         """Keep `msg` if it beats what this board holds for its bulletin, in one transaction.
 
-        "stale": we hold a later action (the sender should hear ours); "duplicate": the same one.
+        STALE: we hold a later action (the sender should hear ours); DUPLICATE: the same one.
         """
         if msg.expires_at <= now:
-            return "stale"
+            return Applied.STALE
         bulletin_id = bytes_to_id(msg.target)
         with Session(self.engine) as session, session.begin():
             row = session.get(ModerationRow, bulletin_id)
             if row is not None:
                 held = _msg(row)
                 if held.signature == msg.signature:
-                    return "duplicate"
+                    return Applied.DUPLICATE
                 if not msg.beats(held):
-                    return "stale"
+                    return Applied.STALE
                 session.delete(row)
                 session.flush()
             session.add(
@@ -124,8 +120,8 @@ class ModerationStore:
                     ring=msg.ring,
                     action=int(msg.action),
                     moderator=msg.moderator,
-                    at=_seconds(msg.at),
-                    expires_at=_seconds(msg.expires_at),
+                    at=unix_seconds(msg.at),
+                    expires_at=unix_seconds(msg.expires_at),
                     board_key=msg.board_key,
                     signature=msg.signature,
                 )
@@ -133,7 +129,7 @@ class ModerationStore:
         logger.info(
             "%s of bulletin %s by moderator %s", action_name(msg.action), bulletin_id, msg.moderator
         )
-        return "applied"
+        return Applied.NEW
 
     def current(self, bulletin_id: str) -> ModerationMsg | None:
         with Session(self.engine) as session, session.begin():
@@ -143,7 +139,7 @@ class ModerationStore:
     def actions(self, ring: int, now: datetime) -> list[ModerationMsg]:
         """A ring's unexpired winning actions: what sync compares."""
         statement = select(ModerationRow).where(
-            ModerationRow.ring == ring, col(ModerationRow.expires_at) > _seconds(now)
+            ModerationRow.ring == ring, col(ModerationRow.expires_at) > unix_seconds(now)
         )
         with Session(self.engine) as session, session.begin():
             return [_msg(row) for row in session.exec(statement)]
@@ -155,7 +151,7 @@ class ModerationStore:
             .where(
                 ModerationRow.ring == ring,
                 ModerationRow.action == int(Action.REMOVE),
-                col(ModerationRow.expires_at) > _seconds(now),
+                col(ModerationRow.expires_at) > unix_seconds(now),
                 col(ModerationRow.id) >= ref,
                 col(ModerationRow.id) < ref + "~",
             )
@@ -167,7 +163,7 @@ class ModerationStore:
     def purge_expired(self, now: datetime) -> int:
         with Session(self.engine) as session, session.begin():
             return session.exec(
-                delete(ModerationRow).where(col(ModerationRow.expires_at) <= _seconds(now))
+                delete(ModerationRow).where(col(ModerationRow.expires_at) <= unix_seconds(now))
             ).rowcount
 
     def log(
@@ -184,7 +180,7 @@ class ModerationStore:
     ) -> None:
         """Append one attempt to the audit log; `refused` says why it was not carried out."""
         row = {
-            "at": _seconds(at),
+            "at": unix_seconds(at),
             "ring": ring,
             "moderator": moderator,
             "action": action_name(action),

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import Enum
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import Session, col, select
 
 from board.errors import MalformedPacket
+from board.store.applied import Applied
 from board.store.bulletins import Store
 from board.store.tables import BulletinRow, LoanRow, ToolStateRow
+from board.when import unix_seconds
 from board.wire.keys import bulletin_key, bytes_to_id
 from board.wire.tools import ToolStateMsg
 
@@ -31,20 +32,12 @@ logger = logging.getLogger(__name__)
 TOOL_TYPE = "tool"
 
 
-class Applied(Enum):
-    NEW = "new"  # stored: it is now the tool's state
-    STALE = "stale"  # the stored state is as new or newer
-    ORPHAN = "orphan"  # no such tool here (yet): not a held tool bulletin of that ring
-
-
 @dataclass(frozen=True)
-class Outcome:
+class StateApplied:
+    """What `ToolStore.apply` did with a tool state, and the state it superseded."""
+
     applied: Applied
     replaced: ToolStateMsg | None = None  # the state this one superseded
-
-
-def _seconds(moment: datetime) -> int:
-    return int(moment.astimezone(UTC).timestamp())
 
 
 def _state(row: ToolStateRow) -> ToolStateMsg | None:
@@ -67,7 +60,7 @@ class ToolStore:
             row = session.get(ToolStateRow, bulletin_id)
             return None if row is None else _state(row)
 
-    def apply(self, msg: ToolStateMsg) -> Outcome:
+    def apply(self, msg: ToolStateMsg) -> StateApplied:
         """Store `msg` if it is the owner's latest word on a tool held here, in one transaction.
 
         A lend is also recorded as a loan, even if a later word already superseded it: the loan
@@ -77,7 +70,7 @@ class ToolStore:
         with Session(self.engine) as session, session.begin():
             bulletin = session.get(BulletinRow, bulletin_id)
             if bulletin is None or bulletin.type != TOOL_TYPE or bulletin.ring != msg.ring:
-                return Outcome(Applied.ORPHAN)
+                return StateApplied(Applied.ORPHAN)
             if msg.lent:
                 loan = {
                     "bulletin_id": bulletin_id,
@@ -90,7 +83,7 @@ class ToolStore:
             row = session.get(ToolStateRow, bulletin_id)
             current = None if row is None else _state(row)
             if current is not None and current.version() >= msg.version():
-                return Outcome(Applied.STALE)
+                return StateApplied(Applied.STALE)
             values = {
                 "bulletin_id": bulletin_id,
                 "ring": msg.ring,
@@ -104,14 +97,14 @@ class ToolStore:
             )
             session.exec(statement)
         logger.info("tool %s is now %s", bulletin_id, "lent" if msg.lent else "free")
-        return Outcome(Applied.NEW, current)
+        return StateApplied(Applied.NEW, current)
 
     def active(self, ring: int, now: datetime) -> list[ToolStateMsg]:
         """States of the ring's unexpired tools: what sync summarises beside the bulletins."""
         statement = (
             select(ToolStateRow)
             .join(BulletinRow, col(BulletinRow.id) == col(ToolStateRow.bulletin_id))
-            .where(ToolStateRow.ring == ring, col(BulletinRow.expires_at) > _seconds(now))
+            .where(ToolStateRow.ring == ring, col(BulletinRow.expires_at) > unix_seconds(now))
         )
         with Session(self.engine) as session, session.begin():
             states = [_state(row) for row in session.exec(statement)]
@@ -122,7 +115,10 @@ class ToolStore:
         statement = (
             select(func.count())
             .select_from(LoanRow)
-            .where(col(LoanRow.lent_at) >= _seconds(start), col(LoanRow.lent_at) < _seconds(end))
+            .where(
+                col(LoanRow.lent_at) >= unix_seconds(start),
+                col(LoanRow.lent_at) < unix_seconds(end),
+            )
         )
         if ring is not None:
             statement = statement.where(LoanRow.ring == ring)

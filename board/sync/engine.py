@@ -53,9 +53,10 @@ from board.errors import ForeignPacket, MalformedPacket
 from board.messages import Outgoing
 from board.mod_policy import ModerationPolicy
 from board.ratelimit import RateLimiter
+from board.store.applied import Applied
 from board.store.bulletins import Store, Tombstone
 from board.store.moderation import ModerationStore
-from board.store.tools import Applied, ToolStore
+from board.store.tools import ToolStore
 from board.sync.keyset import KeySet
 from board.sync.reconcile import consistent, differing, fold, inventories, prefix, summarise
 from board.sync.trickle import Trickle
@@ -262,10 +263,6 @@ MAX_REFUSED = 4096
 _SLACK = 1e-3
 
 
-def _seconds(now: datetime) -> float:
-    return now.timestamp()
-
-
 class SyncEngine:
     """Board-plane sync for one board: feed it what is heard, send what `poll` returns."""
 
@@ -304,7 +301,7 @@ class SyncEngine:
         """
         self._node_id = node_id
         for ring, state in self._rings.items():
-            state.trickle.start(_seconds(now))
+            state.trickle.start(now.timestamp())
             state.introduced = False
             state.forget_items()
             self._items(ring, now)  # what is in the store now is known (see `rescan`)
@@ -321,8 +318,8 @@ class SyncEngine:
         key = bulletin_key(bulletin.id)
         # Now in the store: add it to the cached view rather than read a busy ring again.
         self._cache_add(state, key, bulletin.expires_at)
-        state.announces[key] = _Pending(_seconds(now), news=True)
-        state.quiet_from = _seconds(now) + 2 * self.config.relay_window
+        state.announces[key] = _Pending(now.timestamp(), news=True)
+        state.quiet_from = now.timestamp() + 2 * self.config.relay_window
 
     def local_tombstone(self, bulletin_id: str, now: datetime) -> None:
         """A deletion made here (already in the store): announce the tombstone once, now."""
@@ -334,7 +331,7 @@ class SyncEngine:
         state.forget_items()
         state.announces.pop(bulletin_key(bulletin_id), None)
         self._saw(state, tombstone_key(bulletin_id))
-        state.announces[tombstone_key(bulletin_id)] = _Pending(_seconds(now), news=True)
+        state.announces[tombstone_key(bulletin_id)] = _Pending(now.timestamp(), news=True)
 
     def local_tool_state(self, msg: ToolStateMsg, now: datetime) -> None:
         """An owner's word on a tool, stored here: announce it once, now."""
@@ -343,7 +340,7 @@ class SyncEngine:
             return
         state.forget_items()
         self._saw(state, msg.item_key())
-        state.announces[msg.item_key()] = _Pending(_seconds(now), news=True)
+        state.announces[msg.item_key()] = _Pending(now.timestamp(), news=True)
 
     def take_learned(self) -> list[Bulletin]:
         """Bulletins stored from the air since the last call."""
@@ -363,7 +360,7 @@ class SyncEngine:
             return
         state.forget_items()
         self._saw(state, msg.key)
-        state.announces[msg.key] = _Pending(_seconds(now), news=True)
+        state.announces[msg.key] = _Pending(now.timestamp(), news=True)
 
     def rescan(self, now: datetime) -> None:
         """Look for items another process put in the store (an imported bundle, a CLI post).
@@ -404,7 +401,7 @@ class SyncEngine:
             self.stats.dropped_wrong_ring += 1
             logger.info("dropped a %s from %s heard on ring %d", kind_of(msg).name, sender, ring)
             return
-        t = _seconds(now)
+        t = now.timestamp()
         state.neighbours[sender] = t
         match msg:
             case Announce():
@@ -430,7 +427,7 @@ class SyncEngine:
     def poll(self, now: datetime) -> list[Outgoing]:
         """Everything due for transmission now, in the order it should go out."""
         out: list[Outgoing] = []
-        t = _seconds(now) + _SLACK
+        t = now.timestamp() + _SLACK
         for ring, state in self._rings.items():
             self._resend_unshown(state, t)
             out.extend(self._due_announces(ring, state, now))
@@ -493,7 +490,7 @@ class SyncEngine:
                 bulletin.expires_at.isoformat(),
             )
             return
-        self._heard(state, key, sender, _seconds(now))
+        self._heard(state, key, sender, now.timestamp())
         if key in self._items(bulletin.ring, now).bulletins:
             self.stats.duplicates += 1  # the common case in a flood: no need to ask the database
             return
@@ -531,7 +528,7 @@ class SyncEngine:
                 msg.expires_at.isoformat(),
             )
             return
-        self._heard(state, key, sender, _seconds(now))
+        self._heard(state, key, sender, now.timestamp())
         state.announces.pop(bulletin_key(bulletin_id), None)
         tombstone = Tombstone(
             bulletin_id, msg.ring, msg.author, msg.deleted_by, msg.deleted_at, msg.expires_at
@@ -548,7 +545,7 @@ class SyncEngine:
         and its sender is told ours (it missed the owner's later word).
         """
         key = msg.item_key()
-        self._heard(state, key, sender, _seconds(now))
+        self._heard(state, key, sender, now.timestamp())
         items = self._items(msg.ring, now)
         if key in items.tools:
             self.stats.duplicates += 1
@@ -580,7 +577,7 @@ class SyncEngine:
             self._refuse(state, key)
             return
         if key in self._items(msg.ring, now).moderations:
-            self._heard(state, key, sender, _seconds(now))
+            self._heard(state, key, sender, now.timestamp())
             self.stats.duplicates += 1
             return
         reason = self._policy.refusal(msg, now)
@@ -593,15 +590,15 @@ class SyncEngine:
                 self._audit_air(msg, sender, now, refused=reason)
             self._refuse(state, key)
             return
-        self._heard(state, key, sender, _seconds(now))
+        self._heard(state, key, sender, now.timestamp())
         result = self.moderation.apply(msg, now)
-        if result == "applied":
+        if result is Applied.NEW:
             state.forget_items()  # rare: simply read the store again
             self._audit_air(msg, sender, now)
             self._learned(state, key, sender, now, msg.at)
             return
         self.stats.duplicates += 1
-        if result == "stale":
+        if result is Applied.STALE:
             # We hold a later action on this bulletin: never ask for this one again, and let
             # its sender hear ours (once per neighbourhood, like a tombstone).
             self._refuse(state, key)
@@ -630,7 +627,7 @@ class SyncEngine:
             for audit in state.audits.values():
                 audit.holders.add(sender)
             state.followups.pop(sender, None)
-            t = _seconds(now)
+            t = now.timestamp()
             crossed = t - state.digest_sent < ASK_CROSSING  # ours went out as it asked
             if self._node_id in digest.asks and state.asked_due is None and not crossed:
                 # The sender cannot tell that we have what it sent us: show it, soon.
@@ -643,11 +640,11 @@ class SyncEngine:
         for key, audit in state.audits.items():
             if bucket_of(key) in agreeing:
                 audit.holders.add(sender)
-        self._postpone_same_asks(state, digest, sender, _seconds(now))
+        self._postpone_same_asks(state, digest, sender, now.timestamp())
         window = self.config.relay_window
         answer = state.answers.get(sender)
         if answer is None:
-            due = _seconds(now) + self._rng.uniform(2 * window, 3 * window)
+            due = now.timestamp() + self._rng.uniform(2 * window, 3 * window)
             state.answers[sender] = _Answer(due, digest)
         else:
             answer.digest, answer.since = digest, set()
@@ -660,9 +657,9 @@ class SyncEngine:
         missing = theirs - ours.keys() - skip
         extra = [key for p, key in ours.items() if p not in theirs]
         if extra:
-            self._suspect(state, sender, _seconds(now))
+            self._suspect(state, sender, now.timestamp())
         self._cancel_same_answers(state, inventory, items, agree=not missing and not extra)
-        t = _seconds(now)
+        t = now.timestamp()
         for key in extra:
             self._schedule(state, key, now)
         if extra:
@@ -684,7 +681,7 @@ class SyncEngine:
             state.trickle.heard_inconsistent(t)
 
     def _on_request(self, state: _Ring, request: Request, sender: str, now: datetime) -> None:
-        t = _seconds(now)
+        t = now.timestamp()
         self._suspect(state, sender, t)  # it missed something
         memory = t + REQUEST_MEMORY * self.config.relay_window
         asked = set(request.key_prefixes)
@@ -737,14 +734,14 @@ class SyncEngine:
         """
         self.stats.stored += 1
         self._saw(state, key)  # ours now: a later read of the store must not announce it again
-        state.quiet_from = _seconds(now) + 2 * self.config.relay_window
+        state.quiet_from = now.timestamp() + 2 * self.config.relay_window
         p = prefix(key)
         state.wanted.discard(p)
         if not state.wanted:
             state.request_due = None
         if p in state.requested and now - made_at > FRESH:
             # A repair: not relayed, but a neighbour we know that lacks it too should hear of it.
-            self._audit_later(state, key, {teacher}, _seconds(now), held_back=False)
+            self._audit_later(state, key, {teacher}, now.timestamp(), held_back=False)
             return
         self._schedule(state, key, now, teacher)
 
@@ -753,7 +750,7 @@ class SyncEngine:
     ) -> None:
         """Announce `key` after a random delay in the relay window, unless others do first."""
         if key not in state.announces:
-            due = _seconds(now) + self._rng.uniform(0, self.config.relay_window)
+            due = now.timestamp() + self._rng.uniform(0, self.config.relay_window)
             state.announces[key] = _Pending(due, teacher, news=teacher is not None)
 
     def _cancel_same_answers(
@@ -772,7 +769,7 @@ class SyncEngine:
     def _items(self, ring: int, now: datetime) -> _Items:
         """The ring's active items, cached until something changes or the next expiry."""
         state = self._rings[ring]
-        t = _seconds(now)
+        t = now.timestamp()
         if state.items is not None and state.items_from <= t < state.items_until:
             return state.items
         if state.items is not None and state.items_from <= t < state.read_due:
@@ -786,7 +783,7 @@ class SyncEngine:
         expiry = self.store.next_expiry(ring, now)
         state.items_until = state.read_due
         if expiry is not None:
-            state.items_until = min(state.items_until, _seconds(expiry))
+            state.items_until = min(state.items_until, expiry.timestamp())
         return state.items
 
     def _drop_expired(self, ring: int, items: _Items, since: float, now: datetime) -> _Items:
@@ -828,7 +825,7 @@ class SyncEngine:
             logger.info("%d items appeared in the store from outside; announcing them", len(fresh))
         for key in fresh:  # sorted: the random delays must not depend on hash order
             if key not in state.announces:
-                due = _seconds(now) + self._rng.uniform(0, self.config.relay_window)
+                due = now.timestamp() + self._rng.uniform(0, self.config.relay_window)
                 state.announces[key] = _Pending(due, news=True)
 
     @classmethod
@@ -837,7 +834,7 @@ class SyncEngine:
         cls._saw(state, key)
         if state.items is not None:
             state.items.bulletins.add(key)
-            state.items_until = min(state.items_until, _seconds(expires_at))
+            state.items_until = min(state.items_until, expires_at.timestamp())
 
     def _read_items(self, ring: int, now: datetime) -> _Items:
         runs = self.store.active_id_runs(ring, now, max_bytes=MAX_ANNOUNCE_BULLETIN)
@@ -966,7 +963,7 @@ class SyncEngine:
         return Outgoing(ring, payload)
 
     def _due_announces(self, ring: int, state: _Ring, now: datetime) -> list[Outgoing]:
-        t = _seconds(now) + _SLACK
+        t = now.timestamp() + _SLACK
         due = sorted((p.due, key) for key, p in state.announces.items() if p.due <= t)
         if not due:
             return []
@@ -1075,7 +1072,7 @@ class SyncEngine:
         return out
 
     def _due_answers(self, ring: int, state: _Ring, now: datetime) -> list[Outgoing]:
-        t = _seconds(now) + _SLACK
+        t = now.timestamp() + _SLACK
         due = [sender for sender, a in state.answers.items() if a.due <= t]
         if not due:
             return []

@@ -18,8 +18,9 @@ import pytest
 
 from board.airtime import estimate_airtime
 from board.bulletin import Bulletin, new_bulletin
+from board.store.applied import Applied
 from board.store.bulletins import Store
-from board.store.tools import Applied, ToolStore
+from board.store.tools import ToolStore
 from board.sync.engine import ITEMS_MAX_AGE, SyncConfig, SyncEngine
 from board.types import TypeRegistry
 from board.wire.codec import (

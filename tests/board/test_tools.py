@@ -17,8 +17,9 @@ from board.handheld.commands import BoardConfig, CommandHandler
 from board.handheld.subs import Subscriptions
 from board.handheld.tools import ToolCommands
 from board.messages import Inbound, Outcome
+from board.store.applied import Applied
 from board.store.bulletins import Store
-from board.store.tools import Applied, ToolStore, loans_between
+from board.store.tools import ToolStore, loans_between
 from board.wire.codec import MAGIC_VERSION, Kind, decode, encode
 from board.wire.keys import bulletin_key
 from board.wire.tools import MAX_ASK_HOPS, AskMsg, ToolStateMsg
