@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from board.airtime import estimate_airtime
-from board.bulletin import Bulletin, new_bulletin
+from board.bulletin import Bulletin, Tombstone, new_bulletin
 from board.config import MeshboardConfig, RingSpec
 from board.errors import BoardError
 from board.handheld.asks import AskRouter
@@ -65,7 +65,7 @@ from board.handheld.tools import ToolCommands
 from board.messages import Inbound
 from board.mod_policy import ModerationPolicy, sign_action
 from board.signing import BoardKey
-from board.store.bulletins import Store, Tombstone
+from board.store.bulletins import Store
 from board.store.migrations import complete_v1
 from board.store.moderation import ModerationStore
 from board.store.tools import ToolStore

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import struct
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
@@ -228,3 +229,15 @@ def new_bulletin(
         )
     except ValidationError as exc:
         raise InvalidBulletin(f"invalid bulletin: {exc.errors()[0]['msg']}") from exc
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A deletion as sync carries it; `deleted_by=None` is a board operator."""
+
+    bulletin_id: str
+    ring: int
+    author: str
+    deleted_by: str | None
+    deleted_at: datetime
+    expires_at: datetime

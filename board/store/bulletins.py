@@ -2,14 +2,14 @@
 
 The database enforces identity (a UNIQUE content-hash id makes a second copy a no-op), every change
 is one transaction, and a file database runs in WAL mode with synchronous=FULL so that whatever
-the board acknowledged survives power loss (DESIGN.md).
+the board acknowledged survives power loss (docs/design.md). The connection's pragmas and
+locking are `board.store.database`'s.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,22 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy
-from sqlalchemy import Boolean, event, func, or_
+from sqlalchemy import Boolean, func, or_
 from sqlalchemy.dialects.sqlite import insert
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, col, delete, select
 
-from board.bulletin import Bulletin
+from board.bulletin import Bulletin, Tombstone
 from board.errors import (
     AmbiguousRef,
-    DatabaseUnavailable,
     MalformedBulletin,
     NotAuthor,
     NotFound,
 )
 from board.refs import ID_LENGTH, REF_LENGTH, normalise_ref
+from board.store.database import open_engine, prepare, reader, unavailable
 from board.store.moderation import hidden
 from board.store.schema import upgrade
 from board.store.shares import share_statement
@@ -44,26 +42,6 @@ logger = logging.getLogger(__name__)
 
 #: How many candidates an ambiguous reference reports (they must fit one reply packet).
 MAX_MATCHES = 5
-
-#: How long a step waits for another connection's write lock before it fails. The daemon's
-#: thread and its outbox's each write; on a loaded Pi with a slow SD card one may wait seconds
-#: for the other's fsync. Waiting is better than failing a step.
-BUSY_TIMEOUT = 15.0
-
-_PRAGMAS = (
-    f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}",
-    "PRAGMA synchronous=FULL",
-    "PRAGMA foreign_keys=ON",
-    # 512 KiB of page cache per connection, not SQLite's 2 MiB: the kernel's page cache holds
-    # the file anyway (and gives it back under pressure). At 100,000 bulletins `list` and
-    # `read` take as long (bench/store_scale.py), and the daemon's two connections hold 3 MiB
-    # less of its resident memory.
-    "PRAGMA cache_size=-512",
-)
-
-#: Between tries to put a file in WAL mode while another connection holds a lock (seconds).
-_WAL_RETRY = 0.05
-
 
 # Compiled once: a bundle or a flood stores thousands of bulletins through these.
 _BULLETINS = SQLModel.metadata.tables["bulletin"]
@@ -84,18 +62,6 @@ class Merged:
     tombstones: int = 0  # tombstones stored
 
 
-@dataclass(frozen=True)
-class Tombstone:
-    """A deletion as sync carries it; `deleted_by=None` is a board operator."""
-
-    bulletin_id: str
-    ring: int
-    author: str
-    deleted_by: str | None
-    deleted_at: datetime
-    expires_at: datetime
-
-
 def _tombstone(row: TombstoneRow | sqlalchemy.Row[Any]) -> Tombstone:
     return Tombstone(
         bulletin_id=row.id,
@@ -105,46 +71,6 @@ def _tombstone(row: TombstoneRow | sqlalchemy.Row[Any]) -> Tombstone:
         deleted_at=datetime.fromtimestamp(row.deleted_at, UTC),
         expires_at=datetime.fromtimestamp(row.expires_at, UTC),
     )
-
-
-def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-    """Durability pragmas on every connection; the driver leaves BEGIN to `_on_begin`."""
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    for pragma in _PRAGMAS:
-        cursor.execute(pragma)
-    _use_wal(cursor)
-    cursor.close()
-
-
-def _use_wal(cursor: Any) -> None:
-    """Put the file in WAL mode (a no-op once it is), waiting as long as a busy step would.
-
-    Only the first open of a new or pre-WAL file changes the mode, and that needs every other
-    connection out of the way. SQLite answers "database is locked" at once there instead of
-    waiting out busy_timeout, so a `meshboard post` while the daemon started would fail.
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() >= deadline:
-                raise
-            time.sleep(_WAL_RETRY)
-
-
-#: The execution option that marks a transaction as reading only (see `Store._reading`).
-_READ_ONLY = "meshboard_read_only"
-
-
-def _on_begin(connection: sqlalchemy.Connection) -> None:
-    """Take the write lock up front, so a read-then-write transaction never fails half-way;
-    a read-only one takes none, so in WAL mode it never waits for a writer.
-    """
-    read_only = connection.get_execution_options().get(_READ_ONLY, False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _row(bulletin: Bulletin, received_at: datetime) -> dict[str, Any]:
@@ -198,41 +124,19 @@ class Store:
     """All bulletin storage of one board; hand it an engine, or use `Store.open`."""
 
     def __init__(self, engine: sqlalchemy.Engine) -> None:
-        if engine.dialect.name != "sqlite":
-            raise ValueError("the board store needs SQLite")
-        self.engine = engine
-        self._reader = engine.execution_options(**{_READ_ONLY: True})
-        if not event.contains(engine, "connect", _on_connect):
-            event.listen(engine, "connect", _on_connect)
-            event.listen(engine, "begin", _on_begin)
+        self.engine = prepare(engine)
+        self._reader = reader(engine)
         upgrade(engine)  # before anything reads a table (board.store.schema)
 
     @classmethod
     def open(cls, url_or_path: str | Path) -> Store:
         """Open (creating if needed) a database from an `sqlite://` URL or a plain file path."""
-        if isinstance(url_or_path, str) and "://" in url_or_path:
-            url = make_url(url_or_path)
-        else:
-            url = URL.create("sqlite", database=str(Path(url_or_path).expanduser()))
-        database = url.database or ":memory:"
-        in_memory = database == ":memory:" or "mode=memory" in database
-        if in_memory:
-            engine = sqlalchemy.create_engine(
-                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-            )
-        else:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = sqlalchemy.create_engine(url, connect_args={"check_same_thread": False})
+        engine, database = open_engine(url_or_path)
         try:
             return cls(engine)
         except (sqlite3.Error, sqlalchemy.exc.DBAPIError) as error:
             engine.dispose()
-            reason = str(error.orig if isinstance(error, sqlalchemy.exc.DBAPIError) else error)
-            if "locked" in reason:
-                reason += f" (held by another program for {BUSY_TIMEOUT:.0f} s)"
-            raise DatabaseUnavailable(
-                f"cannot open database {database}: {reason}; `meshboard doctor` checks it"
-            ) from error
+            raise unavailable(database, error) from error
 
     def close(self) -> None:
         self.engine.dispose()

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from board.bulletin import MAX_LIFETIME, Bulletin
+from board.bulletin import MAX_LIFETIME, Bulletin, Tombstone
 from board.errors import BoardError, ForeignPacket, MalformedBulletin, MalformedPacket
 from board.signing import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, BoardKey, encode_public, verify
-from board.store.bulletins import Merged, Store, Tombstone
+from board.store.bulletins import Merged, Store
 from board.wire.codec import TombstoneMsg, decode, encode
 from board.wire.keys import bytes_to_id, id_to_bytes
 

@@ -48,13 +48,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 
-from board.bulletin import MAX_LIFETIME, Bulletin
+from board.bulletin import MAX_LIFETIME, Bulletin, Tombstone
 from board.errors import ForeignPacket, MalformedPacket
 from board.messages import Outgoing
 from board.mod_policy import ModerationPolicy
 from board.ratelimit import RateLimiter
 from board.store.applied import Applied
-from board.store.bulletins import Store, Tombstone
+from board.store.bulletins import Store
 from board.store.moderation import ModerationStore
 from board.store.tools import ToolStore
 from board.sync.keyset import KeySet

@@ -24,6 +24,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import board
+from board.bulletin import Tombstone
 from board.config import MeshboardConfig, RingSpec, Rotation
 from board.handheld.asks import AskRouter
 from board.handheld.commands import BoardConfig, CommandHandler
@@ -31,7 +32,7 @@ from board.handheld.subs import Subscriptions
 from board.handheld.tools import ToolCommands
 from board.messages import Inbound, Outgoing, Reply
 from board.signing import BoardKey
-from board.store.bulletins import Store, Tombstone
+from board.store.bulletins import Store
 from board.store.outbox import OutboxStore
 from board.store.tools import ToolStore
 

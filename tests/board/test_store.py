@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, func, select
 
-import board.store.bulletins
+import board.store.database
 from board.bulletin import Bulletin
 from board.errors import AmbiguousRef, DatabaseUnavailable, NotAuthor, NotFound
 from board.refs import REF_LENGTH
@@ -285,7 +285,7 @@ def test_first_open_waits_for_a_writer_instead_of_failing(tmp_path: Path, make: 
 def test_first_open_fails_clearly_when_the_writer_never_lets_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(board.store.bulletins, "BUSY_TIMEOUT", 0.3)
+    monkeypatch.setattr(board.store.database, "BUSY_TIMEOUT", 0.3)
     holder = locked_rollback_file(tmp_path / "board.db")
     with pytest.raises(DatabaseUnavailable, match=r"database is locked \(held by another program"):
         Store.open(tmp_path / "board.db")

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from board.bulletin import Bulletin
-from board.store.bulletins import Store, Tombstone
+from board.bulletin import Bulletin, Tombstone
+from board.store.bulletins import Store
 from board.wire.keys import id_to_bytes
 
 Make = Callable[..., Bulletin]
