@@ -23,7 +23,7 @@ import click
 import platformdirs
 import tzlocal
 
-from board.bulletin import Bulletin, new_bulletin
+from board.bulletin import new_bulletin
 from board.config import (
     EXAMPLE,
     ConfigError,
@@ -36,7 +36,7 @@ from board.errors import BoardError
 from board.handheld.commands import BoardConfig
 from board.signing import BoardKey, key_path
 from board.store.bulletins import Store
-from board.store.moderation import AuditEntry, ModerationStore
+from board.store.moderation import ModerationStore
 from board.store.shares import monthly
 from board.store.tools import loans_between
 from board.sync.bundle import (
@@ -54,6 +54,7 @@ from node.health import ErrorLogHandler, StatusFile, status_path
 from node.link import LinkError
 from node.logs import configure_logging
 from node.meshtastic_link import HANDSHAKE_TIMEOUT
+from node.records import audit_line, bulletin_record
 from node.rings_view import config_json, config_lines, moderators_json, moderators_lines
 from node.status import gather, report_json, report_lines
 
@@ -186,26 +187,6 @@ def ring_option(
     return click.option(
         "--ring", "ring", metavar="RING", callback=callback, help=help or default_help
     )
-
-
-def bulletin_record(bulletin: Bulletin, config: MeshboardConfig) -> dict[str, Any]:
-    """The JSON shape of a bulletin, shared by every read command."""
-
-    def iso(moment: datetime | None) -> str | None:
-        return moment.isoformat() if moment is not None else None
-
-    return {
-        "ref": bulletin.ref,
-        "id": bulletin.id,
-        "type": bulletin.type,
-        "text": bulletin.text,
-        "event_time": iso(bulletin.event_time),
-        "expires_at": iso(bulletin.expires_at),
-        "created_at": iso(bulletin.created_at),
-        "author": bulletin.author,
-        "ring": config.name_of(bulletin.ring),
-        "channel": bulletin.ring,
-    }
 
 
 def emit_json(data: object) -> None:
@@ -592,14 +573,6 @@ def audit(ring: RingSpec | None, db_path: Path, tz: ZoneInfo, as_json: bool) -> 
         click.echo("no moderation yet")
     for entry in entries:
         click.echo(audit_line(entry, tz))
-
-
-def audit_line(entry: AuditEntry, tz: ZoneInfo) -> str:
-    when = entry.at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-    verdict = "accepted" if entry.accepted else f"refused: {entry.reason}"
-    bulletin = entry.bulletin[:12]
-    who = f"{entry.moderator}  {entry.action:<7} #{bulletin:<12}"
-    return f"{when}  ring {entry.ring}  {who}  {entry.source}  {verdict}"
 
 
 # -- sneakernet bundles and the monthly tally --------------------------------------------

@@ -6,9 +6,10 @@ Kept apart from the mesh so the numbers can be read and checked against the firm
 
 from __future__ import annotations
 
-from meshtastic.protobuf import mesh_pb2
+from meshtastic.protobuf import mesh_pb2, portnums_pb2, telemetry_pb2
 
 from node.sim import lora
+from node.sim.radio import BROADCAST_NUM
 
 CW_MIN, CW_MAX = 3, 8  # contention window exponents (RadioInterface.h)
 SNR_MIN, SNR_MAX = -20, 10  # dB: the range mapped onto the contention window
@@ -58,3 +59,42 @@ def hop_limit_for_response(packet: mesh_pb2.MeshPacket, configured: int) -> int:
         if used + 2 < configured:
             return used + 2
     return configured
+
+
+def is_routing(packet: mesh_pb2.MeshPacket) -> bool:
+    return bool(packet.decoded.portnum == portnums_pb2.PortNum.ROUTING_APP)
+
+
+def routing_data(error: int, request_id: int) -> mesh_pb2.Data:
+    """A ROUTING_APP answer (an ACK when `error` is NONE, else a NAK) to packet `request_id`."""
+    return mesh_pb2.Data(
+        portnum=portnums_pb2.PortNum.ROUTING_APP,
+        payload=mesh_pb2.Routing(error_reason=error).SerializeToString(),
+        request_id=request_id,
+    )
+
+
+def device_metrics_packet(
+    num: int,
+    packet_id: int,
+    *,
+    channel_utilization: float,
+    air_util_tx: float,
+    uptime: int,
+    unix_time: int,
+) -> mesh_pb2.MeshPacket:
+    """DeviceTelemetryModule's report of the radio's own metrics to its connected client."""
+    metrics = telemetry_pb2.DeviceMetrics(
+        channel_utilization=channel_utilization, air_util_tx=air_util_tx, uptime_seconds=uptime
+    )
+    report = telemetry_pb2.Telemetry(time=unix_time, device_metrics=metrics)
+    packet = mesh_pb2.MeshPacket(
+        to=BROADCAST_NUM,
+        id=packet_id,
+        decoded=mesh_pb2.Data(
+            portnum=portnums_pb2.PortNum.TELEMETRY_APP, payload=report.SerializeToString()
+        ),
+        rx_time=unix_time,
+    )
+    setattr(packet, "from", num)
+    return packet

@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from meshtastic.protobuf import config_pb2, mesh_pb2, portnums_pb2, telemetry_pb2
+from meshtastic.protobuf import config_pb2, mesh_pb2
 
 from node.clock import Clock
 from node.sim import firmware, lora
@@ -438,7 +438,7 @@ class Mesh:
         air.channel = 0
         station.seen[packet_key(air)] = now
         station.counters.originated += 1
-        if air.want_ack and not _is_routing(air):
+        if air.want_ack and not firmware.is_routing(air):
             station.reliable[air.id] = Reliable(air, channel, firmware.NUM_RELIABLE_RETX - 1)
         if air.to == BROADCAST_NUM:
             air.want_ack = False  # never on the air for broadcasts
@@ -625,7 +625,7 @@ class Mesh:
         if readable is not None and packet.to in (station.num, BROADCAST_NUM):
             self._deliver(station, packet, readable, arrival.snr)
             if packet.to == station.num:
-                if _is_routing(packet):
+                if firmware.is_routing(packet):
                     self._stop_retransmission(station, packet.decoded.request_id)
                 elif packet.want_ack:
                     self._send_ack(station, packet, arrival.channel)
@@ -677,7 +677,7 @@ class Mesh:
         ack = mesh_pb2.MeshPacket(
             to=origin,
             id=self._dice.packet_id("ack", station.num, origin, packet_id, len(station.seen)),
-            decoded=_routing_data(RoutingError.NONE, packet_id),
+            decoded=firmware.routing_data(RoutingError.NONE, packet_id),
             hop_limit=hops,
             hop_start=hops,
             pki_encrypted=packet.pki_encrypted,
@@ -730,7 +730,7 @@ class Mesh:
             to=station.num,
             channel=station.channel_index(channel) or 0,
             id=self._dice.packet_id("local", station.num, packet_id, error),
-            decoded=_routing_data(error, packet_id),
+            decoded=firmware.routing_data(error, packet_id),
             rx_time=int(self.clock.now().timestamp()),
         )
         setattr(packet, "from", station.num)
@@ -771,23 +771,14 @@ class Mesh:
             radio = station.endpoint
             if not (isinstance(radio, SimulatedRadio) and station.online and radio.client_ready):
                 continue
-            metrics = telemetry_pb2.DeviceMetrics(
+            packet = firmware.device_metrics_packet(
+                station.num,
+                self._dice.packet_id("telemetry", station.num, now),
                 channel_utilization=station.ledger.channel_utilization_percent(now),
                 air_util_tx=station.ledger.air_util_tx_percent(now),
-                uptime_seconds=int(now),
+                uptime=int(now),
+                unix_time=int(self.clock.now().timestamp()),
             )
-            report = telemetry_pb2.Telemetry(
-                time=int(self.clock.now().timestamp()), device_metrics=metrics
-            )
-            packet = mesh_pb2.MeshPacket(
-                to=BROADCAST_NUM,
-                id=self._dice.packet_id("telemetry", station.num, now),
-                decoded=mesh_pb2.Data(
-                    portnum=portnums_pb2.PortNum.TELEMETRY_APP, payload=report.SerializeToString()
-                ),
-                rx_time=int(self.clock.now().timestamp()),
-            )
-            setattr(packet, "from", station.num)
             station.counters.telemetry_reports += 1
             radio.deliver(packet)
         if self.telemetry_interval:
@@ -800,15 +791,3 @@ def _num(member: Member | int) -> int:
 
 def _names(profile: RadioProfile) -> tuple[str, str]:
     return profile.long_name, profile.short_name
-
-
-def _is_routing(packet: mesh_pb2.MeshPacket) -> bool:
-    return bool(packet.decoded.portnum == portnums_pb2.PortNum.ROUTING_APP)
-
-
-def _routing_data(error: int, request_id: int) -> mesh_pb2.Data:
-    return mesh_pb2.Data(
-        portnum=portnums_pb2.PortNum.ROUTING_APP,
-        payload=mesh_pb2.Routing(error_reason=error).SerializeToString(),
-        request_id=request_id,
-    )

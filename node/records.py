@@ -1,0 +1,43 @@
+"""What the read commands show of a bulletin and of a moderation attempt.
+
+Kept apart from the CLI (which parses options and echoes) so the shapes are plain data that a
+test or another front end can use without click.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from board.bulletin import Bulletin
+from board.config import MeshboardConfig
+from board.store.moderation import AuditEntry
+
+
+def bulletin_record(bulletin: Bulletin, config: MeshboardConfig) -> dict[str, Any]:
+    """The JSON shape of a bulletin, shared by every read command."""
+
+    def iso(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment is not None else None
+
+    return {
+        "ref": bulletin.ref,
+        "id": bulletin.id,
+        "type": bulletin.type,
+        "text": bulletin.text,
+        "event_time": iso(bulletin.event_time),
+        "expires_at": iso(bulletin.expires_at),
+        "created_at": iso(bulletin.created_at),
+        "author": bulletin.author,
+        "ring": config.name_of(bulletin.ring),
+        "channel": bulletin.ring,
+    }
+
+
+def audit_line(entry: AuditEntry, tz: ZoneInfo) -> str:
+    when = entry.at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    verdict = "accepted" if entry.accepted else f"refused: {entry.reason}"
+    bulletin = entry.bulletin[:12]
+    who = f"{entry.moderator}  {entry.action:<7} #{bulletin:<12}"
+    return f"{when}  ring {entry.ring}  {who}  {entry.source}  {verdict}"
