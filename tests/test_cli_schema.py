@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from board.store.schema import LATEST
 from node.cli import cli
-from tests.board.test_schema import load, user_version
+from tests.board.store.test_schema import load, user_version
 
 
 def newer(path: Path) -> Path:

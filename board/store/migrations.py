@@ -3,8 +3,8 @@
 Version 1 is the schema as it was before versioning (`PRAGMA user_version` 0): whatever tables
 and indexes `create_all` had made by then. Each later entry is frozen once released: a board
 that skipped five releases runs all five, in order, so an entry must never be edited to match
-today's models. `board.store.schema` runs them; `tests/board/test_schema.py` checks that a database
-migrated from `tests/board/fixtures/schema_v1.sql` ends up exactly like a fresh one.
+today's models. `board.store.schema` runs them; `tests/board/store/test_schema.py` checks that
+a database migrated from `tests/board/fixtures/schema_v1.sql` ends up exactly like a fresh one.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ Runs a small, fixed story through the public APIs of whatever `board/` is on the
 three rings, a deletion, a tombstone from the air, a moderator's removal and a refused attempt, a
 tool lent, a subscription, replies and a board packet waiting in the outbox, airtime spent),
 so that every table holds rows written by that code, then dumps the database (schema, rows and
-`PRAGMA user_version`) as SQL. `tests/board/test_schema.py` loads the dump and opens it the way
-a board does, which is the upgrade a board in the field goes through.
+`PRAGMA user_version`) as SQL. `tests/board/store/test_schema.py` loads the dump and opens it the
+way a board does, which is the upgrade a board in the field goes through.
 
 When the schema changes, freeze the release before the change the same way (a `git worktree`
 of it on PYTHONPATH) as `fixtures/schema_vN.sql`, and keep the older ones.

@@ -19,7 +19,7 @@ from board.store.bulletins import Store
 from board.store.shares import monthly, table_loans, tally_period
 from board.tally import SYNODIC_MONTH, calendar_month, handheld_line, lunar_month
 from tests.board.schema_fixture import NOW
-from tests.board.test_schema import load
+from tests.board.store.test_schema import load
 
 UTC_ZONE = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -8,7 +8,7 @@ from board.store.bulletins import Store
 from board.store.moderation import ModerationStore
 from board.store.schema import LATEST
 from node.sim.radio import SimulatedRadio
-from tests.board.test_schema import load, user_version
+from tests.board.store.test_schema import load, user_version
 from tests.node.daemon_process import StartDaemon
 
 HANDHELD = 0x1234ABCD

@@ -1,6 +1,6 @@
 """The radio checks on facts as the handshake yields them: every role, version and key form.
 
-tests/node/test_doctor.py presents each kind of misconfiguration through a simulated radio;
+tests/node/doctor/test_diagnose.py presents each kind of misconfiguration through a simulated radio;
 the variants of one kind are told apart here, without a radio.
 """
 

@@ -49,7 +49,7 @@ from tests.board.schema_fixture import (
     at,
 )
 
-FIXTURE = Path(__file__).parent / "fixtures" / "schema_v1.sql"
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "schema_v1.sql"
 READ_AT = NOW + timedelta(hours=1)  # every bulletin of the story is still active then
 # The refs the board answered when the story posted them (fixed: ids hash the content).
 REFS = {

@@ -23,7 +23,7 @@ from node.demo.plot import COLORMAP, MISSED, layout, save_spread_plot, spread_fi
 from node.demo.spread import SpreadLink, SpreadNode, SpreadRecord, SpreadTransmission
 from tests.pictures import png_size
 
-REPO = Path(__file__).parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 def street(
