@@ -78,8 +78,15 @@ def running_board(
 
 
 @pytest.fixture
-def board_node(tmp_path: Path) -> Iterator[BoardNode]:
-    """A connected board node serving three rings on a fresh simulated radio."""
-    with SimulatedRadio() as radio, running_board(radio, tmp_path) as (node, _, _):
+def board_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BoardNode]:
+    """A connected board node on a fresh simulated radio, serving the test module's
+    `BOARD_RINGS` (default: three rings; None: the public ring alone) and supervised by its
+    `SUPERVISION` (default: the daemon's own)."""
+    config = getattr(request.module, "BOARD_RINGS", THREE_RINGS)
+    supervision = getattr(request.module, "SUPERVISION", None)
+    with (
+        SimulatedRadio() as radio,
+        running_board(radio, tmp_path, config=config, supervision=supervision) as (node, _, _),
+    ):
         assert node.daemon.connected.wait(15), "daemon did not connect to the simulated radio"
         yield node

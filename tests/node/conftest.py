@@ -35,9 +35,11 @@ def start_daemon() -> Iterator[StartDaemon]:
 
 @pytest.fixture
 def mesh(request: pytest.FixtureRequest) -> Iterator[Mesh]:
-    """A simulated mesh at `SPEED`, seeded by the test module's `MESH_SEED` (default 11)."""
+    """A simulated mesh at `SPEED`, seeded by the test module's `MESH_SEED` (default 11), its
+    clock starting at `MESH_START` (default: now)."""
     seed = getattr(request.module, "MESH_SEED", 11)
-    with Mesh(clock=Clock(speed=SPEED), seed=seed) as simulated:
+    start = getattr(request.module, "MESH_START", None)
+    with Mesh(clock=Clock(speed=SPEED, start=start), seed=seed) as simulated:
         yield simulated
 
 

@@ -19,7 +19,7 @@ from board.types import TypeRegistry
 from node.cli import cli
 from node.demo.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.mesh import Mesh
-from node.sim.radio import SimulatedRadio
+from tests.node.meshes import board_line
 
 CONVERGE = 30.0  # real seconds
 
@@ -35,11 +35,6 @@ def carried_bundle(mesh: Mesh, path: Path, texts: list[str]) -> set[str]:
     return {b.id for b in bulletins}
 
 
-def line_of_three(mesh: Mesh, hood: Neighbourhood) -> list[BoardNode]:
-    radios = [m for m in mesh.add_line(["radio"] * 3) if isinstance(m, SimulatedRadio)]
-    return [hood.attach(radio) for radio in radios]
-
-
 def import_file(node: BoardNode, bundle: Path) -> str:
     result = CliRunner().invoke(cli, ["import", str(bundle), "--db", str(node.db_path)])
     assert result.exit_code == 0, result.output
@@ -50,7 +45,7 @@ def test_a_bundle_imported_beside_a_running_board_reaches_its_neighbours(
     mesh: Mesh, hood: Neighbourhood, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="board.sync.engine")
-    nodes = line_of_three(mesh, hood)
+    nodes = board_line(hood, 3)
     wanted = carried_bundle(mesh, tmp_path / "far.mbundle", ["Bike repair sat", "Knife sharpening"])
     output = import_file(nodes[0], tmp_path / "far.mbundle")
     assert "2 new, 0 already here" in output
@@ -65,7 +60,7 @@ def test_a_bundle_imported_beside_a_running_board_reaches_its_neighbours(
 def test_a_bundle_imported_while_a_board_was_off_syncs_when_it_is_back(
     mesh: Mesh, hood: Neighbourhood, tmp_path: Path
 ) -> None:
-    nodes = line_of_three(mesh, hood)
+    nodes = board_line(hood, 3)
     hood.stop(nodes[0])
     wanted = carried_bundle(mesh, tmp_path / "far.mbundle", ["Sourdough starter to share"])
     import_file(nodes[0], tmp_path / "far.mbundle")

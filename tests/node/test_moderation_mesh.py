@@ -21,21 +21,15 @@ from board.handheld.commands import BoardConfig
 from board.handheld.moderation import NOT_VERIFIED
 from board.signing import BoardKey
 from node.cli import cli
-from node.clock import Clock
 from node.demo.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.mesh import Mesh
-from node.sim.radio import SimulatedRadio
+from tests.node.meshes import board_line
 
 SPEED = 100.0
 CONVERGE = 60.0  # real seconds
 ANA, BEN = 0x1234ABCD, 0x5678EF01  # moderators this week and next
 WEEK_STARTS = datetime(2026, 11, 23, tzinfo=UTC)
-
-
-@pytest.fixture
-def mesh() -> Iterator[Mesh]:
-    with Mesh(clock=Clock(speed=SPEED, start=WEEK_STARTS + timedelta(days=2)), seed=11) as mesh:
-        yield mesh
+MESH_START = WEEK_STARTS + timedelta(days=2)  # for the `mesh` fixture: Ana is on duty
 
 
 @pytest.fixture
@@ -52,11 +46,6 @@ def hood(mesh: Mesh, tmp_path: Path, keys: list[BoardKey]) -> Iterator[Neighbour
         yield hood
 
 
-def line_of_three(mesh: Mesh, hood: Neighbourhood, keys: list[BoardKey]) -> list[BoardNode]:
-    radios = [m for m in mesh.add_line(["radio"] * 3) if isinstance(m, SimulatedRadio)]
-    return [hood.attach(radio, key=key) for radio, key in zip(radios, keys, strict=True)]
-
-
 def shown_everywhere(hood: Neighbourhood, bulletin_id: str) -> list[bool]:
     return [bulletin_id in hood.holdings(node) for node in hood.boards]
 
@@ -64,7 +53,7 @@ def shown_everywhere(hood: Neighbourhood, bulletin_id: str) -> list[bool]:
 def test_the_moderator_on_duty_removes_and_restores_on_every_board(
     mesh: Mesh, hood: Neighbourhood, keys: list[BoardKey]
 ) -> None:
-    nodes = line_of_three(mesh, hood, keys)
+    nodes = board_line(hood, 3, keys=keys)
     ana, ben = mesh.add_handheld(ANA), mesh.add_handheld(BEN)
     for person in (ana, ben):
         mesh.link(person, nodes[0].radio)

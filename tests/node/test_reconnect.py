@@ -14,8 +14,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from board.wire.codec import Announce, decode
 from node.link import BOARD_PORT
 from node.sim.radio import SimulatedRadio, Transmission
@@ -23,6 +21,9 @@ from node.supervisor import SupervisorConfig
 from tests.conftest import HANDHELD, OTHER_HANDHELD, BoardNode, running_board
 
 FAST = SupervisorConfig(first_delay=0.05, max_delay=0.2, watchdog=None)
+# For the `board_node` fixture: the public ring alone, reconnecting quickly.
+BOARD_RINGS = None
+SUPERVISION = FAST
 
 
 def eventually(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
@@ -43,32 +44,25 @@ def running(
         yield running
 
 
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[BoardNode]:
-    with SimulatedRadio() as radio, running(radio, tmp_path) as (board, _, _):
-        assert board.daemon.connected.wait(15)
-        yield board
-
-
 def replies_per_ref(node: BoardNode) -> Counter[str]:
     texts = node.radio.texts_to(HANDHELD) + node.radio.texts_to(OTHER_HANDHELD)
     return Counter(t.split()[1] for t in texts if t.startswith("ok #"))
 
 
-def test_an_unplugged_radio_is_reconnected_and_answers_again(node: BoardNode) -> None:
-    ref = node.ask("post notice Street party sat").split()[1]
-    node.radio.unplug()
-    node.radio.replug()
-    node.radio.wait_handshakes(2)
-    assert ref in node.ask("list")
-    health = node.daemon.link_health
+def test_an_unplugged_radio_is_reconnected_and_answers_again(board_node: BoardNode) -> None:
+    ref = board_node.ask("post notice Street party sat").split()[1]
+    board_node.radio.unplug()
+    board_node.radio.replug()
+    board_node.radio.wait_handshakes(2)
+    assert ref in board_node.ask("list")
+    health = board_node.daemon.link_health
     assert health.reconnects == 1
     assert health.connected_since is not None
     assert health.last_error is not None  # the loss, or an attempt before the replug
 
 
-def test_every_stored_command_is_answered_once_across_an_unplug(node: BoardNode) -> None:
-    radio = node.radio
+def test_every_stored_command_is_answered_once_across_an_unplug(board_node: BoardNode) -> None:
+    radio = board_node.radio
     for i in range(4):
         radio.receive_text(HANDHELD, f"post notice Before {i}")
     radio.wait_for_texts(HANDHELD, 1)  # the outbox is now pacing out the other replies
@@ -82,9 +76,9 @@ def test_every_stored_command_is_answered_once_across_an_unplug(node: BoardNode)
     radio.receive_text(OTHER_HANDHELD, "help")  # its reply leaves after every earlier one
     radio.wait_for(lambda sent: any("post <type>" in (t.text or "") for t in sent))
 
-    stored = {b.ref: b.text for b in node.store.active(datetime.now(UTC))}
+    stored = {b.ref: b.text for b in board_node.store.active(datetime.now(UTC))}
     assert {f"During {i}" for i in range(2)} <= set(stored.values())
-    assert replies_per_ref(node) == Counter({f"#{ref}": 1 for ref in stored})
+    assert replies_per_ref(board_node) == Counter({f"#{ref}": 1 for ref in stored})
 
 
 def announces_of(transmissions: list[Transmission], text: str) -> int:
@@ -100,14 +94,14 @@ def announces_of(transmissions: list[Transmission], text: str) -> int:
 
 
 def test_a_sync_packet_queued_when_the_radio_goes_is_sent_once_it_is_back(
-    node: BoardNode,
+    board_node: BoardNode,
 ) -> None:
-    radio = node.radio
+    radio = board_node.radio
     for _ in range(4):  # replies go before sync: these hold the announce back for seconds
         radio.receive_text(OTHER_HANDHELD, "help")
     radio.wait_for_texts(OTHER_HANDHELD, 1)  # the others wait their turns behind it
     radio.receive_text(HANDHELD, "post notice Seed swap sunday")
-    eventually(lambda: node.store.count() == 1, "the post stored, so its announce is queued")
+    eventually(lambda: board_node.store.count() == 1, "the post stored, so its announce is queued")
     radio.unplug()
     assert announces_of(radio.transmissions, "Seed swap sunday") == 0  # queued when it went
     radio.replug()
@@ -116,14 +110,14 @@ def test_a_sync_packet_queued_when_the_radio_goes_is_sent_once_it_is_back(
     time.sleep(1.0)  # a second copy would leave about now
     assert announces_of(radio.transmissions, "Seed swap sunday") == 1
     assert len(radio.texts_to(HANDHELD)) == 1
-    assert node.daemon.link_health.reconnects == 1
+    assert board_node.daemon.link_health.reconnects == 1
 
 
-def test_a_rebooting_radio_is_reconnected(node: BoardNode) -> None:
-    node.radio.reboot()
-    node.radio.wait_handshakes(2)
-    assert node.ask("list") == "no bulletins"
-    assert node.daemon.link_health.reconnects == 1
+def test_a_rebooting_radio_is_reconnected(board_node: BoardNode) -> None:
+    board_node.radio.reboot()
+    board_node.radio.wait_handshakes(2)
+    assert board_node.ask("list") == "no bulletins"
+    assert board_node.daemon.link_health.reconnects == 1
 
 
 def test_the_daemon_waits_for_a_radio_that_is_not_plugged_in_yet(tmp_path: Path) -> None:
@@ -210,18 +204,18 @@ def reconnected(node: BoardNode, times: int) -> bool:
     return node.daemon.link_health.reconnects == times and node.daemon.connected.is_set()
 
 
-def test_reconnecting_leaves_no_client_threads_behind(node: BoardNode) -> None:
+def test_reconnecting_leaves_no_client_threads_behind(board_node: BoardNode) -> None:
     before = threading.enumerate()
     assert len(client_threads()) == 2
     for cycle in range(1, 6):
-        node.radio.unplug()
-        node.radio.replug()
+        board_node.radio.unplug()
+        board_node.radio.replug()
         # Each cycle's connection, not just its handshake: the next unplug could end a
         # handshake still under way, and the supervisor would simply try again.
-        eventually(lambda n=cycle: reconnected(node, n), f"reconnect {cycle}")
-    assert "post <type>" in node.ask("help")
+        eventually(lambda n=cycle: reconnected(board_node, n), f"reconnect {cycle}")
+    assert "post <type>" in board_node.ask("help")
     eventually(
         lambda: len(client_threads()) == 2 and len(threading.enumerate()) <= len(before),
         f"threads back to {before}, not {threading.enumerate()}",
     )
-    assert node.daemon.link_health.reconnects == 5
+    assert board_node.daemon.link_health.reconnects == 5

@@ -10,19 +10,15 @@ import time
 
 from board.handheld.commands import REPOST_WINDOW
 from board.sync.engine import SyncConfig
-from node.demo.neighbourhood import BoardNode, Neighbourhood, ask
+from node.demo.neighbourhood import Neighbourhood, ask
 from node.sim.handheld import HeardText, VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio
-from tests.node.meshes import SPEED, TWO_RINGS, post
+from tests.node.meshes import SPEED, TWO_RINGS, boards_on, post
 
 MESH_SEED = 7
 SYNC_RINGS = frozenset({0, 1})
 CONVERGE = 60.0  # real seconds
-
-
-def boards(hood: Neighbourhood, radios: list[SimulatedRadio]) -> list[BoardNode]:
-    return [hood.attach(radio) for radio in radios]
 
 
 def ok_for(person: VirtualHandheld, note: str, timeout: float) -> str:
@@ -41,7 +37,7 @@ def ok_for(person: VirtualHandheld, note: str, timeout: float) -> str:
 def test_a_post_reaches_every_board_of_a_fully_connected_five(
     mesh: Mesh, hood: Neighbourhood
 ) -> None:
-    nodes = boards(hood, [m for m in mesh.add_full(["radio"] * 5) if isinstance(m, SimulatedRadio)])
+    nodes = boards_on(hood, mesh.add_full(["radio"] * 5))
     ana, ben = hood.neighbour(nodes[0]), hood.neighbour(nodes[4])
     post(ana, nodes[0], "post meal tomorrow 18:00 Soup at the hall")
     wanted = hood.holdings(nodes[0])
@@ -53,7 +49,7 @@ def test_a_hundred_bulletins_converge_on_a_lossy_line_of_ten(
     mesh: Mesh, hood: Neighbourhood
 ) -> None:
     radios = [m for m in mesh.add_line(["radio"] * 10, loss=0.2) if isinstance(m, SimulatedRadio)]
-    nodes = boards(hood, radios)
+    nodes = boards_on(hood, radios)
     people = [hood.neighbour(node) for node in nodes]
     # A neighbour whose `ok` does not come sends the post again, as people do. Within
     # REPOST_WINDOW the board answers with the first bulletin; later (a busy test machine
@@ -86,7 +82,7 @@ def test_a_hundred_bulletins_converge_on_a_lossy_line_of_ten(
 
 def test_a_partition_that_heals_converges(mesh: Mesh, hood: Neighbourhood) -> None:
     radios = [m for m in mesh.add_line(["radio"] * 4) if isinstance(m, SimulatedRadio)]
-    nodes = boards(hood, radios)
+    nodes = boards_on(hood, radios)
     mesh.unlink(radios[1], radios[2])
     ref = post(hood.neighbour(nodes[0]), nodes[0], "post tool Ladder to lend")
     wanted = hood.holdings(nodes[0])
@@ -97,7 +93,7 @@ def test_a_partition_that_heals_converges(mesh: Mesh, hood: Neighbourhood) -> No
 
 
 def test_a_board_that_was_off_catches_up_after_restart(mesh: Mesh, hood: Neighbourhood) -> None:
-    nodes = boards(hood, [m for m in mesh.add_full(["radio"] * 3) if isinstance(m, SimulatedRadio)])
+    nodes = boards_on(hood, mesh.add_full(["radio"] * 3))
     ana = hood.neighbour(nodes[0])
     post(ana, nodes[0], "post skill Bike repair sat 10:00")
     first = hood.holdings(nodes[0])
@@ -114,7 +110,7 @@ def test_a_board_that_was_off_catches_up_after_restart(mesh: Mesh, hood: Neighbo
 
 
 def test_a_deletion_reaches_every_board(mesh: Mesh, hood: Neighbourhood) -> None:
-    nodes = boards(hood, [m for m in mesh.add_line(["radio"] * 3) if isinstance(m, SimulatedRadio)])
+    nodes = boards_on(hood, mesh.add_line(["radio"] * 3))
     ana = hood.neighbour(nodes[0])
     ref = post(ana, nodes[0], "post childcare Swap on thu 15:00")
     wanted = hood.holdings(nodes[0])
@@ -128,7 +124,7 @@ def test_a_private_ring_never_reaches_another_channel(mesh: Mesh, hood: Neighbou
     outsider = mesh.add_radio()  # public channel only: cannot read the inner ring
     for a, b in zip(radios, [*radios[1:], outsider], strict=True):
         mesh.link(a, b)
-    nodes = [*boards(hood, radios), hood.attach(outsider, sync=SyncConfig(rings=frozenset({0})))]
+    nodes = [*boards_on(hood, radios), hood.attach(outsider, sync=SyncConfig(rings=frozenset({0})))]
     insider = hood.neighbour(nodes[0], TWO_RINGS)
     post(insider, nodes[0], "post meal Inner circle supper", channel=1)
     secret = hood.holdings(nodes[0], ring=1)

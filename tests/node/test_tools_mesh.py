@@ -6,8 +6,6 @@ clock runs `SPEED` times faster than real time (the subscription batch delay is 
 
 from __future__ import annotations
 
-import itertools
-
 from board.errors import NotFound
 from board.handheld.commands import BoardConfig
 from board.handheld.tools import describe
@@ -17,18 +15,10 @@ from board.sync.engine import SyncConfig
 from node.demo.neighbourhood import BoardNode, Neighbourhood, ask
 from node.sim.handheld import HeardText, VirtualHandheld
 from node.sim.mesh import Mesh
-from node.sim.radio import RadioProfile
-from tests.node.meshes import TWO_RINGS, post
+from tests.node.meshes import TWO_RINGS, board_line, post
 
 SYNC_RINGS = frozenset({0, 1})
 CONVERGE = 30.0  # real seconds
-
-
-def line_of(mesh: Mesh, hood: Neighbourhood, count: int, profile: RadioProfile) -> list[BoardNode]:
-    radios = [mesh.add_radio(profile=profile) for _ in range(count)]
-    for a, b in itertools.pairwise(radios):
-        mesh.link(a, b)
-    return [hood.attach(radio) for radio in radios]
 
 
 def store_of(node: BoardNode) -> Store:
@@ -84,7 +74,7 @@ def heard(person: VirtualHandheld, start: str) -> list[HeardText]:
 def test_lend_ask_back_between_handhelds_on_different_boards(
     mesh: Mesh, hood: Neighbourhood
 ) -> None:
-    near, far = line_of(mesh, hood, 2, RadioProfile())
+    near, far = board_line(hood, 2)
     ana, ben = hood.neighbour(near), hood.neighbour(far)
     ref = post(ana, near, "post tool Ladder, 3 m")
     assert hood.wait_until(lambda: state_at(hood, far, ref) == "free", CONVERGE)
@@ -106,7 +96,7 @@ def test_lend_ask_back_between_handhelds_on_different_boards(
 
 
 def test_a_partitioned_board_takes_the_owners_latest_word(mesh: Mesh, hood: Neighbourhood) -> None:
-    first, middle, last = line_of(mesh, hood, 3, RadioProfile())
+    first, middle, last = board_line(hood, 3)
     ana = hood.neighbour(first)
     ref = post(ana, first, "post tool Wheelbarrow")
     assert hood.wait_until(lambda: state_at(hood, last, ref) == "free", CONVERGE)
@@ -121,7 +111,7 @@ def test_a_partitioned_board_takes_the_owners_latest_word(mesh: Mesh, hood: Neig
 
 
 def test_subscriber_hears_of_a_post_at_another_board(mesh: Mesh, hood: Neighbourhood) -> None:
-    near, far = line_of(mesh, hood, 2, TWO_RINGS)
+    near, far = board_line(hood, 2, TWO_RINGS)
     ana, ben = hood.neighbour(near, TWO_RINGS), hood.neighbour(far, TWO_RINGS)
     assert ask(ben, far, "sub meal").startswith("subscribed to meal")
     secret = post(ana, near, "post meal Inner supper", channel=1)  # ring 1: not Ben's sub
