@@ -26,7 +26,7 @@ MAX_RING = 7
 CANONICAL_VERSION = 1
 #: No bulletin lives longer than this after it is created: an event at most a year ahead (see
 #: `board.when`) plus its type's time after the event. It bounds what a forged or mistyped time
-#: can cost, without reading any clock (clocks lie; DESIGN.md).
+#: can cost, without reading any clock (clocks lie; docs/design.md).
 MAX_LIFETIME = timedelta(days=400)
 
 # version, ring, author (4 bytes), created_at, event_time (0 = none), expires_at, type length

@@ -1,6 +1,6 @@
 """Bulletin types and how long each kind lives.
 
-Every bulletin expires (DESIGN.md): a meal is over a few hours after it is served, a tool offer
+Every bulletin expires (docs/design.md): a meal is over a few hours after it is served, a tool offer
 lasts weeks. The set is configurable per board, so the rules are data, not code.
 """
 

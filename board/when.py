@@ -1,7 +1,7 @@
 """Event times as people type them on a handheld: `tue 18:00`, `6pm`, `tomorrow`.
 
 Times are read and shown in the board's configured time zone and stored as UTC. `now` is always
-passed in, because a board's clock is the daemon's business (DESIGN.md: clocks lie).
+passed in, because a board's clock is the daemon's business (docs/design.md: clocks lie).
 """
 
 from __future__ import annotations

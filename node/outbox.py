@@ -40,7 +40,7 @@ from node.link import Delivery, LinkDown, LinkError
 
 logger = logging.getLogger(__name__)
 
-MIN_TEXT_INTERVAL = 1.5  # seconds between texts (DESIGN.md, firmware 2.7 text rate)
+MIN_TEXT_INTERVAL = 1.5  # seconds between texts (docs/design.md, firmware 2.7 text rate)
 BUDGET_RECHECK = 30.0  # seconds between looks at the budget while a reply waits for it
 STEP_RETRY = 1.0  # real seconds before a step that failed (say, a locked database) is retried
 MAX_STEP_FAILURES = 30  # in a row: longer than any lock a healthy board holds

@@ -1,6 +1,6 @@
 """Text commands from handhelds: the board's contract with the people who use it.
 
-One message in, one packet out for every common action (DESIGN.md: handheld first). On a shared
+One message in, one packet out for every common action (docs/design.md: handheld first). On a shared
 channel only prefixed commands are answered; in a direct message plain commands work too. Answers
 always go to the sender, on the ring the command arrived on.
 

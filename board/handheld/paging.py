@@ -1,7 +1,8 @@
 """Cutting text into radio packets by UTF-8 bytes, never inside a character.
 
-Official Meshtastic clients keep a text message to 200 bytes (DESIGN.md), so every reply the board
-sends is cut here, counted in bytes, on character (and where possible grapheme) boundaries.
+Official Meshtastic clients keep a text message to 200 bytes (docs/design.md), so every reply
+the board sends is cut here, counted in bytes, on character (and where possible grapheme)
+boundaries.
 """
 
 from __future__ import annotations

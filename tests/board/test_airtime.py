@@ -15,7 +15,7 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("payload", "preset", "seconds"),
     [
-        (200, "LONG_FAST", 1.911),  # DESIGN.md: a 200-byte packet ≈1.9 s (221 bytes on air)
+        (200, "LONG_FAST", 1.911),  # docs/design.md: a 200-byte packet ≈1.9 s (221 bytes on air)
         (200, "MEDIUM_FAST", 0.570),  # ≈0.56 s
         (45, "LONG_FAST", 0.723),  # a digest
         (0, "LONG_FAST", 0.395),

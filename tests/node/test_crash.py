@@ -1,4 +1,4 @@
-"""kill -9 at any moment loses nothing the board acknowledged (DESIGN.md: nothing acknowledged
+"""kill -9 at any moment loses nothing the board acknowledged (docs/design.md: nothing acknowledged
 is lost): every post that got an `ok #ref`, and every bulletin stored from the mesh.
 
 `meshboard run` is a real process on a simulated radio; a handheld streams posts at it and the

@@ -1,4 +1,4 @@
-"""LoRa time on air against the figures the design is built on (DESIGN.md, "Numbers")."""
+"""LoRa time on air against the figures the design is built on (docs/design.md, "Radio facts")."""
 
 from __future__ import annotations
 
