@@ -51,6 +51,9 @@ logger = logging.getLogger(__name__)
 
 PURGE_EVERY = timedelta(minutes=10)
 RESCAN_EVERY = timedelta(seconds=ITEMS_MAX_AGE)
+#: An outage longer than this restarts Trickle at its fastest interval when the radio is back:
+#: the neighbours may have moved on. Shorter ones (a USB hiccup, a radio reboot) do not.
+SYNC_RESTART_AFTER = 600.0
 DRAIN_TIMEOUT = 5.0  # real seconds queued replies get to leave when the daemon stops
 _MAX_REAL_WAIT = 0.5  # real seconds between looks at the stop event while idle
 
@@ -121,6 +124,7 @@ class Daemon:
         self.connected = threading.Event()  # serving a connected radio
         self.node_id: str | None = None
         self._sync_started = False
+        self._down_since: datetime | None = None  # when the radio was lost, while it is away
         # Health: what `meshboard status` shows; the CLI decides where it is written.
         self.health = Health(clock=clock)
         self.health.probe("outbox_depth", lambda: self.outbox.depth)
@@ -319,19 +323,22 @@ class Daemon:
             logger.warning("the radio is now %s, was %s", node_id, self.node_id)
         if self._sync_started:
             self.health.count("reconnects")
+        away = None if self._down_since is None else (now - self._down_since).total_seconds()
+        # After a long outage (or on a new radio) Trickle starts over, so neighbours compare
+        # notes soon; a short one changes nothing the timers have not allowed for, and
+        # restarting them would spend airtime on digests a quiet neighbourhood does not need.
+        if not self._sync_started or node_id != self.node_id or (away or 0.0) > SYNC_RESTART_AFTER:
+            self._sync.start(now, node_id)
         self.node_id = node_id
-        # Trickle starts over, so neighbours compare notes soon after an outage.
-        self._sync.start(now, node_id)
+        self._down_since = None
         self._sync_started = True
         if self._supervisor.connected:  # not lost again already
             self.connected.set()
             self.health.connected(node_id)
         logger.info("board %s serving", node_id)
 
-    def _send_reply(self, reply: Reply, resend_of: int) -> int:
-        return self._supervisor.send(
-            lambda link: link.send_text(reply.text, reply.to, reply.ring, resend_of=resend_of)
-        )
+    def _send_reply(self, reply: Reply) -> int:
+        return self._supervisor.send(lambda link: link.send_text(reply.text, reply.to, reply.ring))
 
     def _send_board(self, outgoing: Outgoing) -> None:
         self._supervisor.send(lambda link: link.send_board(outgoing.payload, outgoing.ring))
@@ -350,6 +357,8 @@ class Daemon:
         self.connected.clear()
         if reason is not None:
             self.health.disconnected(reason)
+            if self._down_since is None:
+                self._down_since = self._clock.now()
 
 
 def _serial_link(port: str) -> LinkFactory:

@@ -62,23 +62,55 @@ class ReceivedBoardPacket:
     packet_id: int
 
 
+#: What `Delivery.error` says when the radio's QueueStatus for a packet had `res` set: the radio
+#: would not queue it (a full TX queue, or the duty cycle: `MeshService::sendToMesh` reports
+#: what `Router::sendLocal` returned). Not a firmware Routing.Error name: the client gets no
+#: routing packet for this, only the QueueStatus.
+QUEUE_REFUSED = "QUEUE_REFUSED"
+
+#: Errors that mean the packet never went on air, so a resend cannot show anyone a text twice:
+#: the client's text rate (`PhoneAPI::handleToRadioPacket`, RATE_LIMIT_EXCEEDED), the duty cycle
+#: (`Router::send`, DUTY_CYCLE_LIMIT), no key for a PKI direct message (`perhapsEncode`,
+#: PKI_SEND_FAIL_PUBLIC_KEY / PKI_FAILED), a refused QueueStatus. Firmware v2.7.26.
+NOT_SENT = frozenset(
+    {
+        "RATE_LIMIT_EXCEEDED",
+        "DUTY_CYCLE_LIMIT",
+        "PKI_SEND_FAIL_PUBLIC_KEY",
+        "PKI_FAILED",
+        "NO_CHANNEL",
+        "TOO_LARGE",
+        "NO_INTERFACE",
+        QUEUE_REFUSED,
+    }
+)
+#: Of those, the ones that will never change by waiting: the packet itself is wrong here.
+NEVER_SENDABLE = frozenset({"NO_CHANNEL", "TOO_LARGE"})
+
+
 @dataclass(frozen=True)
 class Delivery:
-    """The radio's word on a want_ack packet this board sent: an ACK or a NAK.
+    """The radio's word on a packet this board sent: an ACK, a NAK, or a refusal.
 
     Firmware answers every want_ack packet with a ROUTING_APP packet whose `request_id` is the
     packet's id: a real ACK from the destination, an implicit ACK from our own radio (it heard a
     relay repeat the packet and stopped retrying; the destination has not confirmed), or a NAK
-    from our own radio (MAX_RETRANSMIT, NO_ROUTE, DUTY_CYCLE_LIMIT, …).
+    from our own radio (MAX_RETRANSMIT, NO_RESPONSE, DUTY_CYCLE_LIMIT, …). A refusal in the
+    radio's QueueStatus arrives as `QUEUE_REFUSED`.
     """
 
     packet_id: int  # what send_text returned
-    error: str  # "NONE" for an ACK, else the firmware's Routing.Error name
+    error: str  # "NONE" for an ACK, else the firmware's Routing.Error name, or QUEUE_REFUSED
     implicit: bool = False
 
     @property
     def acked(self) -> bool:
         return self.error == "NONE"
+
+    @property
+    def on_air(self) -> bool:
+        """Whether the packet may have gone out: if so, a resend might be shown twice."""
+        return self.error not in NOT_SENT
 
 
 @dataclass(frozen=True)
@@ -110,16 +142,22 @@ class RadioLink(Protocol):
 
     @property
     def heard_at(self) -> float:
-        """time.monotonic() when the radio last passed the client a packet (or connected)."""
+        """time.monotonic() when the radio last passed the client anything (or connected)."""
         ...
 
     def start(self, on_receive: ReceiveHandler, on_lost: LostHandler) -> None: ...
 
-    def send_text(self, text: str, destination: str, channel: int, *, resend_of: int = 0) -> int:
-        """`resend_of`: the packet id of an earlier attempt of the same text, to reuse."""
+    def send_text(self, text: str, destination: str, channel: int) -> int:
+        """Hand the radio a text; returns its packet id, a fresh one every call (the firmware
+        ignores an id among the last 20 it was handed: `PhoneAPI::wasSeenRecently`)."""
         ...
 
     def send_board(self, payload: bytes, channel: int) -> int: ...
+
+    def probe(self) -> None:
+        """Ask the radio for a sign of life (a heartbeat, which the firmware answers with a
+        QueueStatus); `heard_at` moves when it answers."""
+        ...
 
     def close(self) -> None: ...
 

@@ -12,13 +12,14 @@ import math
 import termios
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import serial
 from google.protobuf.message import DecodeError
 from meshtastic.mesh_interface import MeshInterface
-from meshtastic.protobuf import channel_pb2, localonly_pb2, mesh_pb2, portnums_pb2
+from meshtastic.protobuf import channel_pb2, localonly_pb2, mesh_pb2
 from meshtastic.serial_interface import SerialInterface
 from pubsub import pub
 
@@ -27,6 +28,7 @@ from node.link import (
     BOARD_HOP_LIMIT,
     BOARD_PORT,
     BROADCAST_NUM,
+    QUEUE_REFUSED,
     Delivery,
     LinkDown,
     LinkError,
@@ -112,7 +114,11 @@ class MeshtasticLink:
         # Build the interface without connecting, so that packets arriving right after the
         # handshake can already be matched to it.
         interface = _CancellableSerialInterface(
-            self._closed, self.handshake_timeout, devPath=self.port, connectNow=False
+            self._closed,
+            self.handshake_timeout,
+            self._handle_queue_status,
+            devPath=self.port,
+            connectNow=False,
         )
         with self._lock:
             self._subscribed = True
@@ -158,26 +164,23 @@ class MeshtasticLink:
             own_node=dict(own),
         )
 
-    def send_text(self, text: str, destination: str, channel: int, *, resend_of: int = 0) -> int:
+    def send_text(self, text: str, destination: str, channel: int) -> int:
         """Send a direct text with want_ack on `channel`; returns the id its `Delivery` names.
 
         To BROADCAST it goes to everyone on the channel, without want_ack: nobody would ACK it.
-        A resend carries the id of the first attempt (`resend_of`): when only the ACK was lost,
-        the handheld's firmware knows the packet, ACKs it again and does not show it twice.
-        The public `sendText` always draws a fresh id, so this goes through the client's
-        `_sendPacket`, which keeps an id it is given (meshtastic is pinned below 2.8).
+        Every call gets a fresh packet id from the client (`sendText`): firmware 2.5.3 and later
+        silently ignore an id among the last 20 the client handed over
+        (`PhoneAPI::wasSeenRecently`), so a resend under the first attempt's id never leaves.
         """
         _check_size(len(text.encode("utf-8")))
         interface = self._ready_to_send()
         everyone = destination == BROADCAST
-        packet = mesh_pb2.MeshPacket(channel=channel, id=resend_of)
-        packet.decoded.portnum = portnums_pb2.PortNum.TEXT_MESSAGE_APP
-        packet.decoded.payload = text.encode("utf-8")
         try:
-            sent = interface._sendPacket(
-                packet,
+            sent = interface.sendText(
+                text,
                 destinationId=BROADCAST_NUM if everyone else node_num(destination),
                 wantAck=not everyone,
+                channelIndex=channel,
             )
         except (*_PORT_ERRORS, MeshInterface.MeshInterfaceError) as error:
             raise LinkDown(f"cannot send to {destination}: {error}") from error
@@ -198,6 +201,15 @@ class MeshtasticLink:
         except (*_PORT_ERRORS, MeshInterface.MeshInterfaceError) as error:
             raise LinkDown(f"cannot send a board packet: {error}") from error
         return int(packet.id)
+
+    def probe(self) -> None:
+        """A heartbeat: the firmware answers it with a QueueStatus (`PhoneAPI::handleToRadio`,
+        heartbeat_tag), which moves `heard_at`, so a quiet mesh is not taken for a dead radio."""
+        interface = self._require_interface()
+        try:
+            interface.sendHeartbeat()
+        except (*_PORT_ERRORS, MeshInterface.MeshInterfaceError) as error:
+            raise LinkDown(f"cannot send a heartbeat to {self.port}: {error}") from error
 
     def close(self) -> None:
         """Close the client fully: its reader and heartbeat threads end. Safe from any thread."""
@@ -256,6 +268,14 @@ class MeshtasticLink:
         if received is not None:
             self._on_receive(received)
 
+    def _handle_queue_status(self, status: mesh_pb2.QueueStatus) -> None:
+        """Every QueueStatus is a sign of life; one with `res` set refuses our packet."""
+        self._heard_at = time.monotonic()
+        packet_id = _uint32(status.mesh_packet_id) or 0
+        if status.res and packet_id and self._on_receive is not None:
+            logger.info("the radio refused packet %#x (queue status res %d)", packet_id, status.res)
+            self._on_receive(Delivery(packet_id=packet_id, error=QUEUE_REFUSED))
+
     def _handle_lost(self, interface: Any) -> None:
         if not self._is_ours(interface):
             return
@@ -297,8 +317,15 @@ class _CancellableSerialInterface(SerialInterface):  # type: ignore[misc]
     clears the flag close() set), so the wait itself looks at the link's `closed` event.
     """
 
-    def __init__(self, closed: threading.Event, handshake_timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        closed: threading.Event,
+        handshake_timeout: float,
+        on_queue_status: Callable[[mesh_pb2.QueueStatus], None],
+        **kwargs: Any,
+    ) -> None:
         self._link_closed = closed
+        self._on_queue_status = on_queue_status
         self._handshake_timeout = handshake_timeout
         self._undecodable = 0  # frames dropped since the last warning
         self._warned_at: float | None = None
@@ -319,6 +346,11 @@ class _CancellableSerialInterface(SerialInterface):  # type: ignore[misc]
             super()._handleFromRadio(fromRadioBytes)
         else:
             self._note_undecodable(len(fromRadioBytes))
+
+    def _handleQueueStatusFromRadio(self, queueStatus: mesh_pb2.QueueStatus) -> None:
+        """The client keeps its TX queue by these; the link learns of refusals from them."""
+        super()._handleQueueStatusFromRadio(queueStatus)
+        self._on_queue_status(queueStatus)
 
     def _note_undecodable(self, size: int) -> None:
         logger.debug("undecodable frame of %d bytes from the radio on %s", size, self.devPath)

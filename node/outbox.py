@@ -4,13 +4,26 @@ Two kinds of packet leave a board: replies to people (text direct messages) and 
 packets (sync broadcasts). Each is written to the database (`board.store.outbox`) before it is
 sent, so what a person waits for survives kill -9, a restart and a lost radio.
 
-Replies go first, at least `text_interval` apart (firmware 2.7 silently drops faster texts), with
-want_ack. The radio answers each with a `Delivery`: an ACK, an implicit ACK (a relay repeated it,
-so the firmware stopped retrying; counted as delivered, since a resend would reach most people
-twice) or a NAK. A NAK, or no word within `ack_timeout`, is a failed attempt: the reply is tried
-again after a backoff and given up, with a warning, after the last attempt. An ACK for any attempt
-of a reply, however late, settles it. Every attempt waits for the text pacing and asks the airtime
-budget, exactly as the first does.
+Replies go first, with want_ack, at least `text_interval` apart as the radio sees them: firmware
+2.7 drops a text that comes less than 2 s after the last one it accepted
+(`PhoneAPI::handleToRadioPacket`), so the pacing counts from the moment the client's write
+returned, plus a margin. The radio answers each with a `Delivery`:
+
+* an ACK, or an implicit ACK (a relay repeated it, so the firmware stopped retrying; counted as
+  delivered, since a resend would reach most people twice): settled, whichever attempt it names;
+* a refusal that means nothing went on air (`Delivery.on_air` is False: the text rate, the duty
+  cycle, a full TX queue, no key for a PKI direct message): not an attempt; the same reply goes
+  again after the pause the refusal calls for, ahead of the replies queued after it, so nothing
+  is lost or reordered and nobody can be shown it twice;
+* a NAK from the radio's own retries (MAX_RETRANSMIT, NO_RESPONSE, …), or no word within
+  `ack_timeout` (well beyond the firmware's own three tries): a failed attempt, tried again after
+  a backoff and given up, with a warning, after the last one.
+
+Every attempt gets a fresh packet id: the firmware silently ignores an id among the last 20 the
+client handed over (`PhoneAPI::wasSeenRecently`). The handheld's firmware therefore cannot tell
+a resend from a new text, so a resend after an attempt that may have reached the person (its
+ACK lost) could show it twice: such resends are counted in `OutboxStats.possible_duplicates`.
+Every attempt waits for the text pacing and asks the airtime budget, exactly as the first does.
 
 Board-plane packets need no ACK: they are deleted once handed to the radio, and dropped when the
 budget denies them or they are older than `board_max_age`, since sync repairs what was not sent
@@ -36,11 +49,23 @@ from typing import Literal, Protocol
 from board.messages import BROADCAST, Outgoing, Packet, Reply
 from board.store.outbox import OutboxStore, Queued
 from node.clock import SYSTEM_CLOCK, Clock
-from node.link import Delivery, LinkDown, LinkError
+from node.link import NEVER_SENDABLE, Delivery, LinkDown, LinkError
 
 logger = logging.getLogger(__name__)
 
-MIN_TEXT_INTERVAL = 1.5  # seconds between texts (docs/design.md, firmware 2.7 text rate)
+#: The firmware's client text rate: a TEXT_MESSAGE_APP packet handed over less than 2 s after the
+#: last accepted one is not sent (`PhoneAPI::handleToRadioPacket`, TWO_SECONDS_MS; v2.7.0+).
+FIRMWARE_TEXT_INTERVAL = 2.0
+#: Paced from the return of the client's write, which comes after the radio took the packet; the
+#: margin covers a radio whose loop takes the next packet sooner after its arrival than this one.
+TEXT_MARGIN = 0.25
+MIN_TEXT_INTERVAL = FIRMWARE_TEXT_INTERVAL + TEXT_MARGIN
+#: How long texts wait after the radio refused one for the duty cycle: its hourly budget frees
+#: up slowly (`Router::send` gives "silent minutes"), and retrying sooner is refused again.
+DUTY_CYCLE_PAUSE = 60.0
+#: How long one person's reply waits when the radio holds no public key for them (a PKI direct
+#: message cannot be made; the key arrives with their next node info).
+MISSING_KEY_WAIT = 60.0
 BUDGET_RECHECK = 30.0  # seconds between looks at the budget while a reply waits for it
 STEP_RETRY = 1.0  # real seconds before a step that failed (say, a locked database) is retried
 MAX_STEP_FAILURES = 30  # in a row: longer than any lock a healthy board holds
@@ -83,6 +108,7 @@ class _Item:
     packet_ids: list[int] = field(default_factory=list)
     due: float = 0.0  # a reply's next attempt, after a backoff
     waiting_until: float | None = None  # an attempt is out; its ACK or NAK is awaited until then
+    maybe_shown: bool = False  # an attempt may have reached the person (on air, not confirmed)
 
     @property
     def to(self) -> str:
@@ -105,6 +131,8 @@ class _Step:
 class OutboxStats:
     replies_sent: int = 0  # attempts handed to the radio
     replies_delivered: int = 0
+    refused_by_radio: int = 0  # attempts the radio did not send (rate, duty cycle, queue, key)
+    possible_duplicates: int = 0  # resends after an attempt that may have reached the person
     board_sent: int = 0
     board_dropped: int = 0
     given_up: int = 0
@@ -116,7 +144,7 @@ class Outbox:
     def __init__(
         self,
         queue: OutboxStore,
-        send_reply: Callable[[Reply, int], int],
+        send_reply: Callable[[Reply], int],
         send_board: Callable[[Outgoing], object],
         airtime: Callable[[Packet], float],
         budget: Budget,
@@ -221,6 +249,7 @@ class Outbox:
             item = self._item(queued, now - max(0.0, age))
             if item.attempts:
                 item.waiting_until = now + self._timing.ack_timeout
+                item.maybe_shown = True
             for packet_id in item.packet_ids:
                 self._by_packet[packet_id] = item
             (self._replies if queued.kind == "reply" else self._board).append(item)
@@ -341,8 +370,7 @@ class Outbox:
 
     def _transmit_reply(self, item: _Item, reply: Reply) -> None:
         try:
-            # Every attempt reuses the first one's packet id (0: let the client draw one).
-            packet_id = self._send_reply(reply, item.packet_ids[0] if item.packet_ids else 0)
+            packet_id = self._send_reply(reply)  # a fresh id every attempt
         except LinkDown as error:
             self._link_failed(error)
             return
@@ -359,9 +387,13 @@ class Outbox:
                 self._next_text_at = now + max(self._text_interval, item.airtime)
             self._forget(item)
             return
+        if item.maybe_shown:
+            self.stats.possible_duplicates += 1
+            logger.info("reply to %s sent again; it may be shown twice: %.60r", item.to, item.text)
         with self._changed:
             now = self._clock.monotonic()
             item.attempts += 1
+            item.maybe_shown = True
             if packet_id not in item.packet_ids:
                 item.packet_ids.append(packet_id)
             self._by_packet[packet_id] = item
@@ -398,11 +430,45 @@ class Outbox:
             logger.info("reply to %s %s, attempt %d", item.to, how, item.attempts)
             self.stats.replies_delivered += 1
             self._forget(item)
-        elif item.waiting_until is not None and delivery.packet_id == item.packet_ids[-1]:
-            # Attempts share one id, so a NAK that outlived its attempt's ACK timeout ends the
-            # current attempt early: a sooner retry, never a lost reply.
+        elif delivery.packet_id != item.packet_ids[-1] or item.waiting_until is None:
+            pass  # a NAK for an earlier attempt, counted when it timed out
+        elif not delivery.on_air:
+            self._refused(item, delivery)
+        else:
             self._failed(item, delivery.error)
-        # else: a NAK for an earlier attempt (under another id), counted when it timed out
+
+    def _refused(self, item: _Item, delivery: Delivery) -> None:
+        """The radio did not send the current attempt: it does not count, and goes again.
+
+        A refusal about the radio (its text rate, duty cycle or queue) holds every text back,
+        and this one goes first after the pause; a missing key holds back only this person's.
+        """
+        error = delivery.error
+        if error in NEVER_SENDABLE:
+            self._drop(item, f"the radio cannot send it: {error}")
+            return
+        self._queue.refused(item.id, delivery.packet_id)
+        self.stats.refused_by_radio += 1
+        now = self._clock.monotonic()
+        hold = {
+            "RATE_LIMIT_EXCEEDED": self._text_interval,
+            "DUTY_CYCLE_LIMIT": DUTY_CYCLE_PAUSE,
+        }.get(error, self._text_interval)
+        own_wait = MISSING_KEY_WAIT if error.startswith("PKI_") else 0.0
+        logger.info(
+            "the radio refused a reply to %s (%s); it goes again in %.0f s",
+            item.to,
+            error,
+            own_wait or hold,
+        )
+        with self._changed:
+            item.attempts -= 1
+            item.maybe_shown = item.attempts > 0
+            item.waiting_until = None
+            if own_wait:
+                item.due = now + own_wait
+            else:  # `due` as it was: the reply keeps its place in the order
+                self._next_text_at = max(self._next_text_at, now + hold)
 
     def _failed(self, item: _Item, why: str) -> None:
         """An attempt ended without an ACK: try again after a backoff, or give up."""

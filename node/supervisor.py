@@ -6,6 +6,10 @@ nothing on (its serial API dropped the client). The supervisor notices each, clo
 client so that none of its threads linger, and connects a fresh one, backing off exponentially
 with jitter while the radio stays away. It never gives up: a board that exits on a radio fault
 serves nobody until someone comes by.
+
+A quiet mesh is not a dead radio: after `watchdog` seconds of silence the supervisor sends a
+heartbeat, which the firmware answers with a QueueStatus (`PhoneAPI::handleToRadio`), and
+reconnects only when that goes unanswered.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ class SupervisorConfig:
     first_delay: float = 1.0
     max_delay: float = 60.0
     watchdog: float | None = WATCHDOG  # None: trust a silent radio forever
+    # Seconds to wait for the QueueStatus a heartbeat asks for: the radio answers within its
+    # next loop, well under a second, even with a full TX queue.
+    probe_timeout: float = 10.0
 
     def delay(self, failures: int, rng: random.Random) -> float:
         """Seconds to wait after `failures` failed attempts in a row.
@@ -207,6 +214,7 @@ class Supervisor:
     def _watch(self, link: RadioLink) -> str | None:
         """Block while the link is healthy; return why it is not, or None when stopping."""
         watchdog = self.config.watchdog
+        probed_at: float | None = None  # when a heartbeat went out, unanswered so far
         with self._changed:
             while True:
                 if self._stopping:
@@ -215,11 +223,36 @@ class Supervisor:
                     return self._trouble
                 timeout = None
                 if watchdog is not None:
-                    silent = time.monotonic() - link.heard_at
-                    if silent >= watchdog:
-                        return f"nothing heard from the radio for {silent:.1f} s"
-                    timeout = watchdog - silent
-                self._changed.wait(timeout)
+                    now = time.monotonic()
+                    silent = now - link.heard_at
+                    if probed_at is not None and link.heard_at >= probed_at:
+                        probed_at = None  # it answered: only the mesh was quiet
+                    if probed_at is not None and now - probed_at >= self.config.probe_timeout:
+                        return (
+                            f"nothing heard from the radio for {silent:.1f} s, "
+                            "and no answer to a heartbeat"
+                        )
+                    if probed_at is None and silent >= watchdog:
+                        probed_at = now
+                        problem = self._probe(link)
+                        if problem is not None:
+                            return problem
+                    timeout = (
+                        watchdog - silent
+                        if probed_at is None
+                        else probed_at + self.config.probe_timeout - time.monotonic()
+                    )
+                self._changed.wait(max(timeout, 0.01) if timeout is not None else None)
+
+    def _probe(self, link: RadioLink) -> str | None:
+        """Send a heartbeat (called with the lock held; the client's write does not wait on
+        anything the lock guards); why the link is broken if it cannot even be sent."""
+        logger.info("nothing heard from the radio for a while; asking it for a sign of life")
+        try:
+            link.probe()
+        except LinkError as error:
+            return f"cannot send the radio a heartbeat: {error}"
+        return None
 
     def _drop(self, link: RadioLink, reason: str | None) -> None:
         with self._changed:

@@ -110,6 +110,16 @@ class OutboxStore:
                 .on_conflict_do_update(index_elements=["packet_id"], set_=send)
             )
 
+    def refused(self, item_id: int, packet_id: int) -> None:
+        """The radio did not send attempt `packet_id` after all: it does not count."""
+        with Session(self.engine) as session, session.begin():
+            session.exec(
+                update(OutboxRow)
+                .where(col(OutboxRow.id) == item_id, col(OutboxRow.attempts) > 0)
+                .values(attempts=OutboxRow.attempts - 1)
+            )
+            session.exec(delete(OutboxSendRow).where(col(OutboxSendRow.packet_id) == packet_id))
+
     def remove(self, item_id: int) -> None:
         """Forget a packet: delivered, handed over (board plane), dropped or given up."""
         with Session(self.engine) as session, session.begin():

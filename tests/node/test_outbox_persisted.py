@@ -53,10 +53,10 @@ class SwitchableLink(MeshtasticLink):
         super().__init__(port)
         self.refusing = refusing
 
-    def send_text(self, text: str, destination: str, channel: int, *, resend_of: int = 0) -> int:
+    def send_text(self, text: str, destination: str, channel: int) -> int:
         if self.refusing.is_set():
             raise LinkDown("radio unplugged (test)")
-        return super().send_text(text, destination, channel, resend_of=resend_of)
+        return super().send_text(text, destination, channel)
 
     def send_board(self, payload: bytes, channel: int) -> int:
         if self.refusing.is_set():
@@ -246,8 +246,12 @@ def test_a_reply_sent_just_before_kill_9_is_settled_by_its_late_ack_not_resent(
     assert radio.texts_to(HANDHELD) == ["no bulletins"], log
 
 
-def test_a_resend_reuses_the_packet_id_so_the_handheld_shows_it_once(tmp_path: Path) -> None:
-    """Only the ACK was lost: the handheld's firmware knows the id, ACKs again, shows nothing."""
+def test_a_resend_after_the_radio_gave_up_has_a_fresh_packet_id_and_is_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The firmware ignores an id among the last 20 it was handed (`wasSeenRecently`), so a
+    resend under the first id would never leave; under a new one it may be shown twice."""
+    caplog.set_level(logging.INFO, logger="node.outbox")
     quick_retry = OutboxTiming(link_retry=0.1, backoff=(0.1,))
     with SimulatedRadio(auto_ack=False) as radio:
         radio.add_handheld(HANDHELD, "Ana")
@@ -258,11 +262,12 @@ def test_a_resend_reuses_the_packet_id_so_the_handheld_shows_it_once(tmp_path: P
             radio.give_up(first)
             radio.wait_for_texts(HANDHELD, 2)
             second = [t.packet for t in radio.transmissions if t.packet.to == HANDHELD][-1]
-            assert second.id == first.id
+            assert second.id != first.id
             assert second.want_ack
             radio.acknowledge(second)
             eventually(lambda: not queued_replies(store))
     assert radio.texts_to(HANDHELD) == ["no bulletins", "no bulletins"]
+    assert any("may be shown twice" in m for m in caplog.messages), caplog.messages
 
 
 def test_a_nak_ed_reply_is_retried_with_backoff_then_given_up_with_a_warning(
@@ -353,8 +358,8 @@ class NakingRadio:
         self.sent: list[tuple[float, Reply]] = []
         self._ids = itertools.count(1)
 
-    def send_text(self, reply: Reply, resend_of: int) -> int:
-        packet_id = resend_of or next(self._ids)
+    def send_text(self, reply: Reply) -> int:
+        packet_id = next(self._ids)
         self.sent.append((self.clock.monotonic(), reply))
         assert self.outbox is not None
         self.outbox.report(Delivery(packet_id, "MAX_RETRANSMIT"))
@@ -514,8 +519,8 @@ class NaksAnaOnce:
         self.sent: list[str] = []
         self._ids = itertools.count(1)
 
-    def send_text(self, reply: Reply, resend_of: int) -> int:
-        packet_id = resend_of or next(self._ids)
+    def send_text(self, reply: Reply) -> int:
+        packet_id = next(self._ids)
         self.sent.append(reply.to)
         first_to_ana = reply.to == ANA and self.sent.count(ANA) == 1
         assert self.outbox is not None
@@ -549,3 +554,89 @@ def test_a_retry_goes_before_replies_that_came_after_it(memory_store: Store) -> 
     finally:
         outbox.stop()
     assert radio.sent == [ANA, ANA, BEN, BEN]
+
+
+class RefusesOnce:
+    """A radio that refuses the first text to `person` with `error` (nothing on air), then ACKs."""
+
+    def __init__(self, clock: Clock, person: str, error: str) -> None:
+        self.clock = clock
+        self.person, self.error = person, error
+        self.outbox: Outbox | None = None
+        self.sent: list[tuple[str, int]] = []  # (to, packet id) of every text handed over
+        self._ids = itertools.count(1)
+
+    def send_text(self, reply: Reply) -> int:
+        packet_id = next(self._ids)
+        self.sent.append((reply.to, packet_id))
+        refuse = reply.to == self.person and [to for to, _ in self.sent].count(self.person) == 1
+        assert self.outbox is not None
+        self.outbox.report(Delivery(packet_id, self.error if refuse else "NONE"))
+        return packet_id
+
+
+def refusing_outbox(store: Store, radio: RefusesOnce) -> Outbox:
+    outbox = Outbox(
+        OutboxStore(store),
+        radio.send_text,
+        unused_board,
+        packet_airtime,
+        AirtimeBudget(),
+        text_interval=20.0,  # one text a real second at this clock's speed
+        timing=OutboxTiming(attempts=1),  # a refusal that counted as the attempt would end it
+        clock=radio.clock,
+    )
+    radio.outbox = outbox
+    return outbox
+
+
+@pytest.mark.parametrize(
+    "error", ["RATE_LIMIT_EXCEEDED", "QUEUE_REFUSED", "DUTY_CYCLE_LIMIT", "NO_INTERFACE"]
+)
+def test_a_text_the_radio_refused_goes_again_first_and_counts_no_attempt(
+    memory_store: Store, error: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("node.outbox.DUTY_CYCLE_PAUSE", 40.0)  # two real seconds here
+    radio = RefusesOnce(Clock(speed=20.0), ANA, error)
+    outbox = refusing_outbox(memory_store, radio)
+    outbox.put(Reply(to=ANA, ring=0, text="no bulletins"))
+    outbox.put(Reply(to=BEN, ring=0, text="ok #ab01"))
+    outbox.start()
+    try:
+        eventually(lambda: outbox.replies_waiting == 0)
+    finally:
+        outbox.stop()
+    # Ana's reply kept its place, went again under a new id, and nothing was given up.
+    assert [to for to, _ in radio.sent] == [ANA, ANA, BEN]
+    assert len({packet_id for _, packet_id in radio.sent}) == 3
+    stats = outbox.stats
+    assert (stats.refused_by_radio, stats.given_up, stats.possible_duplicates) == (1, 0, 0)
+    assert stats.replies_delivered == 2
+    assert queued_replies(memory_store) == []
+
+
+def test_a_missing_key_holds_back_only_that_persons_reply(memory_store: Store) -> None:
+    radio = RefusesOnce(Clock(speed=20.0), ANA, "PKI_SEND_FAIL_PUBLIC_KEY")
+    outbox = refusing_outbox(memory_store, radio)
+    outbox.put(Reply(to=ANA, ring=0, text="no bulletins"))
+    outbox.put(Reply(to=BEN, ring=0, text="ok #ab01"))
+    outbox.start()
+    try:
+        eventually(lambda: outbox.replies_waiting == 0, timeout=15)
+    finally:
+        outbox.stop()
+    assert [to for to, _ in radio.sent] == [ANA, BEN, ANA]  # Ben did not wait for Ana's key
+    assert outbox.stats.given_up == 0
+
+
+def test_a_text_the_radio_can_never_send_is_dropped_not_retried(memory_store: Store) -> None:
+    radio = RefusesOnce(Clock(speed=20.0), ANA, "TOO_LARGE")
+    outbox = refusing_outbox(memory_store, radio)
+    outbox.put(Reply(to=ANA, ring=0, text="no bulletins"))
+    outbox.start()
+    try:
+        eventually(lambda: outbox.replies_waiting == 0)
+    finally:
+        outbox.stop()
+    assert [to for to, _ in radio.sent] == [ANA]
+    assert outbox.stats.given_up == 1

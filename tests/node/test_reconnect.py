@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from board.wire.codec import Announce, decode
 from node.link import BOARD_PORT
 from node.sim.radio import SimulatedRadio, Transmission
@@ -132,7 +134,7 @@ def test_the_daemon_waits_for_a_radio_that_is_not_plugged_in_yet(tmp_path: Path)
 
 
 def test_the_watchdog_reconnects_a_radio_that_went_silent(tmp_path: Path) -> None:
-    supervision = SupervisorConfig(first_delay=0.05, max_delay=0.2, watchdog=1.0)
+    supervision = SupervisorConfig(first_delay=0.05, max_delay=0.2, watchdog=1.0, probe_timeout=0.5)
     with (
         SimulatedRadio(telemetry_interval=0.1) as radio,
         running(radio, tmp_path, supervision) as (node, _, _),
@@ -151,6 +153,20 @@ def test_the_watchdog_reconnects_a_radio_that_went_silent(tmp_path: Path) -> Non
         assert health.reconnects == 1
         assert health.last_error is not None
         assert health.last_error.startswith("nothing heard from the radio")
+        assert health.last_error.endswith("and no answer to a heartbeat")
+
+
+def test_a_quiet_mesh_is_not_taken_for_a_dead_radio(tmp_path: Path) -> None:
+    """No telemetry and nobody talking: the radio answers the watchdog's heartbeats, so the
+    board keeps its link (and its sync timers) instead of reconnecting every watchdog period."""
+    supervision = SupervisorConfig(first_delay=0.05, max_delay=0.2, watchdog=0.5, probe_timeout=0.5)
+    with SimulatedRadio() as radio, running(radio, tmp_path, supervision) as (node, _, _):
+        assert node.daemon.connected.wait(15)
+        heartbeats = radio.counters.heartbeats
+        radio.wait_until(lambda: radio.counters.heartbeats >= heartbeats + 4, timeout=15)
+        assert radio.counters.handshakes == 1
+        assert node.daemon.link_health.reconnects == 0
+        assert node.ask("list") == "no bulletins"
 
 
 def test_stop_ends_the_daemon_during_a_long_backoff(tmp_path: Path) -> None:
@@ -219,3 +235,22 @@ def test_reconnecting_leaves_no_client_threads_behind(board_node: BoardNode) -> 
         f"threads back to {before}, not {threading.enumerate()}",
     )
     assert board_node.daemon.link_health.reconnects == 5
+
+
+@pytest.mark.parametrize(("restart_after", "restarts"), [(600.0, 0), (0.0, 1)])
+def test_only_a_long_outage_restarts_the_sync_timers(
+    board_node: BoardNode, monkeypatch: pytest.MonkeyPatch, restart_after: float, restarts: int
+) -> None:
+    """Trickle at its fastest interval costs airtime: worth it after a long outage only."""
+    monkeypatch.setattr("node.daemon.SYNC_RESTART_AFTER", restart_after)
+    sync = board_node.daemon._sync
+    starts: list[datetime] = []
+    start = sync.start
+    monkeypatch.setattr(
+        sync, "start", lambda now, node_id: (starts.append(now), start(now, node_id))
+    )
+    board_node.radio.unplug()
+    board_node.radio.replug()
+    eventually(lambda: reconnected(board_node, 1), "reconnect")
+    assert board_node.ask("list") == "no bulletins"
+    assert len(starts) == restarts
