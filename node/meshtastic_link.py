@@ -457,16 +457,19 @@ def _to_received(packet: dict[str, Any], my_num: int) -> Received | None:
         )
     if portnum != "TEXT_MESSAGE_APP":
         return None
+    pki = packet.get("pkiEncrypted") is True
     return ReceivedText(
         sender=f"!{sender:08x}",
-        channel=channel,
+        # A PKI direct message has no channel: the firmware delivers it as channel 0 whatever
+        # the sender had selected (Router.cpp, perhapsDecode), so it is the public ring's.
+        channel=0 if pki else channel,
         # Invalid UTF-8 still deserves an answer, so decode leniently here (the core refuses to
         # store the replacement character, so nothing garbled is posted).
         text=payload.decode("utf-8", errors="replace"),
         direct=packet.get("to") == my_num,
         packet_id=packet_id,
         rx_time=_uint32(packet.get("rxTime")),
-        pki_encrypted=packet.get("pkiEncrypted") is True,
+        pki_encrypted=pki,
     )
 
 

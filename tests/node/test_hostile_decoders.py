@@ -153,3 +153,19 @@ TEXT = {"payload": b"hi", "portnum": "TEXT_MESSAGE_APP"}
 def test_what_hypothesis_found_in_packet_dicts(packet: dict[str, Any]) -> None:
     """Each raised (AttributeError, ValueError) or made a bad node id or ring before."""
     assert _to_received(packet, ME) is None
+
+
+@pytest.mark.parametrize("channel", [0, 3])
+def test_a_pki_direct_message_is_the_public_rings_whatever_its_channel_field(channel: int) -> None:
+    """The firmware delivers PKI DMs as channel 0 (Router.cpp perhapsDecode): the field names no
+    ring, so a forged or stale index must not reach a private one."""
+    packet = mesh_pb2.MeshPacket(
+        to=ME,
+        channel=channel,
+        pki_encrypted=True,
+        decoded=mesh_pb2.Data(portnum=portnums_pb2.PortNum.TEXT_MESSAGE_APP, payload=b"list"),
+    )
+    setattr(packet, "from", 0x1234ABCD)
+    received = _to_received(client_dict(packet), ME)
+    assert isinstance(received, ReceivedText)
+    assert (received.channel, received.verified) == (0, True)
