@@ -33,7 +33,6 @@ from board.errors import BoardError, ForeignPacket, MalformedBulletin, Malformed
 from board.signing import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, BoardKey, encode_public, verify
 from board.store.bulletins import Merged, Store
 from board.wire.codec import TombstoneMsg, decode, encode
-from board.wire.keys import bytes_to_id, id_to_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -93,15 +92,7 @@ def encode_bundle(
     for bulletin in bulletins:
         parts.append(_record(BULLETIN_RECORD, bulletin.canonical_bytes()))
     for tombstone in tombstones:
-        msg = TombstoneMsg(
-            id_to_bytes(tombstone.bulletin_id),
-            tombstone.ring,
-            tombstone.author,
-            tombstone.deleted_by,
-            tombstone.deleted_at,
-            tombstone.expires_at,
-        )
-        parts.append(_record(TOMBSTONE_RECORD, encode(msg)))
+        parts.append(_record(TOMBSTONE_RECORD, encode(TombstoneMsg.of(tombstone))))
     body = b"".join(parts)
     return body + key.sign(body)
 
@@ -188,14 +179,7 @@ def _tombstone(body: bytes, index: int) -> Tombstone:
         raise BadBundle(f"bundle record {index + 1}: {exc}") from exc
     if not isinstance(msg, TombstoneMsg):
         raise BadBundle(f"bundle record {index + 1} is not a tombstone")
-    return Tombstone(
-        bytes_to_id(msg.target),
-        msg.ring,
-        msg.author,
-        msg.deleted_by,
-        msg.deleted_at,
-        msg.expires_at,
-    )
+    return msg.tombstone()
 
 
 # -- export and import against a store -------------------------------------------------------------

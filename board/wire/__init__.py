@@ -1,5 +1,5 @@
-"""Every byte the board plane puts on air: sync keys, the codec, moderation and tool records.
+"""Every byte the board plane puts on air: the frame, sync keys, the codec, moderation and tools.
 
-Sizes are derived from one root (`codec.MAX_PAYLOAD` and the header structs), never re-typed;
+Sizes derive from one root (`frame.MAX_BOARD_PAYLOAD` and the header struct), never re-typed;
 `docs/wire-format.md` describes each message.
 """

@@ -4,7 +4,8 @@ Airtime is the scarce resource (≈1 kbit/s on LongFast), so every field is fixe
 nothing is sent that the receiver can derive. Every payload starts with MAGIC_VERSION so another
 private app's traffic, or a future version, is recognised and dropped. `decode` validates
 everything that arrives and raises only ForeignPacket or MalformedPacket; whatever it returns
-re-encodes to the same bytes. docs/wire-format.md lays out every field.
+re-encodes to the same bytes. The header and the sizes every message derives from are
+`board.wire.frame`'s; docs/wire-format.md lays out every field.
 """
 
 from __future__ import annotations
@@ -16,31 +17,30 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
 
-from board.bulletin import MAX_RING, Bulletin
+from board.bulletin import Bulletin, Tombstone
 from board.errors import ForeignPacket, MalformedBulletin, MalformedPacket
-from board.wire.keys import BUCKET_COUNT, KEY_BYTES, bucket_of
+from board.wire.frame import HEADER, MAX_BODY_BYTES, NODE_BYTES, check_ring
+from board.wire.frame import HEADER_BYTES as HEADER_BYTES
+from board.wire.frame import MAGIC as MAGIC
+from board.wire.frame import MAGIC_VERSION as MAGIC_VERSION
+from board.wire.frame import MAX_BOARD_PAYLOAD as MAX_BOARD_PAYLOAD
+from board.wire.frame import VERSION as VERSION
+from board.wire.frame import is_node_id as is_node_id
+from board.wire.keys import BUCKET_COUNT, KEY_BYTES, bucket_of, bytes_to_id, id_to_bytes
 from board.wire.moderation import ModerationMsg, decode_body, encode_body
 from board.wire.tools import AskMsg, ToolStateMsg
 
-#: Magic nibble 0xB ("board"), format version 1.
-MAGIC_VERSION = 0xB1
-MAGIC = MAGIC_VERSION >> 4
-VERSION = MAGIC_VERSION & 0x0F
-#: Meshtastic's DATA_PAYLOAD_LEN: the most one packet's Data.payload can carry.
-MAX_BOARD_PAYLOAD = 233
-HEADER_BYTES = 2  # magic/version, kind
 PREFIX_BYTES = 4
 FINGERPRINT_BYTES = 8
 
 _DIGEST = struct.Struct(f">BH{FINGERPRINT_BYTES}s{BUCKET_COUNT}H")
 _INVENTORY = struct.Struct(">BHHH")  # ring, bucket mask, range low, range high
-_TOMBSTONE = struct.Struct(f">{KEY_BYTES}sB4s4sII")
-_NODE_BYTES = 4
-_OPERATOR = bytes(_NODE_BYTES)  # deleted_by on the air when a board operator deleted
+_TOMBSTONE = struct.Struct(f">{KEY_BYTES}sB{NODE_BYTES}s{NODE_BYTES}sII")
+_OPERATOR = bytes(NODE_BYTES)  # deleted_by on the air when a board operator deleted
 
-MAX_ANNOUNCE_BULLETIN = MAX_BOARD_PAYLOAD - HEADER_BYTES
-MAX_INVENTORY_PREFIXES = (MAX_BOARD_PAYLOAD - HEADER_BYTES - _INVENTORY.size) // PREFIX_BYTES
-MAX_REQUEST_PREFIXES = (MAX_BOARD_PAYLOAD - HEADER_BYTES - 1) // PREFIX_BYTES
+MAX_ANNOUNCE_BULLETIN = MAX_BODY_BYTES
+MAX_INVENTORY_PREFIXES = (MAX_BODY_BYTES - _INVENTORY.size) // PREFIX_BYTES
+MAX_REQUEST_PREFIXES = (MAX_BODY_BYTES - 1) // PREFIX_BYTES  # after the ring byte
 #: Neighbours one digest may ask to answer: enough for a neighbourhood, and it stays short.
 MAX_DIGEST_ASKS = 8
 DIGEST_BYTES = HEADER_BYTES + _DIGEST.size  # without asks
@@ -56,11 +56,6 @@ class Kind(IntEnum):
     TOOL_STATE = 6
     ASK = 7
     MODERATION = 8  # board/wire/moderation.py
-
-
-def _check_ring(ring: int) -> None:
-    if not 0 <= ring <= MAX_RING:
-        raise MalformedPacket(f"ring {ring} is not a channel index 0..{MAX_RING}")
 
 
 def _check_prefixes(prefixes: tuple[bytes, ...], most: int) -> None:
@@ -116,7 +111,7 @@ class TombstoneMsg:
     expires_at: datetime
 
     def __post_init__(self) -> None:
-        _check_ring(self.ring)
+        check_ring(self.ring)
         if len(self.target) != KEY_BYTES:
             raise MalformedPacket(f"tombstone target is {KEY_BYTES} bytes")
         for node in (self.author, self.deleted_by):
@@ -130,10 +125,27 @@ class TombstoneMsg:
             if moment.microsecond:
                 raise MalformedPacket("tombstone times are whole seconds")
 
+    @classmethod
+    def of(cls, tombstone: Tombstone) -> TombstoneMsg:
+        return cls(
+            id_to_bytes(tombstone.bulletin_id),
+            tombstone.ring,
+            tombstone.author,
+            tombstone.deleted_by,
+            tombstone.deleted_at,
+            tombstone.expires_at,
+        )
 
-def is_node_id(node: str) -> bool:
-    """Whether `node` is a node id as the board plane carries it: `!` and 8 hex digits."""
-    return len(node) == 9 and node[0] == "!" and all(c in "0123456789abcdef" for c in node[1:])
+    def tombstone(self) -> Tombstone:
+        """The deletion as the store keeps it (the target's id as a string, not as bytes)."""
+        return Tombstone(
+            bytes_to_id(self.target),
+            self.ring,
+            self.author,
+            self.deleted_by,
+            self.deleted_at,
+            self.expires_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -155,7 +167,7 @@ class Digest:
     asks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_ring(self.ring)
+        check_ring(self.ring)
         if not 0 <= self.count <= 0xFFFF:
             raise MalformedPacket(f"digest count {self.count} out of range")
         if len(self.fingerprint) != FINGERPRINT_BYTES:
@@ -184,7 +196,7 @@ class Inventory:
     high: int = 0xFFFF
 
     def __post_init__(self) -> None:
-        _check_ring(self.ring)
+        check_ring(self.ring)
         if not 0 < self.mask <= 0xFFFF:
             raise MalformedPacket("an inventory covers at least one bucket")
         if not 0 <= self.low <= self.high <= 0xFFFF:
@@ -209,7 +221,7 @@ class Request:
     key_prefixes: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
-        _check_ring(self.ring)
+        check_ring(self.ring)
         if not self.key_prefixes:
             raise MalformedPacket("a request names at least one key")
         _check_prefixes(self.key_prefixes, MAX_REQUEST_PREFIXES)
@@ -261,7 +273,7 @@ def encode(msg: Message) -> bytes:
             body = msg.body()
         case ModerationMsg():
             body = encode_body(msg)
-    payload = bytes([MAGIC_VERSION, kind_of(msg)]) + body
+    payload = HEADER.pack(MAGIC_VERSION, kind_of(msg)) + body
     if len(payload) > MAX_BOARD_PAYLOAD:
         raise MalformedPacket(f"{len(payload)}-byte payload; at most {MAX_BOARD_PAYLOAD}")
     return payload
@@ -331,10 +343,12 @@ def _decode_tombstone(body: bytes) -> TombstoneMsg:
 
 def _decode_digest(body: bytes) -> Digest:
     tail = body[_DIGEST.size :]
-    if len(body) < _DIGEST.size or len(tail) % _NODE_BYTES:
-        raise MalformedPacket(f"digest is {len(body)} bytes; expected {_DIGEST.size} + 4 per ask")
+    if len(body) < _DIGEST.size or len(tail) % NODE_BYTES:
+        raise MalformedPacket(
+            f"digest is {len(body)} bytes; expected {_DIGEST.size} + {NODE_BYTES} per ask"
+        )
     ring, count, fingerprint, *buckets = _DIGEST.unpack(body[: _DIGEST.size])
-    asks = tuple("!" + tail[i : i + _NODE_BYTES].hex() for i in range(0, len(tail), _NODE_BYTES))
+    asks = tuple("!" + tail[i : i + NODE_BYTES].hex() for i in range(0, len(tail), NODE_BYTES))
     return Digest(ring, count, fingerprint, tuple(buckets), asks)
 
 

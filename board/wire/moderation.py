@@ -3,8 +3,8 @@
 Only the board whose radio decrypted the moderator's PKI direct message knows the moderator is
 who they say; every other board hears the action second-hand on a shared channel key. So the
 verifying board signs the action with its Ed25519 key, and other boards accept it only from keys
-they trust (docs/wire-format.md, "6 Moderation"). Kept apart from `wire.py` because it is the
-only signed message and the only one whose meaning depends on the configuration.
+they trust (docs/wire-format.md, "6 Moderation"). Kept apart from `board.wire.codec` because it
+is the only signed message and the only one whose meaning depends on the configuration.
 
 This module knows the layout and the bytes that are signed; `board.mod_policy` decides whether
 an action is acceptable.
@@ -18,21 +18,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
 
-from board.bulletin import MAX_RING
-from board.config import NODE_ID
 from board.errors import MalformedPacket
 from board.signing import PUBLIC_KEY_BYTES, SIGNATURE_BYTES
+from board.wire.frame import NODE_BYTES, check_ring, is_node_id
 from board.wire.keys import KEY_BYTES
 
-_NODE_BYTES = 4
 #: action, target id, ring, moderator, at, expires_at: the fields the signature covers.
-_FIELDS = struct.Struct(f">B{KEY_BYTES}sB{_NODE_BYTES}sII")
+_FIELDS = struct.Struct(f">B{KEY_BYTES}sB{NODE_BYTES}sII")
 _BODY = struct.Struct(f">{_FIELDS.size}s{PUBLIC_KEY_BYTES}s{SIGNATURE_BYTES}s")
 #: Domain separation: these signed bytes can never be mistaken for a bundle or anything else a
 #: board key signs.
 _SIGNED_PREFIX = b"meshboard moderation v1\x00"
 _KEY_SALT = b"meshboard moderation\x00"
-MODERATION_BODY_BYTES = _BODY.size  # 126: with the 2-byte header, 128 on the air
+MODERATION_BODY_BYTES = _BODY.size  # 126: 128 on the air, after the frame's header
 
 
 class Action(IntEnum):
@@ -58,11 +56,10 @@ class ModerationMsg:
     signature: bytes
 
     def __post_init__(self) -> None:
-        if not 0 <= self.ring <= MAX_RING:
-            raise MalformedPacket(f"ring {self.ring} is not a channel index 0..{MAX_RING}")
+        check_ring(self.ring)
         if len(self.target) != KEY_BYTES:
             raise MalformedPacket(f"moderation target is {KEY_BYTES} bytes")
-        if NODE_ID.fullmatch(self.moderator) is None or self.moderator == "!00000000":
+        if not is_node_id(self.moderator) or self.moderator == "!00000000":
             raise MalformedPacket(f"bad moderator id {self.moderator!r}")
         for moment in (self.at, self.expires_at):
             if moment.tzinfo is None or not 0 < moment.timestamp() < 2**32 or moment.microsecond:

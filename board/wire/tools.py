@@ -11,8 +11,9 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
-from board.bulletin import MAX_RING, is_control
+from board.bulletin import is_control
 from board.errors import MalformedPacket
+from board.wire.frame import HEADER_BYTES, NODE_BYTES, check_ring, is_node_id
 from board.wire.keys import KEY_BYTES
 
 #: A borrower is a name or a few words ("Ben", "the Smiths"): enough to find the tool again.
@@ -23,15 +24,9 @@ MAX_ASK_BYTES = 80
 MAX_ASK_HOPS = 4
 
 _STATE = struct.Struct(f">{KEY_BYTES}sBBII")  # target, ring, flags, stamp, until (0 = none)
-_ASK = struct.Struct(f">{KEY_BYTES}sB4sB")  # target, ring, asker, hops left
+_ASK = struct.Struct(f">{KEY_BYTES}sB{NODE_BYTES}sB")  # target, ring, asker, hops left
 _LENT = 0x01
 _STATE_SALT = b"meshboard tool state\x00"
-_HEX = frozenset("0123456789abcdef")
-
-
-def _check_ring(ring: int) -> None:
-    if not 0 <= ring <= MAX_RING:
-        raise MalformedPacket(f"ring {ring} is not a channel index 0..{MAX_RING}")
 
 
 def _check_words(text: str, most: int, what: str) -> None:
@@ -66,7 +61,7 @@ class ToolStateMsg:
     borrower: str = ""
 
     def __post_init__(self) -> None:
-        _check_ring(self.ring)
+        check_ring(self.ring)
         if len(self.target) != KEY_BYTES:
             raise MalformedPacket(f"tool state target is {KEY_BYTES} bytes")
         if not 0 < self.stamp < 2**32 or not 0 <= self.until < 2**32:
@@ -115,13 +110,12 @@ class AskMsg:
     text: str = ""
 
     def __post_init__(self) -> None:
-        _check_ring(self.ring)
+        check_ring(self.ring)
         if len(self.target) != KEY_BYTES:
             raise MalformedPacket(f"ask target is {KEY_BYTES} bytes")
-        asker = self.asker
-        if len(asker) != 9 or asker[0] != "!" or not set(asker[1:]) <= _HEX:
-            raise MalformedPacket(f"bad asker {asker!r}")
-        if asker == "!00000000":
+        if not is_node_id(self.asker):
+            raise MalformedPacket(f"bad asker {self.asker!r}")
+        if self.asker == "!00000000":
             raise MalformedPacket("node !00000000 cannot ask")
         if not 0 <= self.hops <= MAX_ASK_HOPS:
             raise MalformedPacket(f"an ask crosses at most {MAX_ASK_HOPS} boards")
@@ -144,5 +138,5 @@ class AskMsg:
         return self.target, self.asker, self.text
 
 
-TOOL_STATE_BYTES = 2 + _STATE.size  # with the board-plane header, before the borrower
-ASK_BYTES = 2 + _ASK.size  # with the board-plane header, before the words
+TOOL_STATE_BYTES = HEADER_BYTES + _STATE.size  # with the board-plane header, before the borrower
+ASK_BYTES = HEADER_BYTES + _ASK.size  # with the board-plane header, before the words

@@ -24,7 +24,7 @@ from board.wire.codec import MAGIC_VERSION, Kind, decode, encode
 from board.wire.keys import bulletin_key
 from board.wire.tools import MAX_ASK_HOPS, AskMsg, ToolStateMsg
 from tests.board.conftest import MONDAY_10H
-from tests.board.test_sync_engine import Mesh, full
+from tests.board.sync.test_engine import Mesh, full
 
 OWNER = "!a1b2c3d4"
 WHEN_HINT = "try tue 18:00, 6pm, tomorrow"
