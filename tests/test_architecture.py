@@ -235,3 +235,18 @@ def test_the_check_finds_a_cycle_and_ignores_imports_for_type_checking_only() ->
     assert cycles(arrows) == [["board.a", "board.b", "board.c", "board.a"]]
     typed = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from board.a import x\n"
     assert cycles([*arrows[:2], *_arrows(typed, "board.c", modules)]) == []
+
+
+def test_the_readmes_map_names_every_folder_of_the_code_and_no_other() -> None:
+    """README's "How it is built" is the newcomer's map: it must match the tree."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## How it is built", 1)[1]
+    block = section.split("```", 2)[1]
+    mapped = {line.split()[0].rstrip("/") for line in block.splitlines() if line[:1].strip()}
+    folders = {
+        str(path.parent.relative_to(ROOT))
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("__init__.py")
+    }
+    assert folders <= mapped
+    assert {m for m in mapped if not (ROOT / m).exists()} == set()
