@@ -19,9 +19,11 @@ MIN_LIFETIME = timedelta(hours=1)
 ALL_DAY = timedelta(days=1)
 
 #: A board's own type names stay this short so that a bulletin with a full 200-byte text still
-#: fits one board-plane announce (docs/wire-format.md); longer names would keep such bulletins
-#: local. The wire still accepts longer names from older boards.
-MAX_TYPE_NAME_BYTES = 12
+#: fits one board-plane announce (docs/wire-format.md): 10 bytes, since a real radio refuses a
+#: board-plane payload over 231 bytes (`board.wire.frame`); it was 12 when the limit was taken
+#: to be 233. Longer names would keep such bulletins local. The wire still accepts longer names
+#: from other boards.
+MAX_TYPE_NAME_BYTES = 10
 
 #: The longest a type may keep a bulletin: `board.bulletin.MAX_LIFETIME` refuses anything beyond
 #: it, so a rule asking for more would make every post of that type fail.

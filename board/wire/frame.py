@@ -19,8 +19,18 @@ from board.errors import MalformedPacket
 MAGIC_VERSION = 0xB1
 MAGIC = MAGIC_VERSION >> 4
 VERSION = MAGIC_VERSION & 0x0F
-#: Meshtastic's DATA_PAYLOAD_LEN: the most one packet's Data.payload can carry.
-MAX_BOARD_PAYLOAD = 233
+#: The most a LoRa frame holds, and the firmware's own header in it (`src/mesh/RadioInterface.h`
+#: MAX_LORA_PAYLOAD_LEN, MESHTASTIC_HEADER_LENGTH; firmware v2.7.26).
+MAX_LORA_FRAME = 255
+MESHTASTIC_HEADER = 16
+#: What the encoded `Data` adds around a board-plane payload of about 230 bytes: port 384 (a tag
+#: and a two-byte varint), the payload's tag and two-byte length, and the 2-byte `bitfield` the
+#: firmware sets on every packet it originates (`Router.cpp` perhapsEncode, `isFromUs`).
+DATA_OVERHEAD = 3 + 3 + 2
+#: The most one board-plane packet's payload may be: header plus encoded Data over 255 bytes is
+#: refused as TOO_LARGE (`perhapsEncode`), so this is 231, two bytes under the 233 of
+#: DATA_PAYLOAD_LEN that the protobuf would allow.
+MAX_BOARD_PAYLOAD = MAX_LORA_FRAME - MESHTASTIC_HEADER - DATA_OVERHEAD
 HEADER = struct.Struct(">BB")  # magic/version, kind
 HEADER_BYTES = HEADER.size
 #: The most a message's body may be: what one packet carries after the header.

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from meshtastic.protobuf import mesh_pb2
 
 from board.bulletin import Bulletin
 from board.errors import ForeignPacket, MalformedPacket
@@ -58,7 +59,7 @@ MESSAGES: list[tuple[str, Message, int]] = [
     ("digest asking two", replace(summarise(0, []), asks=("!0000beef", "!a1b2c3d4")), 53),
     ("inventory, empty bucket", Inventory(0, 1 << 5, ()), 9),
     ("inventory, 3 keys", Inventory(1, 0xFFFF, tuple(sorted(k[:4] for k in keys(3)))), 21),
-    ("full inventory", inventories(0, keys(MAX_INVENTORY_PREFIXES), 0xFFFF)[0], 233),
+    ("full inventory", inventories(0, keys(MAX_INVENTORY_PREFIXES), 0xFFFF)[0], 229),
     ("request", Request(0, (b"\x00\x00\x00\x01",)), 7),
     ("full request", Request(7, tuple(sorted(k[:4] for k in keys(MAX_REQUEST_PREFIXES)))), 231),
 ]
@@ -99,7 +100,7 @@ def test_encode_refuses_what_does_not_fit() -> None:
         created_at=T0,
         expires_at=T0.replace(day=24),
     )
-    with pytest.raises(MalformedPacket, match="at most 233"):
+    with pytest.raises(MalformedPacket, match="at most 231"):
         encode(Announce.of(bulletin))
 
 
@@ -195,3 +196,11 @@ def test_oversized_bucket_is_paged_by_range() -> None:
     assert all(len(encode(page)) <= MAX_BOARD_PAYLOAD for page in pages)
     assert all(page.covers(k) for k in many for page in pages if k[:4] in page.prefixes)
     assert pages[0].low == 0x3000 and pages[-1].high == 0x3FFF
+
+
+def test_a_board_plane_packet_fits_the_lora_frame_the_firmware_allows() -> None:
+    """Header (16) + encoded Data (port 384, payload, the 2-byte bitfield) may not pass 255
+    bytes (firmware `Router.cpp` perhapsEncode: TOO_LARGE), so a payload is at most 231."""
+    data = mesh_pb2.Data(portnum=384, payload=bytes(MAX_BOARD_PAYLOAD), bitfield=1)
+    assert 16 + data.ByteSize() == 255
+    assert MAX_BOARD_PAYLOAD == 231
