@@ -54,7 +54,7 @@ from node.health import ErrorLogHandler, StatusFile, status_path
 from node.link import LinkError
 from node.logs import configure_logging
 from node.meshtastic_link import HANDSHAKE_TIMEOUT
-from node.records import audit_line, bulletin_record
+from node.records import audit_line, bulletin_record, import_record, tally_record
 from node.rings_view import config_json, config_lines, moderators_json, moderators_lines
 from node.status import gather, report_json, report_lines
 
@@ -96,6 +96,7 @@ tz_option = click.option(
     help="Time zone for event times people type (default: this machine's).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Output JSON for scripts.")
+shown = functools.partial(click.option, show_default=True)
 
 
 @contextmanager
@@ -537,6 +538,42 @@ def demo(nodes: int, loss: float, seed: int, plot_path: Path | None, tz: ZoneInf
     click.echo(f"demo done: all {result.boards} boards hold the post")
 
 
+@cli.command()
+@shown("--boards", type=click.IntRange(0, 20), default=2, help="Board daemons, in a street.")
+@shown("--handhelds", type=click.IntRange(0, 20), default=2, help="Radios for you, no daemon.")
+@shown("--loss", type=click.FloatRange(0.0, 0.9), default=0.0, help="Share of packets lost.")
+@shown("--seed", type=int, default=1, help="Replays the same mesh.")
+@shown("--speed", type=click.FloatRange(min=0.01), default=1.0, help="Simulated s per real s.")
+@shown("--host", default="127.0.0.1", help="Where the TCP ports listen (0.0.0.0: the LAN).")
+@click.option(
+    "--tcp-port", type=click.IntRange(0, 65535), default=0, help="First TCP port (0: any free)."
+)
+@tz_option
+@json_option
+@logging_options(logging.WARNING)
+def sim(as_json: bool, **settings: Any) -> None:
+    """Simulated boards and handheld radios for the meshtastic CLI or an app, until Ctrl-C.
+
+    Board daemons stand in a street, each radio hearing only its neighbours; each handheld
+    radio (no daemon) stands by a board, on a serial path and a TCP port for you: connect
+    with `meshtastic --port PATH` or `--host HOST:PORT`, one client at a time, and DM a
+    board `help`. The TCP ports take the next numbers after --tcp-port when it is given.
+    """
+    from node.demo.sim import SimSettings, Simulation  # the simulator: not on a Pi's board
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        with Simulation(SimSettings(**settings)) as simulation:
+            lines = [json.dumps(simulation.as_json())] if as_json else simulation.lines()
+            for line in lines:
+                click.echo(line)
+            simulation.serve(stop)
+    except (OSError, OverflowError, RuntimeError) as error:
+        raise click.ClickException(f"the simulation failed: {error}") from error
+
+
 def _spread_plotter(path: Path) -> Callable[[SpreadRecord, Path], None]:
     """The function that draws a spread, or a clear error now: matplotlib is an optional
     extra, and a missing folder or an unknown format should not wait for the demo to end."""
@@ -694,19 +731,7 @@ def import_(file: Path, db_path: Path, as_json: bool) -> None:
                 store, bundle, config.served, now, trusted=trusted, progress=tick
             )
     if as_json:
-        emit_json(
-            {
-                "file": str(file),
-                "exporter": report.exporter,
-                "exported_at": report.created_at.isoformat(),
-                "new": report.new,
-                "already": report.already,
-                "removed": report.removed,
-                "tombstones": report.tombstones,
-                "expired": report.expired,
-                "implausible": report.implausible,
-            }
-        )
+        emit_json(import_record(file, report))
         return
     click.echo(
         f"bundle signed by board {report.exporter}, exported {report.created_at:%Y-%m-%d %H:%M} UTC"
@@ -740,25 +765,7 @@ def tally(ring: RingSpec | None, moon: bool, db_path: Path, tz: ZoneInfo, as_jso
     config = current_config()
     tallies = {r: monthly(store.engine, r, now, tz, moon=moon, loans=loans) for r in _rings(ring)}
     if as_json:
-        emit_json(
-            [
-                {
-                    "ring": t.ring,
-                    "ring_name": config.name_of(t.ring),
-                    "period": t.period.label,
-                    "start": t.period.start.isoformat(),
-                    "end": t.period.end.isoformat(),
-                    "meals": t.meals,
-                    "skills": t.skills,
-                    "tools_offered": t.tools,
-                    "tools_lent": t.loans,
-                    "childcare": t.childcare,
-                    "posters": t.posters,
-                }
-                for ring_tallies in tallies.values()
-                for t in ring_tallies
-            ]
-        )
+        emit_json([tally_record(t, config) for ts in tallies.values() for t in ts])
         return
     for channel, ring_tallies in tallies.items():
         kind = "lunar months" if moon else f"months ({tz.key})"

@@ -7,12 +7,15 @@ test or another front end can use without click.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from board.bulletin import Bulletin
 from board.config import MeshboardConfig
 from board.store.moderation import AuditEntry
+from board.sync.bundle import ImportReport
+from board.tally import Tally
 
 
 def bulletin_record(bulletin: Bulletin, config: MeshboardConfig) -> dict[str, Any]:
@@ -41,3 +44,35 @@ def audit_line(entry: AuditEntry, tz: ZoneInfo) -> str:
     bulletin = entry.bulletin[:12]
     who = f"{entry.moderator}  {entry.action:<7} #{bulletin:<12}"
     return f"{when}  ring {entry.ring}  {who}  {entry.source}  {verdict}"
+
+
+def tally_record(tally: Tally, config: MeshboardConfig) -> dict[str, Any]:
+    """One ring's month in `meshboard tally --json`."""
+    return {
+        "ring": tally.ring,
+        "ring_name": config.name_of(tally.ring),
+        "period": tally.period.label,
+        "start": tally.period.start.isoformat(),
+        "end": tally.period.end.isoformat(),
+        "meals": tally.meals,
+        "skills": tally.skills,
+        "tools_offered": tally.tools,
+        "tools_lent": tally.loans,
+        "childcare": tally.childcare,
+        "posters": tally.posters,
+    }
+
+
+def import_record(file: Path, report: ImportReport) -> dict[str, Any]:
+    """What `meshboard import --json` did."""
+    return {
+        "file": str(file),
+        "exporter": report.exporter,
+        "exported_at": report.created_at.isoformat(),
+        "new": report.new,
+        "already": report.already,
+        "removed": report.removed,
+        "tombstones": report.tombstones,
+        "expired": report.expired,
+        "implausible": report.implausible,
+    }
