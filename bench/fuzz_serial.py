@@ -276,12 +276,14 @@ class _Watch(logging.Handler):
     """Counts what the client catches and logs; any exception out of our code is a crash."""
 
     def __init__(self, report: FuzzReport) -> None:
-        super().__init__(logging.DEBUG)  # node.link notes each undecodable frame at DEBUG
+        # node.meshtastic_link notes each undecodable frame at DEBUG
+        super().__init__(logging.DEBUG)
         self.report = report
 
     def emit(self, record: logging.LogRecord) -> None:  # called with the handler's lock held
         if record.levelno < logging.WARNING:
-            if record.getMessage().startswith("undecodable frame"):  # node.link, before the client
+            # node.meshtastic_link notes it before the client sees it
+            if record.getMessage().startswith("undecodable frame"):
                 self.report.client_parse_errors += 1
             return
         # The client logs inside its `except` blocks, so the exception is still at hand.
@@ -299,7 +301,7 @@ def _from_our_code(tb: TracebackType) -> bool:
     """Whether the deepest frame that is ours or the client's is ours.
 
     A client failure that merely passed through our override of its frame handler
-    (node.link) is the client's; one raised in a library our code called is ours.
+    (node.meshtastic_link) is the client's; one raised in a library our code called is ours.
     """
     owner = ""
     for frame, _ in traceback.walk_tb(tb):
@@ -326,7 +328,7 @@ def _watching(report: FuzzReport, quiet: bool) -> Iterator[None]:
     watch = _Watch(report)
     root = logging.getLogger()
     root.addHandler(watch)
-    link_logger = logging.getLogger("node.link")
+    link_logger = logging.getLogger("node.meshtastic_link")
     link_level = link_logger.level
     link_logger.setLevel(logging.DEBUG)  # its per-frame note of what it could not decode
     old_hook = threading.excepthook
