@@ -19,6 +19,12 @@ logger = logging.getLogger(__name__)
 
 #: Meshtastic's over-the-air header (dest, sender, id, flags, channel hash, next hop, relay node).
 MESHTASTIC_HEADER_BYTES = 16
+#: Every packet a node originates carries `Data.bitfield`, a tag and a one-byte varint
+#: (firmware `Router.cpp` perhapsEncode, `isFromUs`; v2.7.26).
+BITFIELD_BYTES = 2
+#: What PKI encryption adds to a direct message: tag and nonce (`MESHTASTIC_PKC_OVERHEAD`,
+#: `src/mesh/RadioInterface.h`). Every text DM is PKI since firmware 2.7.14.
+PKI_OVERHEAD_BYTES = 12
 PREAMBLE_SYMBOLS = 16
 TEXT_MESSAGE_PORT = 1  # Meshtastic's TEXT_MESSAGE_APP
 
@@ -57,15 +63,23 @@ def _varint_bytes(value: int) -> int:
 
 
 def data_bytes(payload_bytes: int, port: int = TEXT_MESSAGE_PORT) -> int:
-    """The serialized `Data` protobuf around a payload: a tag and a varint for the port, a tag,
-    a varint length and the payload (channel encryption keeps the length)."""
-    return 1 + _varint_bytes(port) + 1 + _varint_bytes(payload_bytes) + payload_bytes
+    """The serialized `Data` protobuf around a payload the board originates: a tag and a varint
+    for the port, a tag, a varint length and the payload, and the bitfield (channel encryption
+    keeps the length)."""
+    return (
+        1 + _varint_bytes(port) + 1 + _varint_bytes(payload_bytes) + payload_bytes + BITFIELD_BYTES
+    )
 
 
 def estimate_airtime(
-    payload_bytes: int, preset: str = "LONG_FAST", *, port: int = TEXT_MESSAGE_PORT
+    payload_bytes: int,
+    preset: str = "LONG_FAST",
+    *,
+    port: int = TEXT_MESSAGE_PORT,
+    pki: bool = False,
 ) -> float:
-    """Seconds on air for a payload of this size to `port` (Semtech's time-on-air formula).
+    """Seconds on air for a payload of this size to `port`, `pki` for a PKI direct message
+    (Semtech's time-on-air formula).
 
     Explicit header, CRC on, low-data-rate optimisation when a symbol lasts over 16 ms.
     """
@@ -73,6 +87,7 @@ def estimate_airtime(
     symbol = 2**lora.spreading_factor / lora.bandwidth_hz
     low_rate = 1 if symbol > 0.016 else 0
     size = MESHTASTIC_HEADER_BYTES + data_bytes(payload_bytes, port)
+    size += PKI_OVERHEAD_BYTES if pki else 0
     sf = lora.spreading_factor
     bits = 8 * size - 4 * sf + 28 + 16
     payload_symbols = 8 + max(math.ceil(bits / (4 * (sf - 2 * low_rate))) * lora.coding_rate, 0)

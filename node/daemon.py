@@ -22,7 +22,7 @@ from board.handheld.commands import BoardConfig, CommandHandler
 from board.handheld.ring_news import RingNews
 from board.handheld.subs import Subscriptions
 from board.handheld.tools import ToolCommands
-from board.messages import Inbound, Outgoing, Reply
+from board.messages import BROADCAST, Inbound, Outgoing, Reply
 from board.mod_policy import ModerationPolicy
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
 from board.rings import RingGate, config_serving
@@ -67,8 +67,8 @@ class _LinkUp:
 
 def packet_airtime(packet: Packet) -> float:
     """Estimated seconds on air for what the outbox is about to send."""
-    if isinstance(packet, Reply):
-        return estimate_airtime(len(packet.text.encode("utf-8")))
+    if isinstance(packet, Reply):  # a direct message is PKI-encrypted; the ring digest is not
+        return estimate_airtime(len(packet.text.encode("utf-8")), pki=packet.to != BROADCAST)
     return estimate_airtime(len(packet.payload), port=BOARD_PORT)
 
 

@@ -15,11 +15,11 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("payload", "preset", "seconds"),
     [
-        (200, "LONG_FAST", 1.911),  # docs/design.md: a 200-byte packet ≈1.9 s (221 bytes on air)
+        (200, "LONG_FAST", 1.911),  # docs/design.md: a 200-byte packet ≈1.9 s (223 bytes on air)
         (200, "MEDIUM_FAST", 0.570),  # ≈0.56 s
-        (45, "LONG_FAST", 0.723),  # a digest
+        (45, "LONG_FAST", 0.764),  # a digest (the 2-byte bitfield costs it a symbol block)
         (0, "LONG_FAST", 0.395),
-        (233, "LONG_SLOW", 14.295),
+        (233, "LONG_SLOW", 14.557),
     ],
 )
 def test_estimate_airtime(payload: int, preset: str, seconds: float) -> None:
@@ -92,3 +92,8 @@ def test_stale_utilisation_report_is_ignored() -> None:
 def test_rejects_bad_fractions() -> None:
     with pytest.raises(ValueError):
         AirtimeBudget(limit_fraction=0.2)
+
+
+def test_a_pki_direct_message_costs_its_12_bytes_of_tag_and_nonce() -> None:
+    assert estimate_airtime(188, pki=True) == estimate_airtime(200)
+    assert estimate_airtime(100, pki=True) > estimate_airtime(100)
