@@ -9,7 +9,7 @@ from __future__ import annotations
 from meshtastic.protobuf import mesh_pb2, portnums_pb2, telemetry_pb2
 
 from node.sim import lora
-from node.sim.radio import BROADCAST_NUM
+from node.sim.router import BROADCAST_NUM
 
 CW_MIN, CW_MAX = 3, 8  # contention window exponents (RadioInterface.h)
 SNR_MIN, SNR_MAX = -20, 10  # dB: the range mapped onto the contention window
@@ -45,33 +45,6 @@ def retransmission_timeout(packet: mesh_pb2.MeshPacket, preset: lora.Preset, win
     """getRetransmissionMsec: two airtimes, a worst-case contention wait and processing."""
     slots: int = 2**window + 2 * CW_MAX + 2 ** ((CW_MAX + CW_MIN) // 2)
     return 2 * lora.packet_airtime(packet, preset) + slots * preset.slot_time + PROCESSING_TIME
-
-
-def hop_limit_for_response(packet: mesh_pb2.MeshPacket, configured: int) -> int:
-    """getHopLimitForResponse: as many hops as the request took plus two, within reason."""
-    if packet.hop_start:
-        if packet.hop_start < packet.hop_limit:
-            used = configured
-        else:
-            used = packet.hop_start - packet.hop_limit
-        if used > configured:
-            return used
-        if used + 2 < configured:
-            return used + 2
-    return configured
-
-
-def is_routing(packet: mesh_pb2.MeshPacket) -> bool:
-    return bool(packet.decoded.portnum == portnums_pb2.PortNum.ROUTING_APP)
-
-
-def routing_data(error: int, request_id: int) -> mesh_pb2.Data:
-    """A ROUTING_APP answer (an ACK when `error` is NONE, else a NAK) to packet `request_id`."""
-    return mesh_pb2.Data(
-        portnum=portnums_pb2.PortNum.ROUTING_APP,
-        payload=mesh_pb2.Routing(error_reason=error).SerializeToString(),
-        request_id=request_id,
-    )
 
 
 def device_metrics_packet(

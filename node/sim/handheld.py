@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from meshtastic.protobuf import mesh_pb2, portnums_pb2
 
-from node.sim.radio import BROADCAST_NUM, RadioProfile, node_id
+from node.sim.profile import RadioProfile, node_id
+from node.sim.router import BROADCAST_NUM
 
 Transmit = Callable[[mesh_pb2.MeshPacket], None]
 ROUTING_OK = mesh_pb2.Routing.Error.NONE
@@ -67,6 +68,7 @@ class VirtualHandheld:
     ) -> None:
         self.node_num = node_num
         self.profile = profile
+        self.public_key = profile.key_of(node_num)
         self._transmit = transmit
         self._rng = rng
         self._state = threading.Condition()
@@ -92,7 +94,12 @@ class VirtualHandheld:
     ) -> int:
         """Send a text (a direct message when `to` is given); returns the packet id.
 
-        Like the apps, a direct message asks for an ACK unless told otherwise.
+        Like the apps, a direct message asks for an ACK unless told otherwise. The handheld's
+        firmware sends a direct message PKI-encrypted when it knows the destination's key
+        (Router.cpp perhapsEncode), so it arrives on channel 0 whatever `channel` says;
+        `pki_encrypted=True` is the client insisting (PKI_FAILED if it cannot be). A handheld
+        whose profile has no key (`public_key=b""`), an older firmware or a licensed owner
+        (`FirmwareRules(licensed=True)`) sends legacy direct messages on the channel key.
         """
         return self.send_data(
             text.encode("utf-8"),
@@ -115,7 +122,8 @@ class VirtualHandheld:
         hop_limit: int | None = None,
         pki_encrypted: bool = False,
     ) -> int:
-        """Send any payload on any port; returns the packet id."""
+        """Send any payload on any port; returns the packet id. The mesh applies the
+        firmware's Router rules (`node/sim/router.py`): a refusal comes back as a NAK."""
         packet = mesh_pb2.MeshPacket(
             to=BROADCAST_NUM if to is None else to,
             channel=channel,

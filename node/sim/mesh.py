@@ -10,6 +10,12 @@ symmetric with a loss probability; overlapping frames at a receiver collide.
 Every duration is LoRa airtime for the mesh's preset, in simulated seconds of a shared `Clock`,
 so a test at speed 100 waits 19 ms for a 1.9 s LongFast packet while every figure counts 1.9 s.
 
+Each radio and handheld applies the firmware's Router rules for its version
+(`node/sim/router.py`): the bitfield on what it originates, PKI for direct messages (on channel
+0, 12 bytes more; refused without the destination's key from 2.7.19), legacy direct messages
+dropped from 2.7.14, and a text DM's ACK that wants an ACK itself from 2.7.12. A pty radio's
+client first meets its PhoneAPI (`node/sim/phone_api.py`): rate limits, recent ids, QueueStatus.
+
 Random choices (loss, contention delays, ids the radios make up) are derived from the seed and
 the packet they concern, so the same transmissions replay the same way. Real clients on pty
 radios pick their own packet ids and send whenever their threads run, so runs with them are only
@@ -23,31 +29,25 @@ mesh, and a switched-off radio keeps its serial line (only its LoRa side goes si
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
-import math
 import random
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 from meshtastic.protobuf import config_pb2, mesh_pb2
 
 from node.clock import Clock
-from node.sim import firmware, lora
+from node.sim import firmware, lora, router
 from node.sim.handheld import VirtualHandheld
-from node.sim.radio import (
-    BROADCAST_NUM,
-    RadioProfile,
-    SimulatedRadio,
-    Transmission,
-    node_id,
-)
+from node.sim.profile import RadioProfile, node_id
+from node.sim.radio import SimulatedRadio
+from node.sim.router import BROADCAST_NUM, PKI_KEY, ChannelKey, Outcome
 from node.sim.scheduler import Scheduler
 from node.sim.station import (
-    ChannelKey,
+    DEFAULT_SNR,
+    AirRecord,
     Dice,
-    Kind,
+    Link,
+    MeshStats,
     NodeStats,
     PacketKey,
     QueuedTx,
@@ -57,62 +57,20 @@ from node.sim.station import (
     TxKind,
     packet_key,
 )
+from node.sim.topology import Builders
+from node.sim.topology import Member as Member  # imported from here too
 
 logger = logging.getLogger(__name__)
 
-Member = SimulatedRadio | VirtualHandheld
 Role = config_pb2.Config.DeviceConfig.Role
 RoutingError = mesh_pb2.Routing.Error
 
 FIRST_NODE_NUM = 0x5B0A0001
 CAPTURE_DB = 6.0  # a frame this much stronger survives an overlapping weaker one
-DEFAULT_SNR = 0.0
 EU_868_DUTY_CYCLE = 10.0  # percent of an hour
 
 
-@dataclass(frozen=True)
-class Link:
-    """A symmetric radio link."""
-
-    loss: float = 0.0  # probability that one frame is not heard
-    snr: float = DEFAULT_SNR  # dB; weighs the rebroadcast delay, decides collisions
-
-
-@dataclass(frozen=True)
-class AirRecord:
-    """One transmission, for benchmarks that sum airtime by port or by sender."""
-
-    at: float  # simulated seconds since the mesh started
-    sender: int  # the radio that transmitted
-    origin: int  # the packet's `from`
-    packet_id: int
-    to: int
-    port: int
-    payload_bytes: int  # LoRa payload: header and encrypted Data
-    airtime: float
-    hop_limit: int
-    kind: TxKind
-    # Which channel key it went out under, and the Data payload as the key holder reads it:
-    # leak tests look for one ring's words in what went out on another.
-    channel: ChannelKey = ("", b"")
-    payload: bytes = b""
-
-
-@dataclass(frozen=True)
-class MeshStats:
-    """Per-node figures and totals at one moment."""
-
-    nodes: dict[int, NodeStats]
-    total_airtime: float
-    transmissions: int  # frames put on the air, relays and ACKs included
-    delivered: int  # packets shown to clients and handheld owners
-    lost: int  # frames a neighbour never heard (link loss)
-    collisions: int  # frames garbled at a receiver
-    airtime_by_port: dict[int, float]
-    airtime_by_kind: dict[str, float]
-
-
-class Mesh:
+class Mesh(Builders):
     """Several radios and handhelds, who hears whom, and the air between them.
 
     Use as a context manager or call `close()`: it stops the scheduler thread and closes the
@@ -161,7 +119,8 @@ class Mesh:
         """
         if radio is None:
             num = self._new_num(num)
-            radio = SimulatedRadio(num, self._profile(num, profile, "Radio"), auto_ack=False)
+            profile = self._profile(num, profile, "Radio")
+            radio = SimulatedRadio(num, profile, auto_ack=False, clock=self.clock)
             owned = True
         else:
             owned = False
@@ -242,44 +201,6 @@ class Mesh:
     def is_online(self, a: Member | int) -> bool:
         with self._sched.lock:
             return self._station(_num(a)).online
-
-    # -- builders: add nodes and link them in one go --------------------------------------
-
-    def add_full(self, nodes: int | Sequence[Kind], *, loss: float = 0.0) -> list[Member]:
-        """New nodes that all hear each other; `nodes` is a count of handhelds or a list of
-        kinds ("radio", "handheld"). Returns them in order."""
-        members = self._populate(nodes)
-        for i, a in enumerate(members):
-            for b in members[i + 1 :]:
-                self.link(a, b, loss)
-        return members
-
-    def add_line(self, nodes: int | Sequence[Kind], *, loss: float = 0.0) -> list[Member]:
-        """New nodes in a chain: each hears only the one before and the one after it."""
-        members = self._populate(nodes)
-        for a, b in itertools.pairwise(members):
-            self.link(a, b, loss)
-        return members
-
-    def add_random_geometric(
-        self, nodes: int | Sequence[Kind], radius: float, *, loss: float = 0.0
-    ) -> list[Member]:
-        """New nodes at random places in a unit square (from the mesh's seed), linked when
-        closer than `radius`.
-
-        A link's SNR falls linearly from 10 dB (same place) to -15 dB (at `radius`). Nothing
-        guarantees the graph is connected.
-        """
-        members = self._populate(nodes)
-        place = random.Random(f"{self.seed}:positions:{len(self.positions)}")
-        for member in members:
-            self.positions[member.node_num] = (place.random(), place.random())
-        for i, a in enumerate(members):
-            for b in members[i + 1 :]:
-                distance = math.dist(self.positions[a.node_num], self.positions[b.node_num])
-                if distance <= radius:
-                    self.link(a, b, loss, snr=10.0 - 25.0 * distance / radius)
-        return members
 
     # -- figures --------------------------------------------------------------------------
 
@@ -373,25 +294,12 @@ class Mesh:
             new = station.endpoint
             for other in self._stations.values():
                 if isinstance(other.endpoint, SimulatedRadio):
-                    other.endpoint.add_handheld(new.node_num, *_names(new.profile))
+                    other.endpoint.add_handheld(new.node_num, *_names(new.profile), new.public_key)
                 if isinstance(new, SimulatedRadio):
-                    new.add_handheld(other.num, *_names(other.profile))
+                    new.add_handheld(other.num, *_names(other.profile), other.public_key)
             self._stations[station.num] = station
             if isinstance(new, SimulatedRadio):
-                num = station.num
-                new.on_transmit(lambda transmission: self._from_radio(num, transmission))
-
-    def _populate(self, nodes: int | Sequence[Kind]) -> list[Member]:
-        kinds: Sequence[Kind] = ["handheld"] * nodes if isinstance(nodes, int) else nodes
-        members: list[Member] = []
-        for kind in kinds:
-            if kind == "radio":
-                members.append(self.add_radio())
-            elif kind == "handheld":
-                members.append(self.add_handheld())
-            else:
-                raise ValueError(f"unknown node kind {kind!r}")
-        return members
+                new.attach(_RadioSide(self, station.num), self.clock)
 
     def _station(self, num: int) -> Station:
         try:
@@ -407,42 +315,86 @@ class Mesh:
 
     # -- from clients onto the air --------------------------------------------------------
 
-    def _from_radio(self, num: int, transmission: Transmission) -> None:
+    def _from_radio(self, num: int, packet: mesh_pb2.MeshPacket) -> Outcome:
+        """A pty radio's Router: its own NAK for a refusal the radio delivers itself."""
         with self._sched.lock:
-            self._originate(self._stations[num], transmission.packet)
+            station = self._stations[num]
+            outcome = self._originate(
+                station, packet, "ack" if router.is_routing(packet) else "origin"
+            )
+            if outcome.nak is not None:
+                station.counters.naks += 1
+            return outcome
 
     def _from_handheld(self, num: int, packet: mesh_pb2.MeshPacket) -> None:
         with self._sched.lock:
-            self._originate(self._stations[num], packet)
+            station = self._stations[num]
+            outcome = self._originate(station, packet)
+            if outcome.nak is not None:  # Router::abortSendAndNak
+                channel = station.channel_key(packet.channel) or PKI_KEY
+                self._give_up(station, packet.id, channel, outcome.nak)
 
-    def _originate(self, station: Station, packet: mesh_pb2.MeshPacket) -> None:
-        """A packet from the radio's own client (Router::sendLocal → ReliableRouter::send)."""
+    def _originate(
+        self, station: Station, packet: mesh_pb2.MeshPacket, kind: TxKind = "origin"
+    ) -> Outcome:
+        """A packet of the radio's own (Router::sendLocal → ReliableRouter::send → Router::send):
+        the duty cycle, then perhapsEncode, then the TX queue."""
         if self._closed:
-            return
+            return router.SENT
         if not station.online:
             station.counters.dropped_offline += 1
             logger.info("%s is switched off; dropped packet %#x", node_id(station.num), packet.id)
-            return
+            return router.SENT
         if packet.to == station.num:
-            return  # for the radio itself (admin and the like): never on the air
-        channel = station.channel_key(packet.channel)
-        if channel is None:
-            logger.warning("%s has no channel %d", node_id(station.num), packet.channel)
-            return
+            return router.SENT  # for the radio itself (admin and the like): never on the air
         now = self._sched.now()
+        if self._over_duty_cycle(station, kind, packet.id, now):
+            return router.refused(RoutingError.DUTY_CYCLE_LIMIT)
         air = mesh_pb2.MeshPacket()
         air.CopyFrom(packet)
         setattr(air, "from", station.num)
         air.hop_limit = min(air.hop_limit, firmware.HOP_MAX)
         air.hop_start = air.hop_limit
+        error = router.encode(
+            air,
+            station.rules,
+            own_key=station.public_key,
+            destination_key=self._key_of(station, air.to),
+            channel_name=station.channel_name(packet.channel),
+        )
+        if error != RoutingError.NONE:
+            logger.info(
+                "%s refuses %#x: %s", node_id(station.num), air.id, RoutingError.Name(error)
+            )
+            return router.refused(error)
+        channel = PKI_KEY if air.pki_encrypted else station.channel_key(packet.channel)
+        assert channel is not None  # encode refuses NO_CHANNEL
         air.channel = 0
         station.seen[packet_key(air)] = now
-        station.counters.originated += 1
-        if air.want_ack and not firmware.is_routing(air):
+        if kind == "origin":
+            station.counters.originated += 1
+        if air.want_ack:
             station.reliable[air.id] = Reliable(air, channel, firmware.NUM_RELIABLE_RETX - 1)
         if air.to == BROADCAST_NUM:
             air.want_ack = False  # never on the air for broadcasts
-        self._enqueue(station, air, channel, "origin", self._tx_delay(station, air, "origin"))
+        return self._enqueue(station, air, channel, kind, self._tx_delay(station, air, kind))
+
+    def _over_duty_cycle(self, station: Station, kind: TxKind, packet_id: int, now: float) -> bool:
+        """Router::send: the region's duty cycle over the last hour is spent."""
+        limit = self.duty_cycle_percent
+        used = station.ledger.air_util_tx_percent(now)
+        if limit is None or used <= limit:
+            return False
+        station.counters.dropped_duty_cycle += 1
+        logger.warning(
+            "%s: duty cycle limit exceeded (%.2f%% > %.1f%% in the last hour); dropped %s %#x",
+            node_id(station.num),
+            used,
+            limit,
+            kind,
+            packet_id,
+        )
+        return True
 
     def _enqueue(
         self,
@@ -451,34 +403,35 @@ class Mesh:
         channel: ChannelKey,
         kind: TxKind,
         delay: float,
-    ) -> None:
+    ) -> Outcome:
         """Router::send: refuse beyond the duty cycle, else queue for the radio."""
         now = self._sched.now()
-        own = packet_key(packet)[0] == station.num
-        limit = self.duty_cycle_percent
-        if limit is not None and station.ledger.air_util_tx_percent(now) > limit:
-            station.counters.dropped_duty_cycle += 1
-            logger.warning(
-                "%s: duty cycle limit exceeded (%.2f%% > %.1f%% in the last hour); dropped %s %#x",
-                node_id(station.num),
-                station.ledger.air_util_tx_percent(now),
-                limit,
-                kind,
-                packet.id,
-            )
-            if own and kind != "ack":
-                self._give_up(station, packet.id, channel, RoutingError.DUTY_CYCLE_LIMIT)
-            return
-        if len(station.live_queue()) >= firmware.MAX_TX_QUEUE:
+        if self._over_duty_cycle(station, kind, packet.id, now):
+            return router.refused(RoutingError.DUTY_CYCLE_LIMIT)
+        if len(station.live_queue()) >= station.max_queue:
             station.counters.dropped_queue_full += 1
             logger.warning(
                 "%s: TX queue full; dropped %s %#x", node_id(station.num), kind, packet.id
             )
-            if own:
-                self._arm_retransmission(station, packet)
-            return
+            if packet_key(packet)[0] == station.num:
+                self._arm_retransmission(station, packet)  # ReliableRouter tries again
+            return router.QUEUE_FULL
         station.queue.append(QueuedTx(packet, channel, kind, now + delay))
         self._kick(station)
+        return router.SENT
+
+    def _key_of(self, station: Station, num: int) -> bytes | None:
+        """The public key `station`'s node database holds for `num`: a pty radio's own node
+        database; a handheld knows every member of the mesh."""
+        if isinstance(station.endpoint, SimulatedRadio):
+            return station.endpoint.node_key(num)
+        other = self._stations.get(num)
+        return None if other is None else other.public_key
+
+    def _queue_status(self, num: int) -> tuple[int, int]:
+        with self._sched.lock:
+            station = self._stations[num]
+            return station.max_queue - len(station.live_queue()), station.max_queue
 
     def _kick(self, station: Station) -> None:
         """Make sure a timer fires when the next queued packet may go out."""
@@ -505,7 +458,8 @@ class Mesh:
             return
         quiet_at = station.busy_until(now)
         if quiet_at > now:  # carrier sense: wait for quiet, then a fresh random backoff
-            head.not_before = quiet_at + self._tx_delay(station, head.packet, "busy", now)
+            head.backoffs += 1  # (not keyed by the time: runs start at different moments)
+            head.not_before = quiet_at + self._tx_delay(station, head.packet, "busy", head.backoffs)
             self._kick(station)
             return
         queue.remove(head)
@@ -579,7 +533,7 @@ class Mesh:
         self._sched.at(arrival.end, lambda: self._end_reception(receiver, arrival))
 
     def _end_transmission(self, station: Station, tx: QueuedTx) -> None:
-        if tx.kind in ("origin", "retransmit") and tx.packet.id in station.reliable:
+        if tx.kind in ("origin", "retransmit", "ack") and tx.packet.id in station.reliable:
             self._arm_retransmission(station, tx.packet)
         self._kick(station)
 
@@ -607,7 +561,7 @@ class Mesh:
                 self._stop_retransmission(station, packet.id)
                 self._to_own_client(station, packet.id, RoutingError.NONE, reliable.channel)
             return
-        readable = self._readable_index(station, arrival)
+        decoded = self._decode(station, arrival)
         if key in station.seen:
             station.counters.duplicates += 1
             if 0 < packet.hop_start == packet.hop_limit:
@@ -616,28 +570,37 @@ class Mesh:
                 if not any(tx.key == key for tx in station.live_queue()):
                     if packet.to != station.num:
                         self._maybe_relay(station, arrival)
-                    elif packet.want_ack and readable is not None:
-                        self._send_ack(station, packet, arrival.channel)
+                    else:
+                        self._acknowledge(station, arrival, decoded)
             elif station.profile.role != Role.ROUTER:
                 self._cancel_relay(station, key)
             return
         station.seen[key] = now
-        if readable is not None and packet.to in (station.num, BROADCAST_NUM):
-            self._deliver(station, packet, readable, arrival.snr)
-            if packet.to == station.num:
-                if firmware.is_routing(packet):
-                    self._stop_retransmission(station, packet.decoded.request_id)
-                elif packet.want_ack:
-                    self._send_ack(station, packet, arrival.channel)
-        if packet.to != station.num:
+        if packet.to in (station.num, BROADCAST_NUM):
+            if decoded.index is not None:
+                self._deliver(station, arrival, decoded)
+            elif decoded.legacy_dm:
+                station.counters.dropped_legacy_dm += 1
+            else:
+                station.counters.undecodable += 1
+        if packet.to == station.num:
+            if decoded.index is not None and router.is_routing(packet):
+                self._stop_retransmission(station, packet.decoded.request_id)
+            self._acknowledge(station, arrival, decoded)
+        else:
             self._maybe_relay(station, arrival)
 
-    def _readable_index(self, station: Station, arrival: Reception) -> int | None:
-        """The receiver's own index of the packet's channel, if it can decrypt it."""
-        index = station.channel_index(arrival.channel)
-        if arrival.packet.pki_encrypted:
-            return (index or 0) if arrival.packet.to == station.num else None
-        return index
+    def _decode(self, station: Station, arrival: Reception) -> router.Decoded:
+        sender = packet_key(arrival.packet)[0]
+        return router.decode(
+            arrival.packet,
+            arrival.channel,
+            station.rules,
+            own_num=station.num,
+            own_key=station.public_key,
+            sender_key=self._key_of(station, sender),
+            channel_index=station.channel_index(arrival.channel),
+        )
 
     def _maybe_relay(self, station: Station, arrival: Reception) -> None:
         packet = arrival.packet
@@ -656,35 +619,59 @@ class Mesh:
                 tx.cancelled = True
                 station.counters.relays_cancelled += 1
 
-    def _deliver(
-        self, station: Station, packet: mesh_pb2.MeshPacket, channel: int, snr: float
-    ) -> None:
+    def _deliver(self, station: Station, arrival: Reception, decoded: router.Decoded) -> None:
+        """To the client as perhapsDecode left it: the receiver's channel index, and for a PKI
+        direct message channel 0, `pki_encrypted` and the sender's public key."""
         shown = mesh_pb2.MeshPacket()
-        shown.CopyFrom(packet)
-        shown.channel = channel
+        shown.CopyFrom(arrival.packet)
+        shown.channel = decoded.index or 0
+        if decoded.pki:
+            shown.public_key = self._key_of(station, packet_key(shown)[0]) or b""
         shown.rx_time = int(self.clock.now().timestamp())
-        shown.rx_snr = snr
-        shown.rx_rssi = int(-100 + snr)
+        shown.rx_snr = arrival.snr
+        shown.rx_rssi = int(-100 + arrival.snr)
         station.counters.received += 1
         station.endpoint.deliver(shown)
 
     # -- ACKs, retransmissions, NAKs ------------------------------------------------------
 
-    def _send_ack(self, station: Station, packet: mesh_pb2.MeshPacket, channel: ChannelKey) -> None:
-        """The destination's routing ACK, flooded back to the sender."""
+    def _acknowledge(self, station: Station, arrival: Reception, decoded: router.Decoded) -> None:
+        """ReliableRouter::sniffReceived on a packet to this station: the ACK it asks for, or
+        a NAK when it could not be read, flooded back to the sender."""
+        packet = arrival.packet
+        hops = station.profile.hop_limit
+        if decoded.index is not None:
+            plan = router.ack_for(packet, station.rules, hops)
+            if plan is not None:
+                self._send_ack(station, packet, decoded.index, plan)
+        elif packet.want_ack:
+            known = self._key_of(station, packet_key(packet)[0]) is not None
+            error = router.nak_for_unreadable(packet, arrival.channel, known)
+            plan = router.AckPlan(router.hop_limit_for_response(packet, hops))
+            self._send_ack(station, packet, 0, plan, error)
+
+    def _send_ack(
+        self,
+        station: Station,
+        packet: mesh_pb2.MeshPacket,
+        index: int,
+        plan: router.AckPlan,
+        error: int = RoutingError.NONE,
+    ) -> None:
         origin, packet_id = packet_key(packet)
-        hops = firmware.hop_limit_for_response(packet, station.profile.hop_limit)
-        ack = mesh_pb2.MeshPacket(
+        ack = router.ack_nak(
+            error,
+            own_num=station.num,
             to=origin,
-            id=self._dice.packet_id("ack", station.num, origin, packet_id, len(station.seen)),
-            decoded=firmware.routing_data(RoutingError.NONE, packet_id),
-            hop_limit=hops,
-            hop_start=hops,
-            pki_encrypted=packet.pki_encrypted,
+            request_id=packet_id,
+            channel=index,
+            packet_id=self._dice.packet_id(
+                "ack", station.num, origin, packet_id, len(station.seen)
+            ),
+            hop_limit=plan.hop_limit,
+            want_ack=plan.want_ack,
         )
-        setattr(ack, "from", station.num)
-        station.seen[packet_key(ack)] = self._sched.now()
-        self._enqueue(station, ack, channel, "ack", self._tx_delay(station, ack, "ack"))
+        self._originate(station, ack, "ack")  # refused for the duty cycle: dropped, no NAK
 
     def _arm_retransmission(self, station: Station, packet: mesh_pb2.MeshPacket) -> None:
         reliable = station.reliable.get(packet.id)
@@ -709,7 +696,9 @@ class Mesh:
         if again.to == BROADCAST_NUM:
             again.want_ack = False
         delay = self._tx_delay(station, again, "retransmit", reliable.attempts_left)
-        self._enqueue(station, again, reliable.channel, "retransmit", delay)
+        outcome = self._enqueue(station, again, reliable.channel, "retransmit", delay)
+        if outcome.nak is not None:
+            self._give_up(station, packet_id, reliable.channel, outcome.nak)
 
     def _stop_retransmission(self, station: Station, packet_id: int) -> None:
         reliable = station.reliable.pop(packet_id, None)
@@ -725,15 +714,17 @@ class Mesh:
     def _to_own_client(
         self, station: Station, packet_id: int, error: int, channel: ChannelKey
     ) -> None:
-        """An ACK or NAK the radio makes up itself (implicit ACK, MAX_RETRANSMIT, duty cycle)."""
-        packet = mesh_pb2.MeshPacket(
+        """An ACK or NAK the radio makes up itself (implicit ACK, MAX_RETRANSMIT, a refusal):
+        to itself, so `Router::sendLocal` hands it to its own client, never to the air."""
+        packet = router.ack_nak(
+            error,
+            own_num=station.num,
             to=station.num,
+            request_id=packet_id,
             channel=station.channel_index(channel) or 0,
-            id=self._dice.packet_id("local", station.num, packet_id, error),
-            decoded=firmware.routing_data(error, packet_id),
-            rx_time=int(self.clock.now().timestamp()),
+            packet_id=self._dice.packet_id("local", station.num, packet_id, error),
         )
-        setattr(packet, "from", station.num)
+        packet.rx_time = int(self.clock.now().timestamp())
         station.endpoint.deliver(packet)
 
     # -- timing, as the firmware picks it -------------------------------------------------
@@ -791,3 +782,16 @@ def _num(member: Member | int) -> int:
 
 def _names(profile: RadioProfile) -> tuple[str, str]:
     return profile.long_name, profile.short_name
+
+
+class _RadioSide:
+    """A pty radio's way onto the mesh's air (its `RadioRouter`)."""
+
+    def __init__(self, mesh: Mesh, num: int) -> None:
+        self.mesh, self.num = mesh, num
+
+    def send_local(self, packet: mesh_pb2.MeshPacket) -> Outcome:
+        return self.mesh._from_radio(self.num, packet)
+
+    def queue_status(self) -> tuple[int, int]:
+        return self.mesh._queue_status(self.num)

@@ -2,8 +2,12 @@
 
 The unmodified `meshtastic.serial_interface.SerialInterface` opens the radio's port as if it
 were /dev/ttyACM0; this class plays the firmware's part on the pty's master side: it answers the
-`want_config_id` handshake, acknowledges every packet the client queues with a `QueueStatus`,
-records what the client transmits, and delivers packets from virtual handhelds.
+`want_config_id` handshake, applies the firmware's rules for clients to every packet the client
+hands over (`node/sim/phone_api.py`: recently seen ids, rate limits, QueueStatus, heartbeats)
+and its Router's rules to what it sends and hears (`node/sim/router.py`: PKI, legacy DMs, the
+bitfield, ACKs), records what the client transmits, and delivers packets from virtual
+handhelds. Outside a mesh its TX queue drains into empty air at LoRa speed (`node/sim/air.py`);
+in a `Mesh` the mesh is its air.
 
 The port is a symlink to the current pty, so that it stays the same path when the radio is
 unplugged and plugged in again, as /dev/ttyACM0 or a /dev/serial/by-id name does. The faults a
@@ -28,84 +32,62 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from meshtastic.protobuf import (
-    channel_pb2,
-    config_pb2,
     mesh_pb2,
-    module_config_pb2,
     portnums_pb2,
-    telemetry_pb2,
 )
 
+from node.clock import SYSTEM_CLOCK, Clock
+from node.sim import firmware, handshake, lora, router
+from node.sim.air import OnAir, StandaloneAir
 from node.sim.framing import FrameDecoder, encode_frame
+from node.sim.handshake import NodeEntry
+from node.sim.phone_api import Decision, PhoneAPI, Verdict
+from node.sim.profile import (
+    MAX_CHANNELS,
+    PUBLIC_PSK,
+    ChannelSpec,
+    GpsMode,
+    Preset,
+    RadioCounters,
+    RadioProfile,
+    RadioRouter,
+    Refusal,
+    Region,
+    Role,
+    Transmission,
+    node_id,
+)
+from node.sim.router import BROADCAST_NUM, PKI_KEY, Outcome, stand_in_key
+from node.sim.rules import FirmwareRules
+
+# The radio's description lives in node.sim.profile; these names are imported from here too.
+__all__ = [
+    "BROADCAST_NUM",
+    "MAX_CHANNELS",
+    "PUBLIC_PSK",
+    "REBOOT_PAUSE",
+    "TX_QUEUE_LEN",
+    "ChannelSpec",
+    "FirmwareRules",
+    "GpsMode",
+    "Preset",
+    "RadioCounters",
+    "RadioProfile",
+    "RadioRouter",
+    "Refusal",
+    "Region",
+    "Role",
+    "SimulatedRadio",
+    "Transmission",
+    "node_id",
+]
 
 logger = logging.getLogger(__name__)
 
-BROADCAST_NUM = 0xFFFFFFFF
-MAX_CHANNELS = 8
-TX_QUEUE_LEN = 16  # the firmware's MAX_TX_QUEUE on most boards
+TX_QUEUE_LEN = firmware.MAX_TX_QUEUE
 REBOOT_PAUSE = 0.5  # seconds a rebooting radio is gone from USB (real boards: a few seconds)
 _POLL = 0.1  # seconds between the radio thread's looks at its stop flag and its timers
-PUBLIC_PSK = b"\x01"  # "AQ==": the well-known default key of the public channel
-Region = config_pb2.Config.LoRaConfig.RegionCode
-Preset = config_pb2.Config.LoRaConfig.ModemPreset
-Role = config_pb2.Config.DeviceConfig.Role
-GpsMode = config_pb2.Config.PositionConfig.GpsMode
-
-
-def node_id(num: int) -> str:
-    """The `!a1b2c3d4` form people and the client use for a node number."""
-    return f"!{num:08x}"
-
-
-@dataclass(frozen=True)
-class ChannelSpec:
-    """One configured channel; index 0 is the primary one."""
-
-    name: str = ""
-    psk: bytes = PUBLIC_PSK
-
-
-@dataclass(frozen=True)
-class RadioProfile:
-    """What the radio reports about itself during the handshake."""
-
-    long_name: str = "Meshboard sim"
-    short_name: str = "MBsm"
-    firmware_version: str = "2.7.15.sim"
-    region: int = Region.EU_868
-    modem_preset: int = Preset.LONG_FAST
-    use_preset: bool = True  # False: custom bandwidth, spreading factor and coding rate
-    role: int = Role.CLIENT
-    hop_limit: int = 3
-    channels: tuple[ChannelSpec, ...] = (ChannelSpec(),)
-    public_key: bytes = b""
-    gps_mode: int = GpsMode.DISABLED
-    # The radio's clock against the host's, in seconds; None: it does not know the time (no
-    # GPS fix, no phone, no --set-time), and its own node info then says last_heard 0.
-    clock_offset: float | None = 0.0
-
-
-@dataclass(frozen=True)
-class Transmission:
-    """A packet the client handed to the radio, with the monotonic time it arrived."""
-
-    packet: mesh_pb2.MeshPacket
-    at: float
-
-    @property
-    def text(self) -> str | None:
-        decoded = self.packet.decoded
-        if decoded.portnum != portnums_pb2.PortNum.TEXT_MESSAGE_APP:
-            return None
-        return str(decoded.payload.decode("utf-8", errors="replace"))
-
-
-@dataclass
-class _Handheld:
-    num: int
-    long_name: str
-    short_name: str
-    public_key: bytes = b""
+RoutingError = mesh_pb2.Routing.Error
 
 
 @dataclass
@@ -115,17 +97,6 @@ class _Line:
     master_fd: int
     slave_fd: int
     decoder: FrameDecoder = field(default_factory=FrameDecoder)
-
-
-@dataclass
-class _Counters:
-    frames_in: int = 0
-    undecodable_frames: int = 0
-    packets_from_client: int = 0
-    packets_to_client: int = 0
-    handshakes: int = 0
-    telemetry_reports: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class SimulatedRadio:
@@ -139,9 +110,15 @@ class SimulatedRadio:
         auto_ack: bool = True,
         telemetry_interval: float | None = None,
         tx_queue_len: int = TX_QUEUE_LEN,
+        clock: Clock | None = None,
     ) -> None:
         self.node_num = node_num
         self.profile = profile or RadioProfile()
+        self.rules = self.profile.active_rules()
+        self.public_key = self.profile.key_of(node_num)
+        # The firmware's millis(): what the rate limits and the airtime are measured in. A
+        # mesh makes it the mesh's clock; a test can run the rules faster than real time.
+        self.clock = clock or SYSTEM_CLOCK
         # Standalone, the radio plays its handhelds' firmware and ACKs what is sent to them;
         # in a simulated mesh the destination's radio does that, so the mesh turns this off.
         self.auto_ack = auto_ack
@@ -149,7 +126,7 @@ class SimulatedRadio:
         # because a simulated mesh reports telemetry for its radios itself.
         self.telemetry_interval = telemetry_interval
         self.tx_queue_len = tx_queue_len
-        self.counters = _Counters()
+        self.counters = RadioCounters()
         self._dir = tempfile.mkdtemp(prefix="meshboard-radio-")
         self.port = os.path.join(self._dir, "ttyACM0")
         self._write_lock = threading.Lock()  # whole frames, and the line they go to
@@ -157,6 +134,7 @@ class SimulatedRadio:
         self._line: _Line | None = None
         self._state = threading.Condition()
         self._transmissions: list[Transmission] = []
+        self._refused: list[Refusal] = []
         self._pending_to_client: deque[mesh_pb2.FromRadio] = deque(maxlen=64)
         self._client_ready = False
         self._silent = False  # the firmware dropped its client: nothing until a new handshake
@@ -164,10 +142,14 @@ class SimulatedRadio:
         self._replug_at: float | None = None
         self._next_telemetry = time.monotonic() + (telemetry_interval or 0.0)
         self._reboots = 1
-        self._handhelds: dict[int, _Handheld] = {}
+        self._handhelds: dict[int, NodeEntry] = {}
         self._transmit_listeners: list[Callable[[Transmission], None]] = []
         self._next_from_radio_id = 1
         self._rng = random.Random(node_num)
+        self._phone = PhoneAPI(self.rules)
+        preset = lora.preset_for(self.profile.modem_preset)
+        self.air = StandaloneAir(self.clock, preset, tx_queue_len, random.Random(~node_num))
+        self._router: RadioRouter = _Standalone(self)
         self._stop = threading.Event()
         self._plug()
         self._thread = threading.Thread(
@@ -178,10 +160,25 @@ class SimulatedRadio:
 
     # -- the far side: virtual handhelds -------------------------------------------------
 
-    def add_handheld(self, num: int, long_name: str, short_name: str = "") -> str:
-        """Make a virtual handheld known to this radio's node database; returns its node id."""
-        self._handhelds[num] = _Handheld(num, long_name, short_name or long_name[:4])
+    def add_handheld(
+        self, num: int, long_name: str, short_name: str = "", public_key: bytes | None = None
+    ) -> str:
+        """Make a virtual handheld known to this radio's node database (as its NodeInfo would);
+        returns its node id. Its public key is made up from its number unless given; b"" is a
+        node without one, to which a direct message is refused (2.7.19+) or, by older
+        firmware, sent on the channel key."""
+        key = stand_in_key(num) if public_key is None else public_key
+        with self._state:
+            self._handhelds[num] = NodeEntry(num, long_name, short_name or long_name[:4], key)
         return node_id(num)
+
+    def node_key(self, num: int) -> bytes | None:
+        """The public key this radio's node database holds for `num`; None: unknown node."""
+        if num == self.node_num:
+            return self.public_key
+        with self._state:
+            handheld = self._handhelds.get(num)
+        return None if handheld is None else handheld.public_key
 
     def receive_text(
         self,
@@ -190,14 +187,49 @@ class SimulatedRadio:
         *,
         channel: int = 0,
         direct: bool = True,
-        pki_encrypted: bool = False,
+        pki_encrypted: bool | None = None,
     ) -> int:
         """Deliver a text from a handheld to the client, as if heard over the air.
+
+        As a 2.7.14+ handheld sends it: a direct message PKI-encrypted, so it reaches the
+        client on channel 0 with `pki_encrypted` and the sender's public key whatever `channel`
+        the sender had selected; a broadcast (`direct=False`) on its channel. `pki_encrypted`
+        False injects a legacy direct message on the channel key, which this radio drops
+        (`counters.legacy_dms_dropped`) unless its owner is licensed. A sender the radio does
+        not know yet is added to its node database first (its NodeInfo was heard).
 
         Returns the packet id. Before the client has finished its handshake the packet waits,
         as the firmware queues packets for a phone that is not connected yet.
         """
-        packet = self._text_packet(sender, text, channel, direct, pki_encrypted)
+        if self.node_key(sender) is None:
+            self.add_handheld(sender, node_id(sender))
+        pki = direct if pki_encrypted is None else pki_encrypted
+        packet = self._text_packet(sender, text, channel, direct)
+        specs = self.profile.channels
+        index = channel if 0 <= channel < len(specs) else None
+        spec = specs[index] if index is not None else ChannelSpec("", b"not this radio's")
+        decoded = router.decode(
+            packet,
+            PKI_KEY if pki else (spec.name, spec.psk),
+            self.rules,
+            own_num=self.node_num,
+            own_key=self.public_key,
+            sender_key=self.node_key(sender),
+            channel_index=index,
+        )
+        with self._state:
+            if decoded.legacy_dm:
+                self.counters.legacy_dms_dropped += 1
+            elif decoded.index is None:
+                self.counters.undecodable += 1
+            self._state.notify_all()
+        if decoded.index is None:
+            logger.info("%s dropped text %#x from %s", node_id(self.node_num), packet.id, sender)
+            return int(packet.id)
+        packet.channel = decoded.index
+        if decoded.pki:
+            packet.pki_encrypted = True
+            packet.public_key = self.node_key(sender) or b""
         self.deliver(packet)
         return int(packet.id)
 
@@ -212,18 +244,28 @@ class SimulatedRadio:
         self.counters.packets_to_client += 1
 
     def acknowledge(self, packet: mesh_pb2.MeshPacket) -> None:
-        """Deliver the destination's ACK for `packet`, as held back with `auto_ack=False`."""
-        self.deliver(self._ack_packet(packet))
+        """Deliver the destination's ACK for `packet`, as held back with `auto_ack=False`.
+
+        A text direct message's ACK asks for an ACK itself (2.7.12+); this radio answers it
+        with a 0-hop ACK on its air (ReliableRouter::sniffReceived)."""
+        ack = self._ack_packet(packet)
+        self.deliver(ack)
+        plan = router.ack_for(ack, self.rules, self.profile.hop_limit)
+        if plan is not None:
+            self._router.send_local(self._own_ack(ack, plan))
 
     def give_up(self, packet: mesh_pb2.MeshPacket) -> None:
         """Deliver this radio's own MAX_RETRANSMIT NAK for `packet`: no ACK came back."""
-        nak = self._ack_packet(packet, mesh_pb2.Routing.Error.MAX_RETRANSMIT)
-        setattr(nak, "from", self.node_num)
-        self.deliver(nak)
+        self.deliver(self._local_nak(RoutingError.MAX_RETRANSMIT, packet))
 
     def on_transmit(self, listener: Callable[[Transmission], None]) -> None:
         """Call `listener` (on the radio's thread) for every packet the client transmits."""
         self._transmit_listeners.append(listener)
+
+    def attach(self, mesh_router: RadioRouter, clock: Clock) -> None:
+        """Put this radio into a mesh: what it sends goes there, timed by the mesh's clock."""
+        self.clock = clock
+        self._router = mesh_router
 
     # -- what the client did --------------------------------------------------------------
 
@@ -231,6 +273,17 @@ class SimulatedRadio:
     def transmissions(self) -> list[Transmission]:
         with self._state:
             return list(self._transmissions)
+
+    @property
+    def refused(self) -> list[Refusal]:
+        """Packets the client handed over that the radio did not queue, in order."""
+        with self._state:
+            return list(self._refused)
+
+    @property
+    def on_air(self) -> list[OnAir]:
+        """What this radio put on the air outside a mesh (in one, see `Mesh.log`)."""
+        return self.air.log
 
     def texts_to(self, destination: int) -> list[str]:
         """Every text the client sent to `destination`, in order."""
@@ -339,6 +392,8 @@ class SimulatedRadio:
         Packets that waited for the client are lost with the radio's RAM.
         """
         self.unplug()
+        self._phone = PhoneAPI(self.rules)  # the recent ids and send times are RAM
+        self.air.clear()
         with self._state:
             self._pending_to_client.clear()
             self._silent = self._hung = False
@@ -420,6 +475,10 @@ class SimulatedRadio:
                 self._next_telemetry = now + self.telemetry_interval
         if replug:
             self.replug()
+        if self.client_ready:  # MeshService::loop: room again in a queue reported full
+            status = self._phone.after_queue_change(*self._router.queue_status())
+            if status is not None:
+                self._send_to_client(mesh_pb2.FromRadio(queueStatus=status))
         if telemetry and self.client_ready:
             self.deliver(self._telemetry_packet())
             with self._state:
@@ -465,33 +524,130 @@ class SimulatedRadio:
             self._send_config(message.want_config_id)
         elif kind == "packet":
             self._accept_packet(message.packet)
+        elif kind == "heartbeat":
+            with self._state:
+                self.counters.heartbeats += 1
+            status = self._phone.heartbeat(message.heartbeat, *self._router.queue_status())
+            if status is not None:
+                self._send_to_client(mesh_pb2.FromRadio(queueStatus=status))
         elif kind == "disconnect":
+            self._phone.close()
             with self._state:
                 self._client_ready = False
-        # heartbeats and the rest need no answer from a simulated radio
+        # the rest needs no answer from a simulated radio
 
     def _accept_packet(self, packet: mesh_pb2.MeshPacket) -> None:
+        """`PhoneAPI::handleToRadioPacket`, then `MeshService::sendToMesh`: the QueueStatus
+        (res: the Router's verdict), then any NAK the Router made (`abortSendAndNak`)."""
         self.counters.packets_from_client += 1
-        setattr(packet, "from", self.node_num)  # the firmware stamps its own number
-        transmission = Transmission(packet=packet, at=time.monotonic())
-        self._send_to_client(
-            mesh_pb2.FromRadio(
-                queueStatus=mesh_pb2.QueueStatus(
-                    res=0,
-                    free=self.tx_queue_len,
-                    maxlen=self.tx_queue_len,
-                    mesh_packet_id=packet.id,
-                )
-            )
-        )
+        now = self.clock.monotonic()
+        decision = self._phone.handle_to_radio_packet(packet, now)
+        if decision.verdict is Verdict.REPEATED:
+            self._refuse(packet, now, decision.verdict.value)
+            return
+        if not decision.sent:
+            self._refuse_at_the_door(packet, now, decision)
+            return
+        setattr(packet, "from", self.node_num)  # the firmware sends it as its own
+        outcome = self._router.send_local(packet)
+        self._queue_status(outcome.res, packet.id)
+        if outcome.nak is not None:
+            self.deliver(self._local_nak(outcome.nak, packet))
+        if not outcome.queued:
+            reason = "queue full" if outcome.nak is None else RoutingError.Name(outcome.nak)
+            self._refuse(packet, now, reason)
+            return
+        transmission = Transmission(packet=packet, at=now)
         # Listeners first, so whoever waits on a transmission sees its effects already.
         for listener in self._transmit_listeners:
             listener(transmission)
         with self._state:
             self._transmissions.append(transmission)
             self._state.notify_all()
-        if self.auto_ack and packet.want_ack and packet.to in self._handhelds:
-            self.deliver(self._ack_packet(packet))
+        known = packet.to != self.node_num and self.node_key(packet.to) is not None
+        if self.auto_ack and packet.want_ack and known:
+            self.acknowledge(packet)
+
+    def _refuse_at_the_door(
+        self, packet: mesh_pb2.MeshPacket, now: float, decision: Decision
+    ) -> None:
+        """A packet PhoneAPI refused: a QueueStatus (res 0), for a text the RATE_LIMIT_EXCEEDED
+        NAK to the packet's `from`: to node 0 on the air for a client that left it 0, as the
+        Python client does, or to the client itself (`Router::sendLocal`, `isToUs`)."""
+        self._queue_status(0, packet.id)
+        if decision.notification:
+            self._send_to_client(
+                mesh_pb2.FromRadio(
+                    clientNotification=mesh_pb2.ClientNotification(
+                        reply_id=packet.id,
+                        level=mesh_pb2.LogRecord.Level.WARNING,
+                        message=decision.notification,
+                        time=int(self.clock.now().timestamp()),
+                    )
+                )
+            )
+        if decision.nak:
+            to = self.node_num if self.rules.rate_limit_nak_to_client else getattr(packet, "from")
+            nak = router.ack_nak(
+                RoutingError.RATE_LIMIT_EXCEEDED,
+                own_num=self.node_num,
+                to=to,
+                request_id=packet.id,
+                channel=packet.channel,
+                packet_id=self._rng.getrandbits(32) or 1,
+            )
+            if to == self.node_num:
+                nak.rx_time = int(self.clock.now().timestamp())
+                self.deliver(nak)
+            else:
+                self._router.send_local(nak)
+        self._refuse(packet, now, decision.verdict.value)
+
+    def _queue_status(self, res: int, packet_id: int) -> None:
+        status = self._phone.queue_status(
+            *self._router.queue_status(), res=res, packet_id=packet_id
+        )
+        self._send_to_client(mesh_pb2.FromRadio(queueStatus=status))
+
+    def _refuse(self, packet: mesh_pb2.MeshPacket, now: float, reason: str) -> None:
+        with self._state:
+            self._refused.append(Refusal(packet, now, reason))
+            if reason == Verdict.REPEATED.value:
+                self.counters.repeated_ids += 1
+            elif reason == Verdict.RATE_LIMITED.value:
+                self.counters.rate_limited += 1
+            else:
+                self.counters.refused += 1
+            self._state.notify_all()
+        logger.info("%s: %s packet %#x", node_id(self.node_num), reason, packet.id)
+
+    def _local_nak(self, error: int, packet: mesh_pb2.MeshPacket) -> mesh_pb2.MeshPacket:
+        """`Router::abortSendAndNak`: a NAK to getFrom(p), this radio, so its client gets it;
+        after an encoding failure the channel is reset to 0 (`Router::send`)."""
+        encoding_failed = error not in (RoutingError.DUTY_CYCLE_LIMIT, RoutingError.MAX_RETRANSMIT)
+        nak = router.ack_nak(
+            error,
+            own_num=self.node_num,
+            to=self.node_num,
+            request_id=packet.id,
+            channel=0 if encoding_failed else packet.channel,
+            packet_id=self._rng.getrandbits(32) or 1,
+        )
+        nak.rx_time = int(self.clock.now().timestamp())
+        return nak
+
+    def _own_ack(self, acked: mesh_pb2.MeshPacket, plan: router.AckPlan) -> mesh_pb2.MeshPacket:
+        """This radio's ACK of a packet to it (`RoutingModule::sendAckNak`)."""
+        return router.ack_nak(
+            RoutingError.NONE,
+            own_num=self.node_num,
+            to=getattr(acked, "from"),
+            request_id=acked.id,
+            channel=acked.channel,
+            packet_id=self._rng.getrandbits(32) or 1,
+            hop_limit=plan.hop_limit,
+            want_ack=plan.want_ack,
+        )
 
     def _send_config(self, config_id: int) -> None:
         """Answer the handshake in the firmware's order, then flush packets that waited."""
@@ -512,96 +668,21 @@ class SimulatedRadio:
             self.counters.packets_to_client += 1
 
     def _config_messages(self) -> list[mesh_pb2.FromRadio]:
+        with self._state:
+            nodes = list(self._handhelds.values())
         profile = self.profile
-        messages = [
-            mesh_pb2.FromRadio(
-                my_info=mesh_pb2.MyNodeInfo(
-                    my_node_num=self.node_num, reboot_count=self._reboots, min_app_version=30200
-                )
-            ),
-            mesh_pb2.FromRadio(
-                metadata=mesh_pb2.DeviceMetadata(
-                    firmware_version=profile.firmware_version,
-                    device_state_version=24,
-                    canShutdown=True,
-                    hasBluetooth=True,
-                    role=profile.role,
-                    hw_model=mesh_pb2.HardwareModel.HELTEC_V3,
-                    hasPKC=True,
-                )
-            ),
-            self._node_info(
-                _Handheld(self.node_num, profile.long_name, profile.short_name, profile.public_key),
-                last_heard=self._own_time(),
-            ),
-        ]
-        messages += [self._node_info(h) for h in self._handhelds.values()]
-        for index in range(MAX_CHANNELS):
-            messages.append(mesh_pb2.FromRadio(channel=self._channel(index)))
-        lora = config_pb2.Config.LoRaConfig(
-            use_preset=profile.use_preset,
-            modem_preset=profile.modem_preset,
-            region=profile.region,
-            hop_limit=profile.hop_limit,
-            tx_enabled=True,
-        )
-        for config in (
-            config_pb2.Config(device=config_pb2.Config.DeviceConfig(role=profile.role)),
-            config_pb2.Config(position=config_pb2.Config.PositionConfig(gps_mode=profile.gps_mode)),
-            config_pb2.Config(power=config_pb2.Config.PowerConfig()),
-            config_pb2.Config(network=config_pb2.Config.NetworkConfig()),
-            config_pb2.Config(display=config_pb2.Config.DisplayConfig()),
-            config_pb2.Config(lora=lora),
-            config_pb2.Config(bluetooth=config_pb2.Config.BluetoothConfig(enabled=True)),
-            config_pb2.Config(
-                security=config_pb2.Config.SecurityConfig(public_key=profile.public_key)
-            ),
-        ):
-            messages.append(mesh_pb2.FromRadio(config=config))
-        for module in (
-            module_config_pb2.ModuleConfig(mqtt=module_config_pb2.ModuleConfig.MQTTConfig()),
-            module_config_pb2.ModuleConfig(serial=module_config_pb2.ModuleConfig.SerialConfig()),
-            module_config_pb2.ModuleConfig(
-                telemetry=module_config_pb2.ModuleConfig.TelemetryConfig()
-            ),
-        ):
-            messages.append(mesh_pb2.FromRadio(moduleConfig=module))
-        return messages
-
-    def _channel(self, index: int) -> channel_pb2.Channel:
-        specs = self.profile.channels
-        if index >= len(specs):
-            return channel_pb2.Channel(index=index, role=channel_pb2.Channel.Role.DISABLED)
-        spec = specs[index]
-        roles = channel_pb2.Channel.Role
-        role = roles.PRIMARY if index == 0 else roles.SECONDARY
-        return channel_pb2.Channel(
-            index=index,
-            role=role,
-            settings=channel_pb2.ChannelSettings(name=spec.name, psk=spec.psk),
-        )
-
-    def _own_time(self) -> int:
-        """What the firmware puts in its own node info: its clock if it trusts it, else 0."""
-        offset = self.profile.clock_offset
-        return 0 if offset is None else int(time.time() + offset)
-
-    @staticmethod
-    def _node_info(node: _Handheld, last_heard: int | None = None) -> mesh_pb2.FromRadio:
-        user = mesh_pb2.User(
-            id=node_id(node.num),
-            long_name=node.long_name,
-            short_name=node.short_name,
-            hw_model=mesh_pb2.HardwareModel.HELTEC_V3,
-            public_key=node.public_key,
-        )
-        heard = int(time.time()) if last_heard is None else last_heard
-        return mesh_pb2.FromRadio(
-            node_info=mesh_pb2.NodeInfo(num=node.num, user=user, last_heard=heard)
+        own = NodeEntry(self.node_num, profile.long_name, profile.short_name, self.public_key)
+        return handshake.config_messages(
+            self.node_num,
+            self.profile,
+            public_key=self.public_key,
+            reboots=self._reboots,
+            own=own,
+            nodes=nodes,
         )
 
     def _text_packet(
-        self, sender: int, text: str, channel: int, direct: bool, pki_encrypted: bool
+        self, sender: int, text: str, channel: int, direct: bool
     ) -> mesh_pb2.MeshPacket:
         packet = mesh_pb2.MeshPacket(
             to=self.node_num if direct else BROADCAST_NUM,
@@ -615,45 +696,61 @@ class SimulatedRadio:
             rx_rssi=-80,
             hop_limit=self.profile.hop_limit,
             hop_start=self.profile.hop_limit,
-            pki_encrypted=pki_encrypted,
         )
+        packet.decoded.bitfield = 0  # set by the sender's perhapsEncode (2.5+)
         setattr(packet, "from", sender)
         return packet
 
-    def _ack_packet(
-        self, acked: mesh_pb2.MeshPacket, error: int = mesh_pb2.Routing.Error.NONE
-    ) -> mesh_pb2.MeshPacket:
-        """The routing ACK a handheld's firmware sends for a want_ack direct message."""
-        packet = mesh_pb2.MeshPacket(
+    def _ack_packet(self, acked: mesh_pb2.MeshPacket) -> mesh_pb2.MeshPacket:
+        """The routing ACK a handheld's firmware (this radio's version) sends a direct
+        neighbour for a want_ack direct message: for a text one that wants an ACK itself
+        (2.7.12+), on the handheld's channel 0 when the message came PKI-encrypted."""
+        heard, _ = self._encoded(acked)
+        heard.hop_start = heard.hop_limit  # straight from this radio: no hops
+        plan = router.ack_for(heard, self.rules, self.profile.hop_limit) or router.AckPlan(0)
+        packet = router.ack_nak(
+            RoutingError.NONE,
+            own_num=acked.to,
             to=self.node_num,
-            channel=acked.channel,
-            id=self._rng.getrandbits(32) or 1,
-            decoded=mesh_pb2.Data(
-                portnum=portnums_pb2.PortNum.ROUTING_APP,
-                payload=mesh_pb2.Routing(error_reason=error).SerializeToString(),
-                request_id=acked.id,
-            ),
-            rx_time=int(time.time()),
+            request_id=acked.id,
+            channel=heard.channel,
+            packet_id=self._rng.getrandbits(32) or 1,
+            hop_limit=plan.hop_limit,
+            want_ack=plan.want_ack,
         )
-        setattr(packet, "from", acked.to)
+        packet.hop_start = plan.hop_limit
+        packet.decoded.bitfield = 0
+        packet.rx_time = int(self.clock.now().timestamp())
         return packet
+
+    def _encoded(self, packet: mesh_pb2.MeshPacket) -> tuple[mesh_pb2.MeshPacket, int]:
+        """`Router::send` → `perhapsEncode` on a copy of a packet this radio originates: the
+        packet as it goes on the air (bitfield, PKI), and NONE or why it cannot go."""
+        air = mesh_pb2.MeshPacket()
+        air.CopyFrom(packet)
+        setattr(air, "from", self.node_num)
+        air.hop_start = air.hop_limit
+        specs = self.profile.channels
+        name = specs[air.channel].name if air.channel < len(specs) else None
+        error = router.encode(
+            air,
+            self.rules,
+            own_key=self.public_key,
+            destination_key=self.node_key(air.to),
+            channel_name=name,
+        )
+        return air, error
 
     def _telemetry_packet(self) -> mesh_pb2.MeshPacket:
         """DeviceTelemetryModule's report to the client: this radio's own device metrics."""
-        report = telemetry_pb2.Telemetry(
-            time=int(time.time()),
-            device_metrics=telemetry_pb2.DeviceMetrics(channel_utilization=0.0, air_util_tx=0.0),
+        return firmware.device_metrics_packet(
+            self.node_num,
+            self._rng.getrandbits(32) or 1,
+            channel_utilization=0.0,
+            air_util_tx=0.0,
+            uptime=0,
+            unix_time=int(time.time()),
         )
-        packet = mesh_pb2.MeshPacket(
-            to=BROADCAST_NUM,
-            id=self._rng.getrandbits(32) or 1,
-            decoded=mesh_pb2.Data(
-                portnum=portnums_pb2.PortNum.TELEMETRY_APP, payload=report.SerializeToString()
-            ),
-            rx_time=int(time.time()),
-        )
-        setattr(packet, "from", self.node_num)
-        return packet
 
     def _send_to_client(self, message: mesh_pb2.FromRadio) -> None:
         with self._state:
@@ -669,3 +766,26 @@ class SimulatedRadio:
                 os.write(self._line.master_fd, frame)
             except OSError as error:
                 logger.info("simulated radio %s: cannot write (%s)", self.port, error)
+                return
+        if message.HasField("queueStatus"):
+            with self._state:
+                self.counters.queue_statuses += 1
+                self._state.notify_all()
+
+
+class _Standalone:
+    """The Router of a radio in no mesh: its packets go into its own TX queue and empty air."""
+
+    def __init__(self, radio: SimulatedRadio) -> None:
+        self.radio = radio
+
+    def send_local(self, packet: mesh_pb2.MeshPacket) -> Outcome:
+        if packet.to == self.radio.node_num:
+            return router.SENT  # for the radio itself (admin and the like): never on the air
+        air, error = self.radio._encoded(packet)
+        if error != RoutingError.NONE:
+            return router.refused(error)
+        return self.radio.air.enqueue(air)
+
+    def queue_status(self) -> tuple[int, int]:
+        return self.radio.air.queue_status()

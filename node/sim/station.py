@@ -12,11 +12,14 @@ from typing import Literal, Protocol
 
 from meshtastic.protobuf import mesh_pb2
 
+from node.sim.firmware import MAX_TX_QUEUE
 from node.sim.ledger import AirtimeLedger
-from node.sim.radio import RadioProfile
+from node.sim.profile import RadioProfile
+from node.sim.router import ChannelKey
+from node.sim.rules import ActiveRules
 from node.sim.scheduler import Timer
 
-ChannelKey = tuple[str, bytes]  # (name, psk): what makes two radios' channels the same channel
+DEFAULT_SNR = 0.0
 PacketKey = tuple[int, int]  # (from, id): the firmware's duplicate filter
 Kind = Literal["radio", "handheld"]
 TxKind = Literal["origin", "retransmit", "relay", "ack"]
@@ -27,6 +30,7 @@ class Endpoint(Protocol):
 
     node_num: int
     profile: RadioProfile
+    public_key: bytes
 
     def deliver(self, packet: mesh_pb2.MeshPacket) -> None: ...
 
@@ -51,6 +55,8 @@ class Counters:
     dropped_offline: int = 0
     naks: int = 0
     telemetry_reports: int = 0
+    dropped_legacy_dm: int = 0  # channel-key text DMs to it, refused ("Rejecting legacy DM")
+    undecodable: int = 0  # packets to it (or to everyone) it could not decrypt
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,8 @@ class NodeStats:
     dropped_offline: int
     naks: int
     telemetry_reports: int
+    dropped_legacy_dm: int
+    undecodable: int
 
 
 @dataclass
@@ -90,6 +98,7 @@ class QueuedTx:
     kind: TxKind
     not_before: float
     cancelled: bool = False
+    backoffs: int = 0  # carrier-sense waits so far: keys the next random backoff
 
     @property
     def key(self) -> PacketKey:
@@ -136,6 +145,10 @@ class Station:
     receiving: list[Reception] = field(default_factory=list)
     reliable: dict[int, Reliable] = field(default_factory=dict)
     transmissions_of: dict[PacketKey, int] = field(default_factory=dict)
+    rules: ActiveRules = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rules = self.profile.active_rules()
 
     @property
     def num(self) -> int:
@@ -144,6 +157,19 @@ class Station:
     @property
     def profile(self) -> RadioProfile:
         return self.endpoint.profile
+
+    @property
+    def public_key(self) -> bytes:
+        return self.endpoint.public_key
+
+    @property
+    def max_queue(self) -> int:
+        """The firmware's MAX_TX_QUEUE; a pty radio may be built with another."""
+        return int(getattr(self.endpoint, "tx_queue_len", MAX_TX_QUEUE))
+
+    def channel_name(self, index: int) -> str | None:
+        channels = self.profile.channels
+        return channels[index].name if 0 <= index < len(channels) else None
 
     def channel_key(self, index: int) -> ChannelKey | None:
         channels = self.profile.channels
@@ -211,7 +237,51 @@ class Station:
             dropped_offline=c.dropped_offline,
             naks=c.naks,
             telemetry_reports=c.telemetry_reports,
+            dropped_legacy_dm=c.dropped_legacy_dm,
+            undecodable=c.undecodable,
         )
+
+
+@dataclass(frozen=True)
+class Link:
+    """A symmetric radio link."""
+
+    loss: float = 0.0  # probability that one frame is not heard
+    snr: float = DEFAULT_SNR  # dB; weighs the rebroadcast delay, decides collisions
+
+
+@dataclass(frozen=True)
+class AirRecord:
+    """One transmission, for benchmarks that sum airtime by port or by sender."""
+
+    at: float  # simulated seconds since the mesh started
+    sender: int  # the radio that transmitted
+    origin: int  # the packet's `from`
+    packet_id: int
+    to: int
+    port: int
+    payload_bytes: int  # LoRa payload: header and encrypted Data
+    airtime: float
+    hop_limit: int
+    kind: TxKind
+    # Which channel key it went out under, and the Data payload as the key holder reads it:
+    # leak tests look for one ring's words in what went out on another.
+    channel: ChannelKey = ("", b"")
+    payload: bytes = b""
+
+
+@dataclass(frozen=True)
+class MeshStats:
+    """Per-node figures and totals at one moment."""
+
+    nodes: dict[int, NodeStats]
+    total_airtime: float
+    transmissions: int  # frames put on the air, relays and ACKs included
+    delivered: int  # packets shown to clients and handheld owners
+    lost: int  # frames a neighbour never heard (link loss)
+    collisions: int  # frames garbled at a receiver
+    airtime_by_port: dict[int, float]
+    airtime_by_kind: dict[str, float]
 
 
 def packet_key(packet: mesh_pb2.MeshPacket) -> PacketKey:

@@ -229,9 +229,14 @@ def test_a_direct_message_is_acknowledged_by_the_destination(mesh: Mesh) -> None
     [heard] = bob.inbox
     assert heard.direct and heard.text == "are you there?"
     mesh.wait_idle()
-    assert [r.kind for r in mesh.log] == ["origin", "ack"]
-    [ack_record] = [r for r in mesh.log if r.kind == "ack"]
-    assert ack_record.port == portnums_pb2.PortNum.ROUTING_APP
+    # A text DM's ACK wants an ACK itself (2.7.12+): alice answers it with a 0-hop ACK.
+    assert [(r.sender, r.kind, r.hop_limit) for r in mesh.log] == [
+        (alice.node_num, "origin", 3),
+        (bob.node_num, "ack", 2),
+        (alice.node_num, "ack", 0),
+    ]
+    assert {r.port for r in mesh.log[1:]} == {portnums_pb2.PortNum.ROUTING_APP}
+    assert [r.sender for r in bob.routing] == [alice.node_num]  # bob's ACK got through
 
 
 def test_no_ack_means_three_attempts_then_a_nak(mesh: Mesh) -> None:
@@ -262,7 +267,7 @@ def test_a_relay_repeating_a_dm_is_only_an_implicit_ack(mesh: Mesh) -> None:
 
 def test_a_lost_ack_is_answered_again_when_the_sender_retransmits() -> None:
     # With this seed the lossy link drops bob's first ACK and carries everything else.
-    with Mesh(clock=Clock(speed=SPEED), seed=12) as mesh:
+    with Mesh(clock=Clock(speed=SPEED), seed=56) as mesh:
         alice, bob = handhelds(mesh.add_line(2, loss=0.5))
         packet_id = alice.send_text("ack me", to=bob.node_num)
         assert alice.wait_for_ack(packet_id).sender == bob.node_num
@@ -271,7 +276,10 @@ def test_a_lost_ack_is_answered_again_when_the_sender_retransmits() -> None:
             (alice.node_num, "origin"),
             (bob.node_num, "ack"),  # lost
             (alice.node_num, "retransmit"),
-            (bob.node_num, "ack"),
+            (bob.node_num, "retransmit"),  # bob's ACK wants an ACK: unanswered, it goes again
+            (bob.node_num, "ack"),  # and the retransmitted text is answered anew
+            (alice.node_num, "ack"),  # alice's 0-hop ACK of each
+            (alice.node_num, "ack"),
         ]
         assert [t.text for t in bob.inbox] == ["ack me"]  # the retransmission is not shown again
         assert mesh.node_stats(bob).duplicates == 1
@@ -284,7 +292,9 @@ def test_every_transmission_is_booked_as_airtime_and_duty_cycle(mesh: Mesh) -> N
     a, b, c = handhelds(mesh.add_line(3))
     a.send_text("x" * 200, hop_limit=1)
     mesh.wait_idle()
-    full = lora.airtime_seconds(221, mesh.preset)
+    # 16-byte header, 205 bytes of Data and the 2-byte bitfield the originator adds
+    full = lora.airtime_seconds(223, mesh.preset)
+    assert [r.payload_bytes for r in mesh.log] == [223, 223]
     assert [(r.sender, r.airtime) for r in mesh.log] == [
         (a.node_num, pytest.approx(full)),
         (b.node_num, pytest.approx(full)),
@@ -311,7 +321,7 @@ def test_a_radio_over_its_duty_cycle_refuses_to_send() -> None:
             ids.append(sender.send_text("x" * 200, hop_limit=0))
             mesh.wait_idle()
 
-        per_packet = lora.airtime_seconds(221, lora.LONG_SLOW)
+        per_packet = lora.airtime_seconds(223, lora.LONG_SLOW)
         assert len(listener.inbox) == 3
         stats = mesh.node_stats(sender)
         assert stats.dropped_duty_cycle == 1
