@@ -213,19 +213,22 @@ def ask(
     timeout: float = REPLY_TIMEOUT,
     pki: bool = False,
 ) -> str:
-    """Send `text` to `node` as a direct message and return the board's next reply.
+    """Send `text` to `node` and return the board's next reply (always a direct message).
 
-    `pki` sends it PKI-encrypted, as a handheld does once it holds the board's public key.
-    When the handheld's firmware reports the message undelivered (its NAK after its own
-    retries: lost to collisions), the person sends it again, as people do when the app says
-    so; a message that did get through is never sent twice.
+    On channel 0 it is a direct message, PKI-encrypted by the handheld's firmware (2.7.14+),
+    as `pki` insists. On another channel it is the `!` command on that channel, since a direct
+    message always reaches the board on channel 0, the public ring's (Router.cpp
+    perhapsDecode). When the handheld's firmware reports the message undelivered (its NAK
+    after its own retries: lost to collisions), the person sends it again, as people do when
+    the app says so; a message that did get through is never sent twice.
     """
     before = len(person.inbox)
     deadline = time.monotonic() + timeout
     for _ in range(SENDS):
-        packet_id = person.send_text(
-            text, to=node.radio.node_num, channel=channel, pki_encrypted=pki
-        )
+        if channel == 0:
+            packet_id = person.send_text(text, to=node.radio.node_num, pki_encrypted=pki)
+        else:
+            packet_id = person.send_text(f"!{text}", channel=channel)
         heard = person.wait_for_answer(
             packet_id,
             lambda t: t.sender == node.radio.node_num and person.inbox.index(t) >= before,

@@ -64,6 +64,8 @@ HOSTILE_TEXTS: list[tuple[bytes, str]] = [
 
 def test_hostile_texts_get_a_clear_answer_and_store_nothing(board_node: BoardNode) -> None:
     senders = range(0x1000, 0x1000 + len(HOSTILE_TEXTS))  # one each: not about the rate limit
+    for sender in senders:  # their node info (and key) heard: the reply can be PKI-encrypted
+        board_node.radio.add_handheld(sender, f"hostile {sender:x}")
     for sender, (text, _) in zip(senders, HOSTILE_TEXTS, strict=True):
         deliver(board_node, sender, text, portnums_pb2.PortNum.TEXT_MESSAGE_APP, direct=True)
     answers = [board_node.radio.wait_for_texts(sender, 1)[0] for sender in senders]

@@ -33,12 +33,12 @@ from node.daemon import Daemon, packet_airtime
 from node.demo.neighbourhood import Neighbourhood, ask
 from node.link import Delivery, LinkDown, LinkFactory
 from node.meshtastic_link import MeshtasticLink
-from node.outbox import Outbox, OutboxTiming
+from node.outbox import MIN_TEXT_INTERVAL, Outbox, OutboxTiming
 from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import SimulatedRadio, node_id
 from node.supervisor import SupervisorConfig
-from tests.conftest import FAST_PACING, HANDHELD, OTHER_HANDHELD
+from tests.conftest import HANDHELD, OTHER_HANDHELD
 
 ANA = node_id(HANDHELD)
 BEN = node_id(OTHER_HANDHELD)
@@ -84,7 +84,7 @@ def serving(
     db_path: Path,
     *,
     timing: OutboxTiming = QUICK,
-    text_interval: float = FAST_PACING,
+    text_interval: float = MIN_TEXT_INTERVAL,
 ) -> Iterator[Store]:
     """A board daemon on `radio` and the database at `db_path`, until the block ends."""
     store = Store.open(db_path)
@@ -323,7 +323,7 @@ def test_a_reply_relayed_to_a_handheld_two_hops_away_is_sent_once(
 def test_text_pacing_holds_for_retries_of_unacknowledged_replies(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    interval = 1.0  # well above the 0.5 s a short text takes on air
+    interval = MIN_TEXT_INTERVAL  # the firmware refuses texts less than 2 s apart
     # No answer within 0.2 s and no backoff: only the pacing keeps retries apart.
     impatient = OutboxTiming(ack_timeout=0.2, backoff=(0.0,), link_retry=0.1)
     people = (HANDHELD, OTHER_HANDHELD)
@@ -338,7 +338,7 @@ def test_text_pacing_holds_for_retries_of_unacknowledged_replies(
         ) as store:
             for num in people:
                 radio.receive_text(num, "list")
-            eventually(lambda: all(gave_up(caplog, node_id(num)) for num in people), timeout=20)
+            eventually(lambda: all(gave_up(caplog, node_id(num)) for num in people), timeout=40)
             assert queued_replies(store) == []
         texts = [t for t in radio.transmissions if t.text is not None]
     assert [t.packet.to for t in texts] == list(people) * impatient.attempts

@@ -20,8 +20,11 @@ def test_a_command_on_an_unserved_channel_gets_no_reply_and_stores_nothing(
 ) -> None:
     radio = board_node.radio
     with caplog.at_level(logging.INFO, logger="board.rings"):
-        radio.receive_text(HANDHELD, "post meal Soup on a ring we do not serve", channel=UNSERVED)
-        radio.receive_text(HANDHELD, "list", channel=UNSERVED)
+        # A ring is reached by a `!` command on its channel (a DM is always the public ring's).
+        radio.receive_text(
+            HANDHELD, "!post meal Soup on a ring we do not serve", channel=UNSERVED, direct=False
+        )
+        radio.receive_text(HANDHELD, "!list", channel=UNSERVED, direct=False)
         # Replies leave in order, so anything the two above caused would come before this one.
         assert board_node.ask("list", channel=0) == "no bulletins"
     assert [t.packet.channel for t in radio.transmissions if t.packet.to == HANDHELD] == [0]

@@ -80,7 +80,7 @@ def test_status_of_a_serving_daemon_and_after_it_stops(
         daemon = start_daemon(radio.port, db, config)
         daemon.wait_for_log("serving")
         radio.receive_text(HANDHELD, "post meal Soup at the hall", channel=0)
-        radio.receive_text(HANDHELD, "post tool Ladder", channel=1)
+        radio.receive_text(HANDHELD, "!post tool Ladder", channel=1, direct=False)
         # The second reply goes out only after the first one's airtime is booked.
         radio.wait_for_texts(HANDHELD, 2, timeout=30)
 

@@ -166,9 +166,9 @@ def test_the_human_report_is_one_aligned_line_per_finding_with_fixes_below(
     assert lines[1 + len(port_lines)].startswith(
         "ok    link       radio !5b0a4d01 (Meshboard sim) answered the"
     )
-    radio_lines = lines[lines.index("ok    firmware   2.7.15 (PKI direct messages supported)") :]
+    radio_lines = lines[lines.index("ok    firmware   2.7.26 (PKI direct messages supported)") :]
     assert radio_lines[:9] == [
-        "ok    firmware   2.7.15 (PKI direct messages supported)",
+        "ok    firmware   2.7.26 (PKI direct messages supported)",
         "fail  region     UNSET: the radio will not transmit",
         f"      fix: meshtastic --port {radio.port} --set lora.region EU_868"
         "   # or yours: US, UK_868, ANZ, IN, ...",
