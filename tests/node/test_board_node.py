@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timedelta
 
 from click.testing import CliRunner
+from meshtastic.protobuf import mesh_pb2
 
 from board.handheld.paging import MORE_SUFFIX
 from node.cli import cli
@@ -99,3 +100,45 @@ def test_a_long_bulletin_arrives_in_packets_of_at_most_200_bytes(board_node: Boa
     assert len(pages) > 1
     assert all(len(t.packet.decoded.payload) <= 200 for t in board_node.radio.transmissions)
     assert text in "".join(p.removesuffix(MORE_SUFFIX) for p in pages)
+
+
+def test_commands_in_quick_succession_each_get_one_reply_under_the_firmware_rules(
+    board_node: BoardNode,
+) -> None:
+    """Through a radio that enforces 2.7.26's client rules (2 s between texts, repeated ids
+    ignored, PKI DMs): every reply is shown once, the texts were accepted at least 2 s apart,
+    and every reply went on air as a PKI DM on channel 0."""
+    radio = board_node.radio
+    ref = board_node.ask("post notice Street party sat").split()[1]
+    for command in ("help", "list", f"read {ref}", "more"):  # five in all: the fair share
+        radio.receive_text(HANDHELD, command)
+    replies = radio.wait_for_texts(HANDHELD, 5)
+    texts = {t.packet.id for t in radio.transmissions if t.text is not None}
+
+    def on_air() -> list[mesh_pb2.MeshPacket]:
+        return [air.packet for air in radio.on_air if air.packet.id in texts]
+
+    radio.wait_until(lambda: len(on_air()) == 5)
+    assert len(radio.texts_to(HANDHELD)) == 5  # nothing twice
+    assert radio.refused == []  # the radio took every text the board handed it
+    accepted = [t.at for t in radio.transmissions if t.text is not None]
+    assert min(b - a for a, b in itertools.pairwise(accepted)) >= 2.0
+    dms = on_air()
+    assert {(p.channel, p.pki_encrypted) for p in dms} == {(0, True)}
+    assert replies[1].startswith("DM me") and replies[-1] == "nothing more"
+
+
+def test_four_handhelds_sending_list_at_once_each_get_their_reply_once(
+    board_node: BoardNode,
+) -> None:
+    radio = board_node.radio
+    people = [0x2000 + n for n in range(4)]
+    for person in people:
+        radio.add_handheld(person, f"neighbour {person:x}")
+    for person in people:
+        radio.receive_text(person, "list")
+    for person in people:
+        assert radio.wait_for_texts(person, 1) == ["no bulletins"]
+    radio.wait_until(lambda: len(radio.transmissions) >= 4)
+    assert [len(radio.texts_to(person)) for person in people] == [1, 1, 1, 1]
+    assert radio.refused == []
