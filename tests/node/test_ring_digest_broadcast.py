@@ -20,14 +20,17 @@ DIGEST = MeshboardConfig(rings=(RingSpec("public", 0, digest=timedelta(minutes=1
 
 
 def test_new_bulletins_are_broadcast_once_per_interval(tmp_path: Path) -> None:
-    with SimulatedRadio() as radio:
+    # One clock for the board and its radio: the firmware's 2 s between the client's texts
+    # and the board's 2.25 s pacing are both counted in it, and the airtime too.
+    clock = Clock(speed=SPEED)
+    with SimulatedRadio(clock=clock) as radio:
         radio.add_handheld(HANDHELD, "Ana")
         store = Store.open(tmp_path / "board.db")
         daemon = Daemon.assemble(
             radio.port,
             store,
             board=BoardConfig(),
-            clock=Clock(speed=SPEED),
+            clock=clock,
             config=DIGEST,
         )
         stop = threading.Event()
@@ -45,6 +48,7 @@ def test_new_bulletins_are_broadcast_once_per_interval(tmp_path: Path) -> None:
             assert [t.text for t in broadcasts] == ["new: 2 meal, 1 tool (send list)"]
             assert broadcasts[0].packet.channel == 0
             assert not broadcasts[0].packet.want_ack  # nobody would acknowledge a broadcast
+            assert not radio.refused  # the replies and the digest all kept the firmware's pace
         finally:
             stop.set()
             thread.join(timeout=15)

@@ -6,19 +6,24 @@ clock runs `SPEED` times faster than real time (the subscription batch delay is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from board.errors import NotFound
 from board.handheld.commands import BoardConfig
 from board.handheld.tools import describe
 from board.store.bulletins import Store
 from board.store.tools import ToolStore
 from board.sync.engine import SyncConfig
-from node.demo.neighbourhood import BoardNode, Neighbourhood, ask
+from node.demo.neighbourhood import SENDS, BoardNode, Neighbourhood
 from node.sim.handheld import HeardText, VirtualHandheld
 from node.sim.mesh import Mesh
-from tests.node.meshes import TWO_RINGS, board_line, post
+from node.sim.router import PKI_KEY
+from tests.node.meshes import INNER, TWO_RINGS, board_line
 
 SYNC_RINGS = frozenset({0, 1})
 CONVERGE = 30.0  # real seconds
+#: Real seconds (about 17 simulated minutes) a person waits for an answer before sending again.
+PATIENCE = 10.0
 
 
 def store_of(node: BoardNode) -> Store:
@@ -34,6 +39,54 @@ def state_at(hood: Neighbourhood, node: BoardNode, ref: str, ring: int = 0) -> s
     except NotFound:
         return "absent"
     return describe(ToolStore(store).get(tool.id), now, BoardConfig().tz)
+
+
+def ask(
+    person: VirtualHandheld,
+    node: BoardNode,
+    text: str,
+    channel: int = 0,
+    *,
+    accept: Callable[[HeardText], bool] = lambda _: True,
+) -> str:
+    """The board's next reply to `text` (that `accept` takes), sent as a person sends it.
+
+    On channel 0 a direct message, which reaches the public ring; on a private ring's channel
+    the `!` command broadcast there, with want_ack as the apps send a channel message, so the
+    person's firmware sends it again until it hears a radio repeat it. The person sends it
+    again when the app reports it undelivered (a NAK), and when no answer comes within
+    PATIENCE: a firmware that heard a relay repeat the packet counts it delivered (an implicit
+    ACK), though the board may have lost it to a collision. (`neighbourhood.ask` broadcasts
+    without want_ack and waits for a NAK that an implicit ACK never brings.)
+    """
+    before = len(person.inbox)
+    for _ in range(SENDS):
+        if channel == 0:
+            packet_id = person.send_text(text, to=node.radio.node_num)
+        else:
+            packet_id = person.send_text(f"!{text}", channel=channel, want_ack=True)
+        try:
+            heard = person.wait_for_answer(
+                packet_id,
+                lambda t: (
+                    t.sender == node.radio.node_num
+                    and person.inbox.index(t) >= before
+                    and accept(t)
+                ),
+                timeout=PATIENCE,
+            )
+        except TimeoutError:
+            continue
+        if heard is not None:
+            return heard.text
+    raise AssertionError(f"{person.node_id}: no answer to {text!r} after {SENDS} sends")
+
+
+def post(person: VirtualHandheld, node: BoardNode, text: str, channel: int = 0) -> str:
+    """Post as `person` at `node`; returns the `#ref` the board's `ok #ref` reply gave."""
+    reply = ask(person, node, text, channel)
+    assert reply.startswith("ok #"), reply
+    return reply.split()[1]
 
 
 def ask_owner(
@@ -55,16 +108,7 @@ def ask_owner(
 def answer(person: VirtualHandheld, node: BoardNode, text: str, channel: int = 0) -> str:
     """The board's answer to `text`, past any forwarded ask that arrives meanwhile (an ask
     sent again by `ask_owner` may reach the owner after the first one did)."""
-    before = len(person.inbox)
-    person.send_text(text, to=node.radio.node_num, channel=channel)
-    return person.wait_for_text(
-        lambda t: (
-            t.sender == node.radio.node_num
-            and person.inbox.index(t) >= before
-            and not t.text.startswith("ask ")
-        ),
-        timeout=CONVERGE,
-    ).text
+    return ask(person, node, text, channel, accept=lambda t: not t.text.startswith("ask "))
 
 
 def heard(person: VirtualHandheld, start: str) -> list[HeardText]:
@@ -155,7 +199,19 @@ def test_a_private_rings_tools_never_reach_another_channel(mesh: Mesh, hood: Nei
         "subscribed to tool: new ones come by DM; unsub tool stops",
         f"no bulletin {ref}",
     ]
-    assert not any(t.channel != 1 and ref.removeprefix("#") in t.text for t in ana.inbox)
+    # Ana hears of her tool only within the ring: a `!` command on its channel, or a board's
+    # answer as a PKI direct message (on channel 0, as every DM arrives; only her radio can
+    # read it), from one of the inner boards.
+    inner_boards = {near.radio.node_num, far.radio.node_num}
+    about = [t for t in ana.inbox if ref.removeprefix("#") in t.text]
+    assert about and all(
+        t.channel == 1 or (t.direct and t.pki_encrypted and t.sender in inner_boards) for t in about
+    )
+    # On the air the tool's name goes out on the inner key, or to Ana or Ben as a PKI DM.
+    on_air = [r for r in mesh.log if b"Secret drill" in r.payload]
+    members = {ana.node_num, ben.node_num}
+    assert {r.channel for r in on_air if r.to not in members} == {(INNER.name, INNER.psk)}
+    assert {r.channel for r in on_air if r.to in members} == {PKI_KEY}
     public_store = store_of(public_board)
     assert public_store.count() == 0
     assert ToolStore(public_store).active(0, mesh.clock.now()) == []
