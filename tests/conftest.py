@@ -76,7 +76,7 @@ def running_board(
     radio.add_handheld(HANDHELD, "Ana")
     radio.add_handheld(OTHER_HANDHELD, "Bo")
     clock = Clock(speed=SPEED)
-    radio.clock = clock  # the radio's firmware counts its 2 s in the board's time
+    radio.use_clock(clock)  # the radio's firmware counts its 2 s in the board's time
     db_path = tmp_path / "board.db"
     store = Store.open(db_path)
     daemon = Daemon.assemble(

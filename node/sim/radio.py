@@ -262,6 +262,10 @@ class SimulatedRadio:
         """Call `listener` (on the radio's thread) for every packet the client transmits."""
         self._transmit_listeners.append(listener)
 
+    def use_clock(self, clock: Clock) -> None:
+        """Keep the firmware's time (rate limits, the TX queue's airtime) by `clock`."""
+        self.clock = self.air.clock = clock
+
     def attach(self, mesh_router: RadioRouter, clock: Clock) -> None:
         """Put this radio into a mesh: what it sends goes there, timed by the mesh's clock."""
         self.clock = clock
