@@ -5,21 +5,36 @@
 A real daemon serves through the real meshtastic client on a simulated radio's pty while COUNT
 random or mutated frames (valid FromRadio frames with bit flips, cut short, with wrong lengths,
 stray start bytes, pure noise) go down the line, mixed with valid ones: texts and board-plane
-packets from handhelds and neighbouring boards, telemetry, node info, logs. Every PROBE_EVERY
-frames a new handheld sends `help` and must be answered. At the end the daemon must still be
+packets from handhelds and neighbouring boards, telemetry, node info, logs. The valid ones are
+what a 2.7.26 radio hands its client: a text direct message to the board arrives PKI-encrypted
+on channel 0 with its sender's public key (a channel-key one is dropped by the radio since
+2.7.14), a broadcast on its channel. Every PROBE_EVERY frames a new handheld, known to the radio,
+sends `help` as such a direct message and must be answered. At the end the daemon must still be
 serving, no exception may have come out of `board/` or `node/` on any thread, and the store must
-pass `PRAGMA integrity_check`. Prints what was fed, how long it took and the crashes as JSON.
+pass `PRAGMA integrity_check`. Prints what was fed, how long it took, the crashes, and what the
+outbox and the radio made of the replies (attempts, ACKs, what the radio refused: its rules for
+clients, `node/sim/phone_api.py`, hold throughout) as JSON.
 
 Two messages that the client acts on by design are not fed, and are counted instead: `rebooted`
 (the client starts the handshake again and reports the connection lost, so the daemon exits for
 its supervisor to restart it) and a `queueStatus` with no free slot (the client stops sending
-until the radio reports room again, which the simulated radio does only after a packet). The
-client's reader is modelled byte for byte (`ClientReader`) to know what it will parse, and the
-line is padded back to idle after each frame, so that a cut-short frame never swallows the
-simulated radio's own frames that follow it.
+until a QueueStatus reports room again). The simulated radio reports room after each packet the
+client hands it, in answer to a heartbeat, and unasked once its queue drains after it reported
+it full itself; a fed "full" is not the radio's own state, so nothing unasked would follow it,
+and the client would stall until its next heartbeat, five minutes on. The client's reader is
+modelled byte for byte (`ClientReader`) to know what it will parse, and the line is padded back
+to idle after each frame, so that a cut-short frame never swallows the simulated radio's own
+frames that follow it.
 
-The airtime budget is lifted for the run (the budget is not under test, and a long run would
-exhaust an hour's worth); everything else is as `meshboard run` builds it.
+The daemon and the radio share one clock, run `--speed` times faster than real time: the radio
+measures its 2 s between texts (and the LoRa airtime its TX queue drains at) in the same seconds
+the daemon paces its replies in. A radio thread that falls behind the busy line reads two
+replies at once, so a fast run counts a few as rate limited (their NAK goes to node 0 on the
+air, so the outbox tries again after its ACK timeout). A mutated frame names senders the radio
+never heard of: a reply to one is refused for want of its public key (PKI_SEND_FAIL_PUBLIC_KEY,
+2.7.19+). The airtime budget is lifted for the run (the budget is not under test, and a long
+run would exhaust an hour's worth); everything else is as `meshboard run` builds it, the reply
+pacing (`node.outbox.MIN_TEXT_INTERVAL`) included.
 """
 
 from __future__ import annotations
@@ -61,6 +76,7 @@ from node.link import BOARD_PORT
 from node.meshtastic_link import MeshtasticLink
 from node.sim.framing import START1, START2, encode_frame
 from node.sim.radio import BROADCAST_NUM, SimulatedRadio
+from node.sim.router import stand_in_key
 
 REPO = Path(__file__).resolve().parent.parent
 OURS = (str(REPO / "board"), str(REPO / "node"))
@@ -135,22 +151,31 @@ def classify(payload: bytes) -> str:
 UNSAFE = frozenset({"rebooted", "queueStatus-full"})
 
 
-def _packet(sender: int, to: int, port: int, payload: bytes, rng: random.Random) -> bytes:
+def _packet(
+    sender: int, to: int, port: int, payload: bytes, rng: random.Random, *, pki: bool = False
+) -> bytes:
+    """A packet as the radio hands it to its client; `pki`: a direct message it decrypted with
+    the sender's public key, which always arrives on channel 0 (Router.cpp perhapsDecode)."""
     packet = mesh_pb2.MeshPacket(
         to=to,
-        channel=rng.choice((0, 0, 0, 1)),
+        channel=0 if pki else rng.choice((0, 0, 0, 1)),
         id=rng.getrandbits(32) or 1,
         decoded=mesh_pb2.Data(portnum=port, payload=payload),
         rx_time=int(time.time()),
         hop_limit=3,
         hop_start=3,
+        pki_encrypted=pki,
+        public_key=stand_in_key(sender) if pki else b"",
     )
     setattr(packet, "from", sender)
     return mesh_pb2.FromRadio(packet=packet).SerializeToString()
 
 
 def templates(board: int, rng: random.Random) -> list[bytes]:
-    """Valid FromRadio payloads of every kind a radio sends, to be fed and mutated."""
+    """Valid FromRadio payloads of every kind a radio sends, to be fed and mutated.
+
+    Text direct messages to the board come PKI-encrypted from the handhelds the radio knows
+    (`run` adds them with the same stand-in keys), as a 2.7.14+ radio passes no other."""
     now = datetime.now(UTC)
     text = PORT.TEXT_MESSAGE_APP
     out = []
@@ -158,7 +183,7 @@ def templates(board: int, rng: random.Random) -> list[bytes]:
         for words in ("anyone at the hall?", "!weather", "soup's on", "list", "help"):
             out.append(_packet(sender, BROADCAST_NUM, text, words.encode(), rng))
         for words in ("help", "list", "post meal tue 18:00 Soup", "read #a3f0", "more", "x"):
-            out.append(_packet(sender, board, text, words.encode(), rng))
+            out.append(_packet(sender, board, text, words.encode(), rng, pki=True))
         out.append(_packet(sender, board, PORT.POSITION_APP, b"\x0d\x00\x00\x00\x00", rng))
         user = mesh_pb2.User(id=f"!{sender:08x}", long_name="Ana", short_name="Ana")
         out.append(_packet(sender, BROADCAST_NUM, PORT.NODEINFO_APP, user.SerializeToString(), rng))
@@ -259,7 +284,11 @@ class FuzzReport:
     not_fed: Counter[str] = field(default_factory=Counter)  # UNSAFE frames left out
     client_parse_errors: int = 0  # payloads dropped as undecodable (cf. client_parsed)
     client_other_errors: int = 0  # other errors the client caught and logged itself
-    replies_sent: int = 0
+    replies_sent: int = 0  # replies the radio took and put in its TX queue
+    outbox: dict[str, int] = field(default_factory=dict)  # the daemon's OutboxStats
+    # What the radio did not take from the client, by reason (rate limited, repeated id,
+    # refused by its Router: an unknown key, a full queue): node/sim/phone_api.py, router.py.
+    radio_refused: Counter[str] = field(default_factory=Counter)
     board_plane: dict[str, Any] = field(default_factory=dict)
     stored_bulletins: int = 0
     integrity_check: str = ""
@@ -361,14 +390,17 @@ def run(
 ) -> FuzzReport:
     """Feed `count` random or mutated frames to a serving daemon; see the module docstring.
 
-    `speed` runs the daemon's clock faster (replies are paced by their airtime, so a short run
-    in the tests would otherwise mostly wait); rate limits then refill as much faster.
+    `speed` runs the clock the daemon and the radio share faster (replies are paced 2.25 s
+    apart and by their airtime, so a short run in the tests would otherwise mostly wait); the
+    board's rate limits then refill, and the radio's 2 s text rule and TX queue pass, as much
+    faster.
     """
     rng = random.Random(seed)
     report = FuzzReport()
+    clock = Clock(speed=speed) if speed != 1.0 else SYSTEM_CLOCK
     with (
         tempfile.TemporaryDirectory() as scratch,
-        SimulatedRadio() as radio,
+        SimulatedRadio(clock=clock) as radio,
         _watching(report, quiet),
     ):
         for num in HANDHELDS:
@@ -381,8 +413,7 @@ def run(
             CommandHandler(store, BoardConfig(), limiter=RateLimiter(HANDHELD_RATES)),
             SyncEngine(store, SyncConfig(), random.Random(seed), limiter=RateLimiter(BOARD_RATES)),
             AirtimeBudget(limit_fraction=1.0, hard_fraction=1.0),
-            text_interval=0.2,
-            clock=Clock(speed=speed) if speed != 1.0 else SYSTEM_CLOCK,
+            clock=clock,
         )
         stop = threading.Event()
         failure: list[BaseException] = []
@@ -435,6 +466,8 @@ def run(
         stop.set()
         thread.join(timeout=30)
         report.replies_sent = len([t for t in radio.transmissions if t.text is not None])
+        report.outbox = asdict(daemon.outbox.stats)
+        report.radio_refused.update(r.reason for r in radio.refused)
         stats = daemon.sync_stats
         report.board_plane = {
             k: v for k, v in asdict(stats).items() if isinstance(v, int) and not isinstance(v, bool)
@@ -447,10 +480,15 @@ def run(
 
 
 def _probe(radio: SimulatedRadio, report: FuzzReport) -> None:
-    """A new handheld asks for help: the board must answer, however busy the line has been."""
+    """A new handheld asks for help: the board must answer, however busy the line has been.
+
+    Its radio has heard its NodeInfo (so the board's answer can be PKI-encrypted to it), and it
+    sends as 2.7.14+ firmware does: a PKI direct message, which reaches the board on channel 0.
+    """
     sender = PROBE_BASE + report.probes
     report.probes += 1
-    radio.receive_text(sender, "help", direct=True)
+    radio.add_handheld(sender, f"probe {report.probes}")
+    radio.receive_text(sender, "help", direct=True, pki_encrypted=True)
     try:
         radio.wait_for_texts(sender, 1, timeout=PROBE_TIMEOUT)
     except TimeoutError:

@@ -11,6 +11,8 @@ def test_random_and_mutated_frames_neither_crash_nor_silence_the_board() -> None
     assert report.crashes == 0, report.crash_details
     assert report.probes_answered == report.probes == 3
     assert report.integrity_check == "ok"
+    # Every attempt had a fresh id: the radio ignores one among the last 20 it was handed.
+    assert report.radio_refused["repeated id"] == 0, report.radio_refused
     # The model of the client's reader predicted exactly what the client failed to parse.
     assert report.client_parse_errors == report.client_parsed["unparsable"] > 0
     assert report.client_parsed["packet:TEXT_MESSAGE_APP"] > 0  # texts got through to the board
