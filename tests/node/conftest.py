@@ -48,7 +48,7 @@ def hood(request: pytest.FixtureRequest, mesh: Mesh, tmp_path: Path) -> Iterator
     """Board daemons on `mesh`, syncing the test module's `SYNC_RINGS` (default: ring 0)."""
     rings = getattr(request.module, "SYNC_RINGS", frozenset({0}))
     sync = SyncConfig(rings=rings)
-    with Neighbourhood(mesh, tmp_path, board=BoardConfig(), sync=sync, text_interval=1.5) as hood:
+    with Neighbourhood(mesh, tmp_path, board=BoardConfig(), sync=sync) as hood:
         yield hood
 
 
