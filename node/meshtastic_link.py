@@ -274,7 +274,7 @@ class MeshtasticLink:
         packet_id = _uint32(status.mesh_packet_id) or 0
         if status.res and packet_id and self._on_receive is not None:
             logger.info("the radio refused packet %#x (queue status res %d)", packet_id, status.res)
-            self._on_receive(Delivery(packet_id=packet_id, error=QUEUE_REFUSED))
+            self._on_receive(Delivery(packet_id=packet_id, error=_refusal(status.res)))
 
     def _handle_lost(self, interface: Any) -> None:
         if not self._is_ours(interface):
@@ -374,6 +374,25 @@ class _CancellableSerialInterface(SerialInterface):  # type: ignore[misc]
             if time.monotonic() >= deadline:
                 break
         super()._waitConnected(timeout=0.0)  # the client's own timeout error, or its failure
+
+
+#: QueueStatus `res` values that are the firmware's own error codes, not Routing.Error names
+#: (ERRNO_UNKNOWN for a full queue, NO_INTERFACES, DISABLED, SHOULD_RELEASE: src/mesh/
+#: MeshTypes.h); they overlap Routing.Error numbers, so they are read first.
+_ERRNO_CODES = frozenset({32, 33, 34, 35})
+
+
+def _refusal(res: int) -> str:
+    """What a QueueStatus `res` says: a Routing.Error name where the firmware passes one on
+    (`MeshService::sendToMesh` reports what `Router::sendLocal` returned: DUTY_CYCLE_LIMIT,
+    PKI_SEND_FAIL_PUBLIC_KEY, ...), else QUEUE_REFUSED. A missing key must stay that person's
+    problem, not hold every reply back as a full queue does."""
+    if res in _ERRNO_CODES:
+        return QUEUE_REFUSED
+    try:
+        return str(mesh_pb2.Routing.Error.Name(res))
+    except ValueError:
+        return QUEUE_REFUSED
 
 
 def _check_size(size: int) -> None:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from meshtastic.protobuf import mesh_pb2, portnums_pb2
 
 from node.link import BOARD_PORT, RadioMetrics, ReceivedBoardPacket, ReceivedText
-from node.meshtastic_link import _to_received
+from node.meshtastic_link import _refusal, _to_received
 from node.sim.framing import MAX_FRAME_PAYLOAD, START1, FrameDecoder, encode_frame
 
 ME = 0x5B0A4D01
@@ -169,3 +169,17 @@ def test_a_pki_direct_message_is_the_public_rings_whatever_its_channel_field(cha
     received = _to_received(client_dict(packet), ME)
     assert isinstance(received, ReceivedText)
     assert (received.channel, received.verified) == (0, True)
+
+
+@pytest.mark.parametrize(
+    ("res", "error"),
+    [
+        (32, "QUEUE_REFUSED"),
+        (9, "DUTY_CYCLE_LIMIT"),
+        (39, "PKI_SEND_FAIL_PUBLIC_KEY"),
+        (250, "QUEUE_REFUSED"),
+    ],
+)
+def test_a_queue_status_refusal_keeps_the_firmwares_reason(res: int, error: str) -> None:
+    """A missing key (39) holds back one person's reply; a full queue (32) every reply."""
+    assert _refusal(res) == error
