@@ -15,6 +15,8 @@ at a Pi with an editor open, not at a debugger.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import tomllib
 from collections.abc import Mapping
@@ -25,7 +27,10 @@ from typing import Any
 
 from board.errors import BoardError
 
-MAX_CHANNEL = 7  # Meshtastic radios have eight channels, 0-7
+MAX_CHANNEL = 7
+PUBLIC_KEY_BYTES = (
+    32  # a Meshtastic node's Curve25519 public key  # Meshtastic radios have eight channels, 0-7
+)
 RING_NAME = re.compile(r"[a-z][a-z0-9-]{0,11}")
 NODE_ID = re.compile(r"![0-9a-f]{8}")
 _DURATION = re.compile(r"(\d+)\s*([mhdw])")
@@ -54,9 +59,15 @@ serve = true             # store, relay and answer this ring's bulletins on this
 moderators = ["!1234abcd", "!5678ef01", "!9abc2345"]
 rotation = "1w"          # m, h, d or w: "1w" is one week each
 starts = "2026-01-05"
-# Public keys of the boards whose moderation this board accepts over the air
-# (`meshboard moderators` prints this board's own key). Empty: only this board's own.
+# Public keys of the boards whose moderation and ring members this board accepts over
+# the air (`meshboard moderators` prints this board's own key). Empty: only this board's own.
 boards = []
+# Each moderator's radio public key, pinned: a `mod` command from that node id with any
+# other key is refused. `meshboard moderators --pin` copies them from the radio once you
+# have compared them with the moderators' own screens. Unpinned moderators are trusted on
+# the key their radio presents (the firmware's PKI check alone).
+# [ring.moderation.keys]
+# "!1234abcd" = "base64 of the 32-byte key"
 
 # An invitation-only circle on its own channel key. Set the channel up on the radio first
 # (firmware_notes/radio.md); a board that does not serve it ignores it entirely. Delete this
@@ -113,6 +124,22 @@ class RingSpec:
     digest: timedelta | None = None  # opt-in digest broadcast, at most one per interval
     rotation: Rotation | None = None
     trusted_boards: tuple[str, ...] = ()  # base64 public keys whose moderation we accept
+    #: Moderators' radio public keys, as the operator pinned them (`meshboard moderators
+    #: --pin`): node id -> 32-byte key. A `mod` command from a pinned moderator's node id is
+    #: carried out only when the radio decrypted it with this key.
+    pinned_keys: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def private(self) -> bool:
+        """An inner circle: any ring but the primary channel's, which everyone can read."""
+        return self.channel != 0
+
+    def pinned_key(self, node: str) -> bytes | None:
+        return dict(self.pinned_keys).get(node)
+
+    def moderates(self, node: str) -> bool:
+        """Whether `node` is one of this ring's moderators (on duty or not)."""
+        return self.rotation is not None and node in self.rotation.moderators
 
 
 @dataclass(frozen=True)
@@ -206,17 +233,19 @@ def _ring(table: object, index: int, prefix: str) -> RingSpec:
         if not isinstance(digest_text, str):
             raise ConfigError(f'{where}: digest must be a duration such as "6h"')
         digest = parse_duration(digest_text, where=f"{where}: digest")
-    rotation, boards = _moderation(table.get("moderation"), where)
-    return RingSpec(name, channel, serve, digest, rotation, boards)
+    rotation, boards, pinned = _moderation(table.get("moderation"), where)
+    return RingSpec(name, channel, serve, digest, rotation, boards, pinned)
 
 
-def _moderation(table: object, where: str) -> tuple[Rotation | None, tuple[str, ...]]:
+def _moderation(
+    table: object, where: str
+) -> tuple[Rotation | None, tuple[str, ...], tuple[tuple[str, bytes], ...]]:
     if table is None:
-        return None, ()
+        return None, (), ()
     where = f"{where}: moderation"
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: not a table")
-    unknown = set(table) - {"moderators", "rotation", "starts", "boards"}
+    unknown = set(table) - {"moderators", "rotation", "starts", "boards", "keys"}
     if unknown:
         raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
     moderators = table.get("moderators", [])
@@ -242,4 +271,26 @@ def _moderation(table: object, where: str) -> tuple[Rotation | None, tuple[str, 
     if not isinstance(boards, list) or not all(isinstance(b, str) and b for b in boards):
         raise ConfigError(f"{where}: boards must be a list of public keys")
     rotation = Rotation(tuple(m.lower() for m in moderators), period, starts.astimezone(UTC))
-    return rotation, tuple(boards)
+    return rotation, tuple(boards), _pinned(table.get("keys", {}), rotation, where)
+
+
+def _pinned(table: object, rotation: Rotation, where: str) -> tuple[tuple[str, bytes], ...]:
+    """`keys = { "!1234abcd" = "<base64>" }`: each moderator's radio key, 32 bytes."""
+    if not isinstance(table, dict):
+        raise ConfigError(f'{where}: keys must be a table like {{ "!1234abcd" = "<base64>" }}')
+    pinned = []
+    for node, text in table.items():
+        node = node.lower()
+        if node not in rotation.moderators:
+            raise ConfigError(f"{where}: keys: {node!r} is not one of the moderators")
+        try:
+            key = base64.b64decode(text, validate=True) if isinstance(text, str) else b""
+        except binascii.Error:
+            key = b""
+        if len(key) != PUBLIC_KEY_BYTES:
+            raise ConfigError(
+                f"{where}: keys: {node}'s key must be the 32-byte public key in base64, "
+                "as `meshboard moderators --pin` writes it"
+            )
+        pinned.append((node, key))
+    return tuple(sorted(pinned))

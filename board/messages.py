@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # carried, never used: importing them here would make this leaf a hub
     from board.bulletin import Bulletin
+    from board.wire.members import MemberMsg
     from board.wire.moderation import ModerationMsg
     from board.wire.tools import AskMsg, ToolStateMsg
 
@@ -28,6 +29,9 @@ class Inbound:
     direct: bool  # a direct message to the board, not a shared channel
     now: datetime  # UTC aware
     verified: bool = False  # a PKI-encrypted direct message: the radio checked the sender's key
+    #: The sender's public key as the radio holds it (the one it decrypted a PKI direct message
+    #: with); None when the radio has none for the sender yet.
+    public_key: bytes | None = None
 
 
 #: `Reply.to` for a text to everyone on the ring: the opt-in ring digest, nothing else.
@@ -65,6 +69,7 @@ class Outcome:
     tool_states: list[ToolStateMsg] = field(default_factory=list)  # owners' new words to sync
     asks: list[AskMsg] = field(default_factory=list)  # asks to pass on to other boards
     moderated: list[ModerationMsg] = field(default_factory=list)  # signed, for other boards
+    members: list[MemberMsg] = field(default_factory=list)  # joins and leaves, signed
 
 
 #: An extension's command (`board.handheld.commands.Extension`): the inbound message, the words

@@ -1,11 +1,16 @@
-"""Who may moderate: the rules a moderation action must pass, here and on every other board.
+"""Whom a board trusts: the rules a moderation action, or a ring's member record, must pass
+here and on every other board.
 
 A handheld's `mod del` is carried out only when the ring has a rotation, the sender is the
 moderator on duty now, and the radio marked the message as a PKI-encrypted direct message (the
 firmware checked the sender's key, so a node that borrowed the moderator's id on a shared
 channel key cannot pass). The board then signs the action; a board hearing it over the air
 checks the signature, that the key is its own or one it lists for the ring, and that the named
-moderator was on duty at the action's time by its own copy of the rotation.
+moderator was on duty at the action's time by its own copy of the rotation. A pinned
+moderator's action must also come with the pinned key.
+
+A member record (`board.wire.members`) is trusted the same way: signed by this board or one it
+lists for the ring.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from datetime import datetime, timedelta
 from board.config import DEFAULT_CONFIG, MeshboardConfig
 from board.errors import BoardError
 from board.signing import BoardKey, decode_public, verify
+from board.wire import members
+from board.wire.members import MemberMsg
 from board.wire.moderation import Action, ModerationMsg, signed_fields
 
 #: An action stamped further ahead of our clock than this is refused: a later time wins, so a
@@ -59,6 +66,22 @@ class ModerationPolicy:
             return "time is ahead of this board's clock"
         return None
 
+    def member_refusal(self, msg: MemberMsg, now: datetime) -> str | None:
+        """Why a member record heard from another board must be refused, or None to accept it.
+
+        The same trust as a moderation: a board this one lists for the ring witnessed it.
+        """
+        spec = self.config.by_channel(msg.ring)
+        if spec is None or not spec.private:
+            return "not a private ring"
+        if not verify(msg.board_key, msg.signed_bytes(), msg.signature):
+            return "bad signature"
+        if msg.board_key not in self.trusted(msg.ring):
+            return "board key not trusted on this ring"
+        if msg.at > now + MAX_CLOCK_AHEAD:
+            return "time is ahead of this board's clock"
+        return None
+
 
 def sign_action(
     key: BoardKey,
@@ -74,4 +97,21 @@ def sign_action(
     signature = key.sign(signed_fields(action, target, ring, moderator, at, expires_at))
     return ModerationMsg(
         action, target, ring, moderator, at, expires_at, key.public_bytes, signature
+    )
+
+
+def sign_member(
+    key: BoardKey,
+    ring: int,
+    node: str,
+    joined: bool,
+    radio_key: bytes,
+    at: datetime,
+    expires_at: datetime,
+) -> MemberMsg:
+    """A join or leave this board witnessed, signed so other boards can check it."""
+    at, expires_at = at.replace(microsecond=0), expires_at.replace(microsecond=0)
+    signed = members.signed_fields(ring, node, joined, at, expires_at, radio_key)
+    return MemberMsg(
+        ring, node, joined, at, expires_at, radio_key, key.public_bytes, key.sign(signed)
     )

@@ -28,14 +28,15 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from board.bulletin import Bulletin, is_control, new_bulletin
-from board.config import DEFAULT_CONFIG, MeshboardConfig
+from board.config import DEFAULT_CONFIG, ConfigError, MeshboardConfig, RingSpec
 from board.errors import BoardError, NotFound
+from board.handheld.membership import Membership
 from board.handheld.moderation import ModCommand, Moderation
 from board.handheld.paging import (
     MAX_PACKET_BYTES,
@@ -50,14 +51,12 @@ from board.messages import ExtensionCommand, Inbound, Outcome, Reply
 from board.ratelimit import RateLimiter, Verdict
 from board.signing import BoardKey
 from board.store.bulletins import Store
+from board.store.members import MemberStore
 from board.store.shares import tally_period
 from board.store.tools import loans_between
 from board.tally import calendar_month, handheld_line
 from board.types import TypeRegistry
 from board.when import format_when, is_day_only, parse_when
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +78,12 @@ POST_USAGE = "post needs text: post <type> [when] <text>"
 HINT = "send help for commands"
 NOTHING_MORE = "nothing more"
 SLOW_DOWN = "slow down: try again in {seconds} s"
+JOIN_HOW = "join: send !join on the ring's own channel (its key is your invitation)"
+WHICH_RING = (
+    "you are in {names}: start with the ring's name (e.g. {first} list) or send ring {first}"
+)
+#: Commands a person in several rings may send before choosing one.
+_RING_FREE = frozenset({"help", "?", "rings", "ring", "leave", "join"})
 
 _HEAD = re.compile(r"\s*(\S+)\s*")
 UTC_ZONE = ZoneInfo("UTC")
@@ -189,6 +194,7 @@ class CommandHandler:
         self._config = config
         self._limiter = limiter
         self._moderation = Moderation(store, config.rings, key, config.tz)
+        self.membership = Membership(MemberStore(store.engine), config.rings, key)
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
         self._changes = Outcome(replies=[])
         self._commands: dict[str, Command] = {
@@ -201,11 +207,18 @@ class CommandHandler:
             "del": self._delete,
             "mod": self._moderate,
             "tally": self._tally,
+            "join": self._join,
+            "leave": self._leave,
+            "rings": self._rings,
+            "ring": self._ring,
         }
         self._extensions = tuple(extensions)
         for extension in self._extensions:
             for word, command in extension.commands().items():
                 self._commands[word] = self._bind(command)
+        for spec in config.rings.rings:
+            if spec.name in self._commands:
+                raise ConfigError(f"ring {spec.name!r}: a ring may not be named like a command")
 
     def _bind(self, command: ExtensionCommand) -> Command:
         return lambda msg, rest: command(msg, rest, self._changes)
@@ -221,14 +234,32 @@ class CommandHandler:
                 return self._refuse(msg, verdict)
         self._forget_stale(msg.now)
         self._changes = Outcome(replies=[])
+        tag, ambiguous = "", tuple[str, ...]()
+        if msg.verified:  # PKI, on channel 0 whatever the sender meant: membership says the ring
+            served = self.membership.serve(replace(msg, text=body))
+            if served.msg.ring < 0:
+                return self._changes  # no ring this board serves is theirs
+            msg, body, tag, ambiguous = served.msg, served.msg.text, served.tag, served.ambiguous
+        else:  # heard on the ring's own channel: its sender holds the ring's key
+            record = self.membership.witness(msg)
+            if record is not None:
+                self._changes.members.append(record)
         try:
-            texts = self._dispatch(msg, body)
+            if ambiguous and _head(body)[0].lower() not in _RING_FREE:
+                names = " and ".join(ambiguous)
+                texts = [WHICH_RING.format(names=names, first=ambiguous[0])]
+            else:
+                texts = self._dispatch(msg, body)
         except BoardError as exc:
             texts = [truncate_utf8(str(exc), MAX_PACKET_BYTES)]
         self._changes.replies.extend(
-            Reply(to=msg.sender, ring=msg.ring, text=text) for text in _guard(texts)
+            Reply(to=msg.sender, ring=msg.ring, text=tag + text) for text in _guard(texts)
         )
         return self._changes
+
+    def key_learned(self, node: str, public_key: bytes, now: datetime) -> Outcome:
+        """The radio learned `node`'s key: the joins that waited for it are made now."""
+        return Outcome(replies=[], members=self.membership.key_learned(node, public_key, now))
 
     def _command_text(self, msg: Inbound) -> str | None:
         """The command without its prefix, or None when a shared-channel text is not for us."""
@@ -392,8 +423,62 @@ class CommandHandler:
         self._changes.deleted.append(bulletin.id)
         return [f"deleted #{bulletin.ref}"]
 
+    def _join(self, msg: Inbound, _rest: str) -> list[str]:
+        spec = self._config.rings.by_channel(msg.ring)
+        if msg.verified or spec is None or not spec.private:
+            return [JOIN_HOW]
+        if self.membership.pending(msg.ring, msg.sender):
+            return [f"joining {spec.name}: waiting for your radio's key; then DM me"]
+        return [f"you are in {spec.name}: DM me '{spec.name} list', or ring {spec.name}"]
+
+    def _leave(self, msg: Inbound, rest: str) -> list[str]:
+        name, _ = _head(rest)
+        if not msg.verified:  # `!leave` on the ring's own channel
+            spec = self._config.rings.by_channel(msg.ring)
+        else:
+            spec = self._your_ring(msg, name)
+        if spec is None or not spec.private:
+            return ["leave <ring>: you cannot leave the public ring"]
+        record = self.membership.leave(spec, msg.sender, msg.now)
+        if record is not None:
+            self._changes.members.append(record)
+        return [f"left {spec.name}; send !join on its channel to come back"]
+
+    def _rings(self, msg: Inbound, _rest: str) -> list[str]:
+        if not msg.verified:
+            return [f"this channel is {self._config.rings.name_of(msg.ring)}; DM me for yours"]
+        names = [
+            spec.name + ("*" if spec.channel == self.membership.chosen(msg.sender) else "")
+            for spec in self.membership.rings_of(msg)
+        ]
+        return [truncate_utf8("your rings: " + ", ".join(names), MAX_PACKET_BYTES)]
+
+    def _ring(self, msg: Inbound, rest: str) -> list[str]:
+        name, _ = _head(rest)
+        if not msg.verified:
+            return ["ring <name>: send it as a direct message"]
+        if not name:
+            return self._rings(msg, rest)
+        spec = self.membership.choose(msg, name)
+        if spec is None:
+            raise BoardError(self._no_ring(msg, name))
+        return [f"now in {spec.name}: your messages go there until you send ring <name>"]
+
+    def _your_ring(self, msg: Inbound, name: str) -> RingSpec:
+        spec = next((s for s in self.membership.rings_of(msg) if s.name == name.lower()), None)
+        if spec is None:
+            raise BoardError(self._no_ring(msg, name))
+        return spec
+
+    def _no_ring(self, msg: Inbound, name: str) -> str:
+        """The same answer for a ring that does not exist and one the sender is not in."""
+        yours = ", ".join(spec.name for spec in self.membership.rings_of(msg))
+        return f"no ring '{truncate_utf8(name, MAX_ECHOED_WORD)}'; yours: {yours}"
+
     def _moderate(self, msg: Inbound, rest: str) -> list[str]:
-        command = ModCommand(msg.sender, msg.ring, rest, msg.verified, msg.now)
+        command = ModCommand(
+            msg.sender, msg.ring, rest, msg.verified, msg.now, public_key=msg.public_key
+        )
         reply, action = self._moderation.handle(command)
         if action is not None:
             self._changes.moderated.append(action)

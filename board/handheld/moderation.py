@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 USAGE = "mod del #ref · mod undo #ref (moderator on duty, by PKI DM)"
 NOT_VERIFIED = "mod: send it as a direct message with PKI (your radio needs the board's key)"
+KEY_NOT_PINNED = "mod: your radio's key is not the one pinned for this moderator"
 _ACTIONS = {"del": Action.REMOVE, "undo": Action.RESTORE}
 
 
@@ -38,6 +39,7 @@ class ModCommand:
     words: str  # what followed `mod`
     verified: bool
     now: datetime
+    public_key: bytes | None = None  # the key the radio decrypted it with
 
 
 class Refused(BoardError):
@@ -125,6 +127,9 @@ class Moderation:
             raise Refused(reply, "not on duty")
         if not cmd.verified:
             raise Refused(NOT_VERIFIED, "not verified (no PKI direct message)")
+        pinned = spec.pinned_key(cmd.sender) if spec is not None else None
+        if pinned is not None and cmd.public_key != pinned:
+            raise Refused(KEY_NOT_PINNED, "radio key is not the one pinned for this moderator")
 
     def _target(self, cmd: ModCommand, action: Action, typed: str) -> tuple[str, datetime]:
         """The bulletin's id and expiry; a removal finds visible bulletins, an undo hidden ones."""

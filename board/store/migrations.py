@@ -130,4 +130,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "DROP INDEX ix_share_created_at",
         ),
     ),
+    Migration(
+        3,
+        "ring members: a person's node id bound to their radio key, synced between boards",
+        (
+            "CREATE TABLE member (ring INTEGER NOT NULL, node VARCHAR NOT NULL, "
+            "public_key BLOB NOT NULL, joined BOOLEAN NOT NULL, at INTEGER NOT NULL, "
+            "expires_at INTEGER NOT NULL, board_key BLOB NOT NULL, signature BLOB NOT NULL, "
+            "PRIMARY KEY (ring, node))",
+            "CREATE INDEX ix_member_expires_at ON member (expires_at)",
+        ),
+    ),
 )

@@ -195,6 +195,23 @@ class ModerationStore:
         if refused:
             logger.info("refused %s of %s by %s: %s", row["action"], bulletin, moderator, refused)
 
+    def note(self, *, at: datetime, ring: int, node: str, event: str, refused: str = "") -> None:
+        """Append a membership event (`join`, `leave`, `key changed`) to the audit log: the
+        moderators see who joined their ring, and whose key changed, beside what was removed."""
+        row = {
+            "at": unix_seconds(at),
+            "ring": ring,
+            "moderator": node,
+            "action": event,
+            "bulletin": "",
+            "board_key": None,
+            "source": "handheld",
+            "accepted": not refused,
+            "reason": refused,
+        }
+        with Session(self.engine) as session, session.begin():
+            session.exec(insert(ModerationLogRow).values(row))
+
     def audit(self, ring: int | None = None) -> list[AuditEntry]:
         """The audit log, oldest first."""
         statement = select(ModerationLogRow).order_by(

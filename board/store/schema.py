@@ -46,6 +46,7 @@ TABLES = (
     "airtime",
     "moderation",
     "moderation_log",
+    "member",
     "share",
     "tool_state",
     "tool_loan",

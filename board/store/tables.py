@@ -82,6 +82,23 @@ class ModerationRow(SQLModel, table=True):
     signature: bytes
 
 
+class MemberRow(SQLModel, table=True):
+    """A person's latest word on one private ring (joined or left), exactly as it travels:
+    their node id bound to the radio key the witnessing board held for it, signed by that board.
+    """
+
+    __tablename__ = "member"
+
+    ring: int = Field(primary_key=True)
+    node: str = Field(primary_key=True)  # "!1234abcd"
+    public_key: bytes  # the node's 32-byte radio key when it joined
+    joined: bool  # False: the person left
+    at: int
+    expires_at: int = Field(index=True)
+    board_key: bytes
+    signature: bytes
+
+
 class ModerationLogRow(SQLModel, table=True):
     """One moderation attempt, accepted or refused, from a handheld or from the air."""
 

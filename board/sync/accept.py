@@ -24,6 +24,7 @@ from board.bulletin import MAX_LIFETIME, Bulletin
 from board.mod_policy import ModerationPolicy
 from board.store.applied import Applied
 from board.store.bulletins import Store
+from board.store.members import MemberStore
 from board.store.moderation import ModerationStore
 from board.store.tools import ToolStore
 from board.sync.flood import Flood
@@ -31,6 +32,7 @@ from board.sync.reconcile import prefix
 from board.sync.state import Items, RingState, SyncStats
 from board.wire.codec import TombstoneMsg
 from board.wire.keys import bulletin_key, bytes_to_id, tombstone_key
+from board.wire.members import MemberMsg
 from board.wire.moderation import ModerationMsg
 from board.wire.tools import ToolStateMsg
 
@@ -45,6 +47,7 @@ class Acceptance:
         store: Store,
         tools: ToolStore,
         moderation: ModerationStore,
+        members: MemberStore,
         policy: ModerationPolicy,
         *,
         stats: SyncStats,
@@ -54,6 +57,7 @@ class Acceptance:
         self.store = store
         self.tools = tools
         self.moderation = moderation
+        self.members = members
         self.stats = stats
         self._policy = policy
         self._flood = flood
@@ -67,7 +71,9 @@ class Acceptance:
 
     def on_bulletin(self, state: RingState, bulletin: Bulletin, sender: str, now: datetime) -> None:
         key = bulletin_key(bulletin.id)
-        if self._implausible(state, key, bulletin.expires_at, now, "bulletin", key, sender):
+        if self._implausible(
+            state, key, bulletin.expires_at, now, f"bulletin {bulletin.id}", sender
+        ):
             return
         self._flood.heard(state, key, sender, now.timestamp())
         if key in self._items(bulletin.ring, now).bulletins:
@@ -99,7 +105,9 @@ class Acceptance:
     def on_tombstone(self, state: RingState, msg: TombstoneMsg, sender: str, now: datetime) -> None:
         bulletin_id = bytes_to_id(msg.target)
         key = tombstone_key(bulletin_id)
-        if self._implausible(state, key, msg.expires_at, now, "tombstone for", msg.target, sender):
+        if self._implausible(
+            state, key, msg.expires_at, now, f"tombstone for {bytes_to_id(msg.target)}", sender
+        ):
             return
         self._flood.heard(state, key, sender, now.timestamp())
         state.announces.pop(bulletin_key(bulletin_id), None)
@@ -146,7 +154,9 @@ class Acceptance:
     ) -> None:
         """Keep a moderation that a trusted board verified; refuse, count and log any other."""
         key, bulletin_id = msg.key, bytes_to_id(msg.target)
-        if self._implausible(state, key, msg.expires_at, now, "moderation of", msg.target, sender):
+        if self._implausible(
+            state, key, msg.expires_at, now, f"moderation of {bytes_to_id(msg.target)}", sender
+        ):
             return
         if key in self._items(msg.ring, now).moderations:
             self._flood.heard(state, key, sender, now.timestamp())
@@ -178,6 +188,39 @@ class Acceptance:
             if held is not None and held.ring == msg.ring and held.expires_at > now:
                 self._flood.schedule(state, held.key, now)
 
+    def on_member(self, state: RingState, msg: MemberMsg, sender: str, now: datetime) -> None:
+        """Keep a join or leave that a trusted board witnessed; refuse, count and log any other."""
+        key = msg.key
+        if self._implausible(
+            state, key, msg.expires_at, now, f"member record of {msg.node}", sender
+        ):
+            return
+        if key in self._items(msg.ring, now).members:
+            self._flood.heard(state, key, sender, now.timestamp())
+            self.stats.duplicates += 1
+            return
+        reason = self._policy.member_refusal(msg, now)
+        if reason is not None:
+            self.stats.dropped_unverified += 1
+            if prefix(key) not in state.refused:  # log each forgery once
+                logger.warning(
+                    "refused a member record of %s from %s: %s", msg.node, sender, reason
+                )
+            state.refuse(key)
+            return
+        self._flood.heard(state, key, sender, now.timestamp())
+        result = self.members.apply(msg, now)
+        if result is Applied.NEW:
+            state.forget_items()
+            self._flood.learned(state, key, sender, now, msg.at)
+            return
+        self.stats.duplicates += 1
+        if result is Applied.STALE:
+            state.refuse(key)
+            held = self.members.current(msg.ring, msg.node)
+            if held is not None and held.expires_at > now:
+                self._flood.schedule(state, held.key, now)
+
     def _implausible(
         self,
         state: RingState,
@@ -185,12 +228,10 @@ class Acceptance:
         expires_at: datetime,
         now: datetime,
         what: str,
-        target: bytes,
         sender: str,
     ) -> bool:
-        """Refuse, count and log a bulletin, tombstone or moderation that expires more than
-        MAX_LIFETIME after our clock: no board can post one today. `what` and `target` (the id
-        of the bulletin the item is, or is about) name it in the log.
+        """Refuse, count and log an item that expires more than MAX_LIFETIME after our clock:
+        no board can make one today. `what` names it in the log.
 
         The bound is that loose on purpose: a Pi restored from fake-hwclock after weeks off is
         that far behind, and a tighter one would make it refuse all news.
@@ -200,9 +241,8 @@ class Acceptance:
         self.stats.dropped_implausible += 1
         state.refuse(key)
         logger.warning(
-            "refused %s %s from %s: it expires %s, beyond anything a board posts today",
+            "refused %s from %s: it expires %s, beyond anything a board posts today",
             what,
-            bytes_to_id(target),
             sender,
             expires_at.isoformat(),
         )

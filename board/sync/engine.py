@@ -44,6 +44,7 @@ from board.messages import Outgoing
 from board.mod_policy import ModerationPolicy
 from board.ratelimit import RateLimiter
 from board.store.bulletins import Store
+from board.store.members import MemberStore
 from board.store.moderation import ModerationStore
 from board.store.tools import ToolStore
 from board.sync.accept import Acceptance
@@ -83,6 +84,7 @@ from board.wire.keys import (
     ids_to_keys,
     tombstone_key,
 )
+from board.wire.members import MemberMsg
 from board.wire.moderation import ModerationMsg
 from board.wire.tools import AskMsg, ToolStateMsg
 
@@ -122,6 +124,7 @@ class SyncEngine:
         self.tools = tools if tools is not None else ToolStore(store)
         self._asks: list[AskMsg] = []  # heard from other boards, for the ask router
         self.moderation = ModerationStore(store.engine)
+        self.members = MemberStore(store.engine)
         self.config = config
         self.stats = SyncStats()
         self._rng = rng
@@ -137,6 +140,7 @@ class SyncEngine:
             store,
             self.tools,
             self.moderation,
+            self.members,
             policy or ModerationPolicy(),
             stats=self.stats,
             flood=self._flood,
@@ -212,6 +216,16 @@ class SyncEngine:
         state.saw.add(msg.key)
         state.announces[msg.key] = Pending(now.timestamp(), news=True)
 
+    def local_member(self, msg: MemberMsg, now: datetime) -> None:
+        """A join or leave this board witnessed and stored: announce it once, now."""
+        state = self._rings.get(msg.ring)
+        if state is None:
+            logger.info("not syncing a member record: ring %d not served", msg.ring)
+            return
+        state.forget_items()
+        state.saw.add(msg.key)
+        state.announces[msg.key] = Pending(now.timestamp(), news=True)
+
     def rescan(self, now: datetime) -> None:
         """Look for items another process put in the store (an imported bundle, a CLI post).
 
@@ -270,6 +284,8 @@ class SyncEngine:
                 self._asks.append(msg)
             case ModerationMsg():
                 self._accept.on_moderation(state, msg, sender, now)
+            case MemberMsg():
+                self._accept.on_member(state, msg, sender, now)
         state.requested = {p: until for p, until in state.requested.items() if until > t}
 
     # -- outputs --------------------------------------------------------------------------------
@@ -458,6 +474,7 @@ class SyncEngine:
             deleted=frozenset(id_to_bytes(t.bulletin_id) for t in tombstones.values()),
             tools={k: s for k, s in items.tools.items() if s.target not in gone},
             moderations={k: m for k, m in items.moderations.items() if m.expires_at > now},
+            members={k: m for k, m in items.members.items() if m.expires_at > now},
         )
 
     def _announce_outside(
@@ -488,7 +505,8 @@ class SyncEngine:
         deleted = frozenset(id_to_bytes(t.bulletin_id) for t in tombstones.values())
         tools = {s.item_key(): s for s in self.tools.active(ring, now)}
         moderations = {m.key: m for m in self.moderation.actions(ring, now)}
-        return Items(bulletins, tombstones, deleted, tools, moderations)
+        members = {m.key: m for m in self.members.records(ring, now)}
+        return Items(bulletins, tombstones, deleted, tools, moderations, members)
 
     # -- what is due ----------------------------------------------------------------------------
 
@@ -524,6 +542,8 @@ class SyncEngine:
     def _announcement(self, items: Items, key: bytes) -> Message | None:
         if key in items.moderations:
             return items.moderations[key]
+        if key in items.members:
+            return items.members[key]
         if key in items.bulletins:
             data = self.store.canonical(bytes_to_id(key))
             return None if data is None else Announce(data)

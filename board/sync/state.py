@@ -20,6 +20,7 @@ from board.sync.keyset import KeySet
 from board.sync.reconcile import prefix
 from board.sync.trickle import Trickle
 from board.wire.codec import Digest
+from board.wire.members import MemberMsg
 from board.wire.moderation import ModerationMsg
 from board.wire.tools import ToolStateMsg
 
@@ -177,19 +178,22 @@ class Items:
     deleted: frozenset[bytes]  # keys of tombstoned bulletins: never worth asking for
     tools: dict[bytes, ToolStateMsg] = field(default_factory=dict)  # key -> a tool's state
     moderations: dict[bytes, ModerationMsg] = field(default_factory=dict)  # key -> winning action
+    members: dict[bytes, MemberMsg] = field(default_factory=dict)  # key -> winning record
 
     def all_keys(self) -> Iterator[bytes]:
         """Every key, made as it is needed: a ring's full list would be 30,000 objects."""
-        return chain(self.bulletins, self.tombstones, self.tools, self.moderations)
+        return chain(self.bulletins, self.others())
 
     def others(self) -> Iterator[bytes]:
-        """The keys of tombstones, tool states and moderations (few, and held in dicts)."""
-        return chain(self.tombstones, self.tools, self.moderations)
+        """The keys of tombstones, tool states, moderations and member records (few, and
+        held in dicts)."""
+        return chain(self.tombstones, self.tools, self.moderations, self.members)
 
     def __contains__(self, key: bytes) -> bool:
         return (
             key in self.tombstones
             or key in self.tools
             or key in self.moderations
+            or key in self.members
             or key in self.bulletins  # last: a bisection, where the others are a hash lookup
         )

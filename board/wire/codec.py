@@ -1,4 +1,4 @@
-"""The board-plane codec: eight small binary messages, each within one Meshtastic packet.
+"""The board-plane codec: nine small binary messages, each within one Meshtastic packet.
 
 Airtime is the scarce resource (≈1 kbit/s on LongFast), so every field is fixed-width binary and
 nothing is sent that the receiver can derive. Every payload starts with MAGIC_VERSION so another
@@ -19,6 +19,7 @@ from enum import IntEnum
 
 from board.bulletin import Bulletin, Tombstone
 from board.errors import ForeignPacket, MalformedBulletin, MalformedPacket
+from board.wire import members
 from board.wire.frame import HEADER, MAX_BODY_BYTES, NODE_BYTES, check_ring
 from board.wire.frame import HEADER_BYTES as HEADER_BYTES
 from board.wire.frame import MAGIC as MAGIC
@@ -27,6 +28,7 @@ from board.wire.frame import MAX_BOARD_PAYLOAD as MAX_BOARD_PAYLOAD
 from board.wire.frame import VERSION as VERSION
 from board.wire.frame import is_node_id as is_node_id
 from board.wire.keys import BUCKET_COUNT, KEY_BYTES, bucket_of, bytes_to_id, id_to_bytes
+from board.wire.members import MemberMsg
 from board.wire.moderation import ModerationMsg, decode_body, encode_body
 from board.wire.tools import AskMsg, ToolStateMsg
 
@@ -56,6 +58,7 @@ class Kind(IntEnum):
     TOOL_STATE = 6
     ASK = 7
     MODERATION = 8  # board/wire/moderation.py
+    MEMBER = 9  # board/wire/members.py
 
 
 def _check_prefixes(prefixes: tuple[bytes, ...], most: int) -> None:
@@ -228,7 +231,15 @@ class Request:
 
 
 Message = (
-    Announce | TombstoneMsg | Digest | Inventory | Request | ToolStateMsg | AskMsg | ModerationMsg
+    Announce
+    | TombstoneMsg
+    | Digest
+    | Inventory
+    | Request
+    | ToolStateMsg
+    | AskMsg
+    | ModerationMsg
+    | MemberMsg
 )
 
 
@@ -242,6 +253,7 @@ def kind_of(msg: Message) -> Kind:
         ToolStateMsg: Kind.TOOL_STATE,
         AskMsg: Kind.ASK,
         ModerationMsg: Kind.MODERATION,
+        MemberMsg: Kind.MEMBER,
     }
     return kinds[type(msg)]
 
@@ -273,6 +285,8 @@ def encode(msg: Message) -> bytes:
             body = msg.body()
         case ModerationMsg():
             body = encode_body(msg)
+        case MemberMsg():
+            body = members.encode_body(msg)
     payload = HEADER.pack(MAGIC_VERSION, kind_of(msg)) + body
     if len(payload) > MAX_BOARD_PAYLOAD:
         raise MalformedPacket(f"{len(payload)}-byte payload; at most {MAX_BOARD_PAYLOAD}")
@@ -305,6 +319,7 @@ def decode(payload: bytes) -> Message:
         Kind.TOOL_STATE: ToolStateMsg.from_body,
         Kind.ASK: AskMsg.from_body,
         Kind.MODERATION: decode_body,
+        Kind.MEMBER: members.decode_body,
     }
     return decoders[kind](body)
 
