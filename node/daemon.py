@@ -37,10 +37,12 @@ from node.health import Health
 from node.link import (
     BOARD_PORT,
     Delivery,
+    LinkError,
     LinkFactory,
     RadioMetrics,
     Received,
     ReceivedBoardPacket,
+    ReceivedNodeInfo,
     ReceivedText,
 )
 from node.meshtastic_link import MeshtasticLink
@@ -54,6 +56,9 @@ RESCAN_EVERY = timedelta(seconds=ITEMS_MAX_AGE)
 #: An outage longer than this restarts Trickle at its fastest interval when the radio is back:
 #: the neighbours may have moved on. Shorter ones (a USB hiccup, a radio reboot) do not.
 SYNC_RESTART_AFTER = 600.0
+#: At most one NodeInfo request per person this often: their firmware answers a requester once
+#: in 12 hours (`NodeInfoModule::handleReceivedProtobuf`), so asking more only spends airtime.
+NODE_INFO_EVERY = 600.0
 DRAIN_TIMEOUT = 5.0  # real seconds queued replies get to leave when the daemon stops
 _MAX_REAL_WAIT = 0.5  # real seconds between looks at the stop event while idle
 
@@ -112,7 +117,10 @@ class Daemon:
             text_interval=text_interval,
             timing=outbox_timing,
             clock=clock,
+            on_missing_key=self._ask_for_key,
         )
+        self._asked_for_key: dict[str, float] = {}  # node id -> clock.monotonic() of the ask
+        self._asked_lock = threading.Lock()
         self._supervisor = Supervisor(
             connect,
             self._inbound.put,
@@ -230,7 +238,7 @@ class Daemon:
                         self.outbox.put(outgoing)
                 if self._subscriptions is not None:
                     for news in self._subscriptions.due(now):
-                        self.outbox.put(news)
+                        self._put_news(news, now)
                 for digest in self._ring_news.due(now):
                     self.outbox.put(digest)
                 try:
@@ -265,6 +273,8 @@ class Daemon:
             self.health.heard()
         if isinstance(received, ReceivedText):
             self._serve(received, now)
+        elif isinstance(received, ReceivedNodeInfo):
+            self._key_learned(received, now)
         elif isinstance(received, ReceivedBoardPacket):
             self._sync.receive(received.payload, received.channel, received.sender, now)
             self._after_sync(now)
@@ -274,7 +284,8 @@ class Daemon:
             self._budget.note_channel_utilisation(now, received.channel_utilization)
 
     def _serve(self, received: ReceivedText, now: datetime) -> None:
-        if not self._gate.admits(received.channel):
+        # A PKI direct message comes on channel 0 whatever ring it means: membership decides.
+        if not received.verified and not self._gate.admits(received.channel):
             return  # not our ring: no answer on its airtime, nothing stored
         if self._router is not None:
             self._router.heard(received.sender, now)
@@ -286,10 +297,17 @@ class Daemon:
                 direct=received.direct,
                 now=now,
                 verified=received.verified,
+                public_key=received.public_key,
             )
         )
         for reply in outcome.replies:
             self.outbox.put(reply)
+        for record in outcome.members:
+            self._sync.local_member(record, now)
+        if received.public_key is None and self._handler.membership.pending(
+            received.channel, received.sender
+        ):
+            self._request_key(received.sender, received.channel)  # its join waits for the key
         for bulletin in outcome.posted:
             self._sync.local_bulletin(bulletin, now)
         for bulletin_id in outcome.deleted:
@@ -314,9 +332,43 @@ class Daemon:
         for ask in self._sync.take_asks():
             routed = self._router.from_board(ask, now) if self._router is not None else Routed()
             for reply in routed.deliver:
-                self.outbox.put(reply)
+                self._put_news(reply, now)
             if routed.forward is not None:
                 self.outbox.put(Outgoing(routed.forward.ring, encode(routed.forward)))
+
+    def _put_news(self, reply: Reply, now: datetime) -> None:
+        """Queue news a person asked for earlier: never a private ring's to a non-member (one
+        who left, or whose record expired, since they subscribed or lent the tool)."""
+        if self._handler.membership.may_read(reply.to, reply.ring, now):
+            self.outbox.put(reply)
+        else:
+            logger.info("not sending %s's news of ring %d: not a member now", reply.to, reply.ring)
+
+    def _key_learned(self, received: ReceivedNodeInfo, now: datetime) -> None:
+        """The radio holds `received.sender`'s key now: joins that waited for it are made, and
+        replies that waited for it go."""
+        outcome = self._handler.key_learned(received.sender, received.public_key, now)
+        for record in outcome.members:
+            self._sync.local_member(record, now)
+        self.outbox.key_known(received.sender)
+
+    def _ask_for_key(self, reply: Reply) -> None:
+        """The radio refused a reply for want of the person's key (on the outbox's thread)."""
+        self._request_key(reply.to, reply.ring)
+
+    def _request_key(self, node: str, channel: int) -> None:
+        """Ask `node` for its node info on `channel`, at most once per NODE_INFO_EVERY."""
+        at = self._clock.monotonic()
+        with self._asked_lock:
+            last = self._asked_for_key.get(node)
+            if last is not None and at - last < NODE_INFO_EVERY:
+                return
+            self._asked_for_key[node] = at
+        logger.info("asking %s for its node info: the radio has no key for it", node)
+        try:
+            self._supervisor.send(lambda link: link.request_node_info(node, channel))
+        except LinkError as error:
+            logger.info("could not ask %s for its node info: %s", node, error)
 
     def _serve_radio(self, node_id: str, now: datetime) -> None:
         if self.node_id is not None and node_id != self.node_id:

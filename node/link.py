@@ -41,6 +41,9 @@ class ReceivedText:
     packet_id: int
     rx_time: int | None  # the radio's receive time (unix seconds), when it knows the time
     pki_encrypted: bool  # the firmware verified the sender's public key
+    #: The sender's 32-byte public key: the one the firmware decrypted a PKI message with
+    #: (`MeshPacket.public_key`), else the one the radio's node database holds; None if none.
+    public_key: bytes | None = None
 
     @property
     def verified(self) -> bool:
@@ -50,6 +53,15 @@ class ReceivedText:
         node number, and sets `pki_encrypted`; on a shared channel key anyone can claim any id.
         """
         return self.direct and self.pki_encrypted
+
+
+@dataclass(frozen=True)
+class ReceivedNodeInfo:
+    """A node's NodeInfo heard by the radio: the radio now holds its public key (a key it
+    already held is never replaced: `NodeDB::updateUser` drops a NodeInfo with another key)."""
+
+    sender: str
+    public_key: bytes
 
 
 @dataclass(frozen=True)
@@ -121,7 +133,7 @@ class RadioMetrics:
     air_util_tx: float
 
 
-Received = ReceivedText | ReceivedBoardPacket | RadioMetrics | Delivery
+Received = ReceivedText | ReceivedBoardPacket | ReceivedNodeInfo | RadioMetrics | Delivery
 ReceiveHandler = Callable[[Received], None]
 LostHandler = Callable[[], None]
 
@@ -153,6 +165,12 @@ class RadioLink(Protocol):
         ...
 
     def send_board(self, payload: bytes, channel: int) -> int: ...
+
+    def request_node_info(self, destination: str, channel: int) -> int:
+        """Send the radio's own NodeInfo to `destination` asking for theirs (want_response), as
+        the firmware does for a node it has just heard (`MeshService::handleFromRadio`); the
+        answer arrives as a `ReceivedNodeInfo`. Returns the packet id."""
+        ...
 
     def probe(self) -> None:
         """Ask the radio for a sign of life (a heartbeat, which the firmware answers with a

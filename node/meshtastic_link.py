@@ -7,6 +7,8 @@ radio on a pty, so nothing below is mocked away.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import math
 import termios
@@ -19,7 +21,7 @@ from typing import Any
 import serial
 from google.protobuf.message import DecodeError
 from meshtastic.mesh_interface import MeshInterface
-from meshtastic.protobuf import channel_pb2, localonly_pb2, mesh_pb2
+from meshtastic.protobuf import channel_pb2, localonly_pb2, mesh_pb2, portnums_pb2
 from meshtastic.serial_interface import SerialInterface
 from pubsub import pub
 
@@ -36,6 +38,7 @@ from node.link import (
     RadioMetrics,
     Received,
     ReceivedBoardPacket,
+    ReceivedNodeInfo,
     ReceivedText,
     ReceiveHandler,
     node_num,
@@ -202,6 +205,42 @@ class MeshtasticLink:
             raise LinkDown(f"cannot send a board packet: {error}") from error
         return int(packet.id)
 
+    def request_node_info(self, destination: str, channel: int) -> int:
+        """Send our NodeInfo to `destination` with want_response, so its firmware answers with
+        its own (`NodeInfoModule::allocReply`) and our radio learns its key. It travels on the
+        channel key, never PKI (NODEINFO_APP is excluded in `Router.cpp` perhapsEncode). A node
+        that heard such a request from us in the last 12 hours does not answer again."""
+        interface = self._ready_to_send()
+        user = _own_user(interface, self._my_num)
+        try:
+            packet = interface.sendData(
+                user.SerializeToString(),
+                destinationId=node_num(destination),
+                portNum=portnums_pb2.PortNum.NODEINFO_APP,
+                wantResponse=True,
+                channelIndex=channel,
+            )
+        except (*_PORT_ERRORS, MeshInterface.MeshInterfaceError) as error:
+            raise LinkDown(f"cannot ask {destination} for its node info: {error}") from error
+        return int(packet.id)
+
+    def known_keys(self) -> dict[str, bytes]:
+        """The public key the radio's node database holds for each node, by node id."""
+        interface = self._require_interface()
+        keys = {}
+        for num, node in dict(interface.nodesByNum or {}).items():
+            key = _user_key(node.get("user") if isinstance(node, dict) else None)
+            if isinstance(num, int) and key is not None:
+                keys[f"!{num:08x}"] = key
+        return keys
+
+    def _node_key(self, num: int) -> bytes | None:
+        """The key the client's copy of the radio's node database holds for `num`."""
+        interface = self._interface
+        nodes = {} if interface is None else (interface.nodesByNum or {})
+        node = nodes.get(num)
+        return _user_key(node.get("user") if isinstance(node, dict) else None)
+
     def probe(self) -> None:
         """A heartbeat: the firmware answers it with a QueueStatus (`PhoneAPI::handleToRadio`,
         heartbeat_tag), which moves `heard_at`, so a quiet mesh is not taken for a dead radio."""
@@ -264,7 +303,7 @@ class MeshtasticLink:
             if my_info is None:
                 return
             my_num = my_info.my_node_num
-        received = _to_received(packet, my_num)
+        received = _to_received(packet, my_num, self._node_key)
         if received is not None:
             self._on_receive(received)
 
@@ -448,7 +487,46 @@ def _join(reader: threading.Thread, port: str) -> None:
             logger.warning("the client's reader thread on %s did not end; leaving it", port)
 
 
-def _to_received(packet: dict[str, Any], my_num: int) -> Received | None:
+def _own_user(interface: SerialInterface, my_num: int | None) -> mesh_pb2.User:
+    """This radio's own User, as its NodeInfo carries it (`NodeInfoModule::allocReply`)."""
+    num = interface.myInfo.my_node_num if my_num is None else my_num
+    node = (interface.nodesByNum or {}).get(num) or {}
+    own = node.get("user") if isinstance(node, dict) else None
+    own = own if isinstance(own, dict) else {}
+    user = mesh_pb2.User(
+        id=f"!{num:08x}",
+        long_name=str(own.get("longName", ""))[:39],
+        short_name=str(own.get("shortName", ""))[:4],
+    )
+    key = _user_key(own)
+    if key is not None:
+        user.public_key = key
+    return user
+
+
+def _user_key(user: object) -> bytes | None:
+    """A User dict's 32-byte public key (base64 in the client's dicts); None if it has none."""
+    text = user.get("publicKey") if isinstance(user, dict) else None
+    return _key_bytes(text)
+
+
+def _key_bytes(text: object) -> bytes | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key if len(key) == PUBLIC_KEY_BYTES else None
+
+
+#: A node's Curve25519 public key (`User.public_key`).
+PUBLIC_KEY_BYTES = 32
+
+
+def _to_received(
+    packet: dict[str, Any], my_num: int, node_key: Callable[[int], bytes | None]
+) -> Received | None:
     """Reduce the client's packet dict to what the board uses; None for everything else.
 
     The dict comes from a protobuf that crossed a serial line without a checksum, so nothing in
@@ -474,6 +552,9 @@ def _to_received(packet: dict[str, Any], my_num: int) -> Received | None:
         return ReceivedBoardPacket(
             sender=f"!{sender:08x}", channel=channel, payload=payload, packet_id=packet_id
         )
+    if portnum == "NODEINFO_APP":
+        key = _user_key(decoded.get("user"))
+        return None if key is None else ReceivedNodeInfo(f"!{sender:08x}", key)
     if portnum != "TEXT_MESSAGE_APP":
         return None
     pki = packet.get("pkiEncrypted") is True
@@ -489,6 +570,9 @@ def _to_received(packet: dict[str, Any], my_num: int) -> Received | None:
         packet_id=packet_id,
         rx_time=_uint32(packet.get("rxTime")),
         pki_encrypted=pki,
+        # The firmware sets the key it decrypted with (Router.cpp perhapsDecode); a channel
+        # message carries none, and the radio's node database says whose it is.
+        public_key=_key_bytes(packet.get("publicKey")) if pki else node_key(sender),
     )
 
 

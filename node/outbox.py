@@ -64,7 +64,8 @@ MIN_TEXT_INTERVAL = FIRMWARE_TEXT_INTERVAL + TEXT_MARGIN
 #: up slowly (`Router::send` gives "silent minutes"), and retrying sooner is refused again.
 DUTY_CYCLE_PAUSE = 60.0
 #: How long one person's reply waits when the radio holds no public key for them (a PKI direct
-#: message cannot be made; the key arrives with their next node info).
+#: message cannot be made, and it is never sent in the clear instead). The daemon asks their
+#: node for its NodeInfo, and `key_known` sends the reply as soon as the key arrives.
 MISSING_KEY_WAIT = 60.0
 BUDGET_RECHECK = 30.0  # seconds between looks at the budget while a reply waits for it
 STEP_RETRY = 1.0  # real seconds before a step that failed (say, a locked database) is retried
@@ -109,6 +110,7 @@ class _Item:
     due: float = 0.0  # a reply's next attempt, after a backoff
     waiting_until: float | None = None  # an attempt is out; its ACK or NAK is awaited until then
     maybe_shown: bool = False  # an attempt may have reached the person (on air, not confirmed)
+    needs_key: bool = False  # refused for want of the person's key: goes when it is learned
 
     @property
     def to(self) -> str:
@@ -152,8 +154,10 @@ class Outbox:
         text_interval: float = MIN_TEXT_INTERVAL,
         timing: OutboxTiming | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        on_missing_key: Callable[[Reply], None] | None = None,
     ) -> None:
         self._queue = queue
+        self._on_missing_key = on_missing_key
         self._send_reply = send_reply
         self._send_board = send_board
         self._airtime = airtime
@@ -191,6 +195,16 @@ class Outbox:
         """The radio's ACK or NAK for a packet id (from any thread; handled on the outbox's)."""
         with self._changed:
             self._reports.append(delivery)
+            self._changed.notify_all()
+
+    def key_known(self, node: str) -> None:
+        """The radio learned `node`'s key: the replies that waited for it go now."""
+        with self._changed:
+            now = self._clock.monotonic()
+            for item in self._replies:
+                if item.needs_key and item.to == node:
+                    item.needs_key = False
+                    item.due = min(item.due, now)
             self._changed.notify_all()
 
     def link_up(self) -> None:
@@ -455,6 +469,7 @@ class Outbox:
             "DUTY_CYCLE_LIMIT": DUTY_CYCLE_PAUSE,
         }.get(error, self._text_interval)
         own_wait = MISSING_KEY_WAIT if error.startswith("PKI_") else 0.0
+        needs_key = error == "PKI_SEND_FAIL_PUBLIC_KEY" and isinstance(item.packet, Reply)
         logger.info(
             "the radio refused a reply to %s (%s); it goes again in %.0f s",
             item.to,
@@ -465,10 +480,13 @@ class Outbox:
             item.attempts -= 1
             item.maybe_shown = item.attempts > 0
             item.waiting_until = None
+            item.needs_key = needs_key  # never sent in the clear instead: it waits for the key
             if own_wait:
                 item.due = now + own_wait
             else:  # `due` as it was: the reply keeps its place in the order
                 self._next_text_at = max(self._next_text_at, now + hold)
+        if needs_key and self._on_missing_key is not None and isinstance(item.packet, Reply):
+            self._on_missing_key(item.packet)  # ask the person's node for its key
 
     def _failed(self, item: _Item, why: str) -> None:
         """An attempt ended without an ACK: try again after a backoff, or give up."""

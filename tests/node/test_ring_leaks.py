@@ -10,15 +10,14 @@ from __future__ import annotations
 import pytest
 
 from board.config import MeshboardConfig, RingSpec
-from node.demo.neighbourhood import SENDS, BoardNode, Neighbourhood
+from node.demo.neighbourhood import BoardNode, Neighbourhood
 from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.radio import ChannelSpec, RadioProfile
 from node.sim.router import PKI_KEY
+from tests.node.meshes import answer as ask
 
 CONVERGE = 30.0  # real seconds
-#: Real seconds (about 17 simulated minutes) a person waits for an answer before sending again.
-PATIENCE = 10.0
 PUBLIC = ChannelSpec()
 GARDEN = ChannelSpec(name="garden", psk=bytes(range(32)))
 BOTH = RadioProfile(channels=(PUBLIC, GARDEN))
@@ -26,39 +25,6 @@ PUBLIC_ONLY = RadioProfile(channels=(PUBLIC,))
 SECRET = "Garden secret supper"
 BOTH_RINGS = MeshboardConfig(rings=(RingSpec("public", 0), RingSpec("garden", 1)))
 PUBLIC_BOARD = MeshboardConfig(rings=(RingSpec("public", 0), RingSpec("garden", 1, serve=False)))
-
-
-def ask(person: VirtualHandheld, node: BoardNode, text: str, channel: int = 0) -> str:
-    """The board's next reply to `text`, sent as a person sends it.
-
-    On channel 0 a direct message, which reaches the public ring; on a private ring's channel
-    the `!` command broadcast there, with want_ack as the apps send a channel message, so the
-    person's firmware sends it again until it hears a radio repeat it. The person sends it
-    again when the app reports it undelivered (a NAK), and when no answer comes within
-    PATIENCE: a firmware that heard a relay repeat the packet counts it delivered (an implicit
-    ACK), though the board may have lost it to a collision. (`neighbourhood.ask` broadcasts
-    without want_ack and waits for a NAK that an implicit ACK never brings.)
-    """
-    before = len(person.inbox)
-    for _ in range(SENDS):
-        if channel == 0:
-            packet_id = person.send_text(text, to=node.radio.node_num)
-        else:
-            # Hop limit 0: heard by the board beside the person only. A `!` command relayed to
-            # a second board of the ring is carried out there too (a second bulletin: each
-            # board stamps its own time), a known bug this test does not cover.
-            packet_id = person.send_text(f"!{text}", channel=channel, want_ack=True, hop_limit=0)
-        try:
-            heard = person.wait_for_answer(
-                packet_id,
-                lambda t: t.sender == node.radio.node_num and person.inbox.index(t) >= before,
-                timeout=PATIENCE,
-            )
-        except TimeoutError:
-            continue
-        if heard is not None:
-            return heard.text
-    raise AssertionError(f"{person.node_id}: no answer to {text!r} after {SENDS} sends")
 
 
 def post(person: VirtualHandheld, node: BoardNode, text: str, channel: int = 0) -> str:

@@ -14,16 +14,15 @@ from board.handheld.tools import describe
 from board.store.bulletins import Store
 from board.store.tools import ToolStore
 from board.sync.engine import SyncConfig
-from node.demo.neighbourhood import SENDS, BoardNode, Neighbourhood
+from node.demo.neighbourhood import BoardNode, Neighbourhood
 from node.sim.handheld import HeardText, VirtualHandheld
 from node.sim.mesh import Mesh
 from node.sim.router import PKI_KEY
+from tests.node import meshes
 from tests.node.meshes import INNER, TWO_RINGS, board_line
 
 SYNC_RINGS = frozenset({0, 1})
 CONVERGE = 30.0  # real seconds
-#: Real seconds (about 17 simulated minutes) a person waits for an answer before sending again.
-PATIENCE = 10.0
 
 
 def store_of(node: BoardNode) -> Store:
@@ -49,37 +48,8 @@ def ask(
     *,
     accept: Callable[[HeardText], bool] = lambda _: True,
 ) -> str:
-    """The board's next reply to `text` (that `accept` takes), sent as a person sends it.
-
-    On channel 0 a direct message, which reaches the public ring; on a private ring's channel
-    the `!` command broadcast there, with want_ack as the apps send a channel message, so the
-    person's firmware sends it again until it hears a radio repeat it. The person sends it
-    again when the app reports it undelivered (a NAK), and when no answer comes within
-    PATIENCE: a firmware that heard a relay repeat the packet counts it delivered (an implicit
-    ACK), though the board may have lost it to a collision. (`neighbourhood.ask` broadcasts
-    without want_ack and waits for a NAK that an implicit ACK never brings.)
-    """
-    before = len(person.inbox)
-    for _ in range(SENDS):
-        if channel == 0:
-            packet_id = person.send_text(text, to=node.radio.node_num)
-        else:
-            packet_id = person.send_text(f"!{text}", channel=channel, want_ack=True)
-        try:
-            heard = person.wait_for_answer(
-                packet_id,
-                lambda t: (
-                    t.sender == node.radio.node_num
-                    and person.inbox.index(t) >= before
-                    and accept(t)
-                ),
-                timeout=PATIENCE,
-            )
-        except TimeoutError:
-            continue
-        if heard is not None:
-            return heard.text
-    raise AssertionError(f"{person.node_id}: no answer to {text!r} after {SENDS} sends")
+    """`meshes.answer`, with a ring's `!` commands relayed like any channel message."""
+    return meshes.answer(person, node, text, channel, accept=accept, hop_limit=None)
 
 
 def post(person: VirtualHandheld, node: BoardNode, text: str, channel: int = 0) -> str:

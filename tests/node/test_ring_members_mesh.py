@@ -1,0 +1,133 @@
+"""Private rings by identity, end to end: join once on the ring's channel at one board, then be
+served the ring by PKI direct message at every board of it; nothing of the ring for anyone who
+never joined; a moderator's node id with another key cannot moderate.
+
+Real daemons on the real meshtastic client over the simulated mesh, whose handhelds play
+firmware 2.7.26: their direct messages are PKI-encrypted and reach a board on channel 0.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from board.config import MeshboardConfig, RingSpec, Rotation
+from board.signing import BoardKey
+from board.store.members import MemberStore
+from board.store.moderation import ModerationStore
+from node.demo.neighbourhood import BoardNode, Neighbourhood
+from node.sim.mesh import Mesh
+from node.sim.radio import ChannelSpec, RadioProfile
+from node.sim.router import stand_in_key
+from tests.node.meshes import answer
+
+CONVERGE = 30.0  # real seconds
+PUBLIC = ChannelSpec()
+GARDEN = ChannelSpec(name="garden", psk=bytes(range(32)))
+BOTH = RadioProfile(channels=(PUBLIC, GARDEN))
+SECRET = "Garden secret supper"
+MODERATOR = 0x9ABC2345  # the garden's moderator: away today; someone borrows their node id
+IMPOSTOR_KEY = bytes(range(100, 132))
+
+
+def garden_config(mesh: Mesh, *keys: BoardKey) -> MeshboardConfig:
+    moderator = f"!{MODERATOR:08x}"
+    rotation = Rotation((moderator,), timedelta(weeks=1), mesh.clock.now() - timedelta(days=1))
+    return MeshboardConfig(
+        rings=(
+            RingSpec("public", 0),
+            RingSpec(
+                "garden",
+                1,
+                rotation=rotation,
+                trusted_boards=tuple(key.public for key in keys),
+                pinned_keys=((moderator, stand_in_key(MODERATOR)),),
+            ),
+        )
+    )
+
+
+def member_of_garden(node: BoardNode, person: int, now_of: Mesh) -> bool:
+    assert node.store is not None
+    held = MemberStore(node.store.engine).current(1, f"!{person:08x}")
+    return held is not None and held.joined and held.expires_at > now_of.clock.now()
+
+
+def garden_ids(node: BoardNode, mesh: Mesh) -> set[str]:
+    assert node.store is not None
+    return {b.id for b in node.store.active(mesh.clock.now(), ring=1)}
+
+
+def test_join_at_one_board_and_the_garden_reaches_you_by_direct_message_at_another(
+    mesh: Mesh, hood: Neighbourhood
+) -> None:
+    keys = [BoardKey.generate(), BoardKey.generate()]
+    config = garden_config(mesh, *keys)
+    radios = [mesh.add_radio(profile=BOTH), mesh.add_radio(profile=BOTH)]
+    mesh.link(*radios)
+    gardener = mesh.add_handheld(profile=BOTH)
+    stranger = mesh.add_handheld(profile=BOTH)  # has the garden channel, never joined
+    # The boards start after the neighbours' radios are known: their clients' node databases
+    # (from the config handshake) hold every key.
+    a = hood.attach(radios[0], "A", config=config, key=keys[0])
+    b = hood.attach(radios[1], "B", config=config, key=keys[1])
+    mesh.link(gardener, a.radio)
+    mesh.link(stranger, a.radio)
+    mesh.link(stranger, b.radio)
+
+    # Join at A on the garden's channel; A witnesses it and B hears the signed record.
+    joined = answer(gardener, a, "join", channel=1)
+    assert joined == "you are in garden: DM me 'garden list', or ring garden"
+    assert hood.wait_until(lambda: member_of_garden(b, gardener.node_num, mesh), CONVERGE)
+
+    # A direct message (PKI, channel 0) now reaches the garden: the reply says so.
+    posted = answer(gardener, a, f"post meal {SECRET}")
+    assert posted.startswith("[garden] ok #"), posted
+    ref = posted.split()[2]
+    assert hood.wait_until(lambda: garden_ids(b, mesh) == garden_ids(a, mesh) != set(), CONVERGE)
+
+    # At B, where the gardener never sent anything on the garden channel.
+    mesh.unlink(gardener, a.radio)
+    mesh.link(gardener, b.radio)
+    listing = answer(gardener, b, "list")
+    assert listing.startswith("[garden] ") and SECRET in listing
+    assert answer(gardener, b, "rings") == "[garden] your rings: public, garden"
+
+    # Someone who never joined gets nothing of the garden from either board, whatever they ask.
+    for node in (a, b):
+        for command in ("list", "garden list", f"read {ref}", ref, "more", "tally", "rings"):
+            reply = answer(stranger, node, command)
+            assert SECRET not in reply and not reply.startswith("[garden]"), (command, reply)
+        assert answer(stranger, node, "ring garden") == "no ring 'garden'; yours: public"
+    assert all(SECRET not in t.text for t in stranger.inbox)
+    assert not any(t.text.startswith("[garden]") for t in stranger.inbox)
+
+
+def test_a_moderators_node_id_with_another_key_cannot_remove_a_bulletin(
+    mesh: Mesh, hood: Neighbourhood
+) -> None:
+    key = BoardKey.generate()
+    radio = mesh.add_radio(profile=BOTH)
+    gardener = mesh.add_handheld(profile=BOTH)
+    # The impostor took the moderator's node number and holds the garden key, but its radio
+    # has its own key pair: the board's radio decrypts its DMs with that key.
+    impostor = mesh.add_handheld(
+        MODERATOR, RadioProfile(channels=(PUBLIC, GARDEN), public_key=IMPOSTOR_KEY)
+    )
+    a = hood.attach(radio, "A", config=garden_config(mesh, key), key=key)
+    for person in (gardener, impostor):
+        mesh.link(person, radio)
+    answer(gardener, a, "join", channel=1)
+    ref = answer(gardener, a, f"post meal {SECRET}").split()[2]
+
+    # Not served in the garden by its pinned key, so its `mod` reaches the public ring.
+    assert answer(impostor, a, f"mod del {ref}") == "mod: this ring has no moderators"
+    # Joined on the channel with its own key, it is served in the garden: the pin refuses it.
+    answer(impostor, a, "join", channel=1)
+    refused = answer(impostor, a, f"mod del {ref}")
+    assert refused == "[garden] mod: your radio's key is not the one pinned for this moderator"
+    assert SECRET in answer(gardener, a, "list")
+    assert a.store is not None
+    log = ModerationStore(a.store.engine).audit(1)
+    assert [(e.moderator, e.accepted) for e in log if e.action == "remove"] == [
+        (f"!{MODERATOR:08x}", False)
+    ]
