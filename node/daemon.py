@@ -19,6 +19,7 @@ from board.airtime import AirtimeBudget, estimate_airtime
 from board.config import DEFAULT_CONFIG, MeshboardConfig
 from board.handheld.asks import AskRouter, Routed
 from board.handheld.commands import BoardConfig, CommandHandler
+from board.handheld.membership import tag_of
 from board.handheld.ring_news import RingNews
 from board.handheld.subs import Subscriptions
 from board.handheld.tools import ToolCommands
@@ -337,12 +338,15 @@ class Daemon:
                 self.outbox.put(Outgoing(routed.forward.ring, encode(routed.forward)))
 
     def _put_news(self, reply: Reply, now: datetime) -> None:
-        """Queue news a person asked for earlier: never a private ring's to a non-member (one
-        who left, or whose record expired, since they subscribed or lent the tool)."""
-        if self._handler.membership.may_read(reply.to, reply.ring, now):
-            self.outbox.put(reply)
-        else:
+        """Queue news a person asked for earlier, named by its ring as replies are; never a
+        private ring's to a non-member (one who left, or whose record expired, since they
+        subscribed or lent the tool)."""
+        if not self._handler.membership.may_read(reply.to, reply.ring, now):
             logger.info("not sending %s's news of ring %d: not a member now", reply.to, reply.ring)
+            return
+        spec = self.config.by_channel(reply.ring)
+        tag = "" if spec is None else tag_of(spec)
+        self.outbox.put(replace(reply, text=tag + reply.text) if tag else reply)
 
     def _key_learned(self, received: ReceivedNodeInfo, now: datetime) -> None:
         """The radio holds `received.sender`'s key now: joins that waited for it are made, and

@@ -295,14 +295,19 @@ class CommandHandler:
         return [f"unknown command '{truncate_utf8(word, MAX_ECHOED_WORD)}'; send help"]
 
     def _help(self, msg: Inbound, rest: str) -> list[str]:
-        if rest.strip().lower() == "more" and self._extensions:
+        rings = any(spec.private and spec.serve for spec in self._config.rings.rings)
+        if rest.strip().lower() == "more" and (self._extensions or rings):
             lines = [line for ext in self._extensions for line in ext.help_lines()]
+            if rings:  # first: it says how to reach an inner circle at all
+                lines.insert(
+                    0, f"{self._config.prefix}join on a ring's channel · rings · ring <name>"
+                )
             return [fit_lines(lines, MAX_PACKET_BYTES)[0]]
         head = [
             f"DM me, or start with {self._config.prefix} on a channel:",
             "post <type> [when] <text>",
             "list [type] · read #ref · more",
-            "del #ref · help" + (" · help more" if self._extensions else ""),
+            "del #ref · help" + (" · help more" if self._extensions or rings else ""),
         ]
         tail = "when: tue 18:00, 6pm, tmrw"
         room = MAX_PACKET_BYTES - utf8_len("\n".join([*head, tail])) - 1

@@ -131,3 +131,27 @@ def test_a_moderators_node_id_with_another_key_cannot_remove_a_bulletin(
     assert [(e.moderator, e.accepted) for e in log if e.action == "remove"] == [
         (f"!{MODERATOR:08x}", False)
     ]
+
+
+def test_news_of_the_garden_comes_tagged_to_members_and_stops_when_they_leave(
+    mesh: Mesh, hood: Neighbourhood
+) -> None:
+    key = BoardKey.generate()
+    radio = mesh.add_radio(profile=BOTH)
+    gardener, friend = mesh.add_handheld(profile=BOTH), mesh.add_handheld(profile=BOTH)
+    a = hood.attach(radio, "A", config=garden_config(mesh, key), key=key)
+    for person in (gardener, friend):
+        mesh.link(person, radio)
+        answer(person, a, "join", channel=1)
+    assert answer(friend, a, "sub meal").startswith("[garden] subscribed to meal")
+    soup = answer(gardener, a, "post meal Soup in the shed").split()[2]
+    news = friend.wait_for_text(lambda t: "new meal" in t.text, timeout=CONVERGE)
+    assert news.text == f"[garden] new meal: {soup} Soup in the shed"
+    assert news.pki_encrypted  # a PKI direct message: only the friend's radio can read it
+
+    assert answer(friend, a, "leave garden").startswith("[garden] left garden")
+    answer(gardener, a, f"post meal {SECRET}")
+    mesh.clock.sleep(600.0)  # well past the subscriptions' batch delay
+    assert [t.text for t in friend.inbox if "new meal" in t.text] == [news.text]
+    assert SECRET not in answer(friend, a, "list")
+    assert all(SECRET not in t.text for t in friend.inbox)

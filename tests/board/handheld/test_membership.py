@@ -322,3 +322,11 @@ def test_pinned_keys_are_read_from_the_configuration() -> None:
     text["ring"][0]["moderation"]["keys"] = {MOD: "c2hvcnQ="}
     with pytest.raises(ConfigError, match="32-byte public key"):
         parse_config(text)
+
+
+def test_help_more_says_how_to_reach_a_ring(board: Board) -> None:
+    assert board.dm("help").splitlines()[3] == "del #ref · help · help more"
+    assert (
+        board.dm("help more", sender=BEN, key=KEY_BEN)
+        == "!join on a ring's channel · rings · ring <name>"
+    )
