@@ -240,6 +240,8 @@ class CommandHandler:
             if served.msg.ring < 0:
                 return self._changes  # no ring this board serves is theirs
             msg, body, tag, ambiguous = served.msg, served.msg.text, served.tag, served.ambiguous
+            if served.renewed is not None:
+                self._changes.members.append(served.renewed)
         else:  # heard on the ring's own channel: its sender holds the ring's key
             record = self.membership.witness(msg)
             if record is not None:

@@ -58,6 +58,7 @@ class Served:
     msg: Inbound
     tag: str = ""
     ambiguous: tuple[str, ...] = ()  # several private rings and no choice: the names
+    renewed: MemberMsg | None = None  # a member's record made again by their use: sync it
 
 
 def tag_of(spec: RingSpec) -> str:
@@ -187,7 +188,7 @@ class Membership:
             if pinned is None or pinned == key:
                 return True
         held = self._members.current(spec.channel, msg.sender)
-        if held is None or not held.joined or held.expires_at <= msg.now:
+        if key is None or held is None or not held.joined or held.expires_at <= msg.now:
             return False
         if held.radio_key != key:
             self._note_key_change(spec, msg)
@@ -216,7 +217,8 @@ class Membership:
         if first is not None and first[1].lower() in by_name:
             spec = by_name[first[1].lower()]
             rest = msg.text[first.end() :]
-            return Served(replace(msg, ring=spec.channel, text=rest), tag_of(spec))
+            served = replace(msg, ring=spec.channel, text=rest)
+            return Served(served, tag_of(spec), renewed=self._renew(spec, msg))
         chosen = self._chosen.get(msg.sender)
         private = [spec for spec in rings if spec.private]
         pick = next((spec for spec in rings if spec.channel == chosen), None)
@@ -228,7 +230,15 @@ class Membership:
             pick = next((spec for spec in rings if not spec.private), None)
         if pick is None:  # this board serves no ring the sender may use
             return Served(replace(msg, ring=-1))
-        return Served(replace(msg, ring=pick.channel), tag_of(pick))
+        return Served(replace(msg, ring=pick.channel), tag_of(pick), renewed=self._renew(pick, msg))
+
+    def _renew(self, spec: RingSpec, msg: Inbound) -> MemberMsg | None:
+        """A member served in `spec` whose record is RENEW_AFTER old gets a fresh one: only
+        people who stopped using a ring drop out of it."""
+        held = self._members.current(spec.channel, msg.sender)
+        if held is None or not held.joined or msg.now - held.at < RENEW_AFTER:
+            return None
+        return self._record(spec, msg.sender, True, held.radio_key, msg.now)
 
     def choose(self, msg: Inbound, name: str) -> RingSpec | None:
         """`ring <name>`: serve this person there from now on (None: not one of theirs)."""

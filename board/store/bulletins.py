@@ -35,7 +35,7 @@ from board.store.database import open_engine, prepare, reader, unavailable
 from board.store.moderation import hidden
 from board.store.schema import upgrade
 from board.store.shares import share_statement
-from board.store.tables import AirtimeRow, BulletinRow, ModerationRow, TombstoneRow
+from board.store.tables import AirtimeRow, BulletinRow, MemberRow, ModerationRow, TombstoneRow
 from board.when import unix_seconds
 
 logger = logging.getLogger(__name__)
@@ -325,7 +325,8 @@ class Store:
         return bulletin
 
     def purge_expired(self, now: datetime) -> int:
-        """Forget expired bulletins and tombstones; return how many bulletins went."""
+        """Forget expired bulletins, tombstones, moderations and member records; return how
+        many bulletins went."""
         moment = unix_seconds(now)
         with Session(self.engine) as session, session.begin():
             removed = session.exec(
@@ -333,6 +334,7 @@ class Store:
             ).rowcount
             session.exec(delete(TombstoneRow).where(col(TombstoneRow.expires_at) <= moment))
             session.exec(delete(ModerationRow).where(col(ModerationRow.expires_at) <= moment))
+            session.exec(delete(MemberRow).where(col(MemberRow.expires_at) <= moment))
         if removed:
             logger.info("purged %d expired bulletins", removed)
         return removed

@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime
 
 import sqlalchemy
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, select
 
 from board.store.applied import Applied
 from board.store.tables import MemberRow
@@ -98,9 +98,3 @@ class MemberStore:
     def members(self, ring: int, now: datetime) -> list[MemberMsg]:
         """Who belongs to `ring` now (joined, unexpired), by node id."""
         return sorted((m for m in self.records(ring, now) if m.joined), key=lambda m: m.node)
-
-    def purge_expired(self, now: datetime) -> int:
-        with Session(self.engine) as session, session.begin():
-            return session.exec(
-                delete(MemberRow).where(col(MemberRow.expires_at) <= unix_seconds(now))
-            ).rowcount

@@ -330,3 +330,23 @@ def test_help_more_says_how_to_reach_a_ring(board: Board) -> None:
         board.dm("help more", sender=BEN, key=KEY_BEN)
         == "!join on a ring's channel · rings · ring <name>"
     )
+
+
+def test_an_expired_membership_serves_the_public_ring_and_is_purged(board: Board) -> None:
+    board.channel("!join")
+    later = T0 + MEMBERSHIP_LIFETIME + timedelta(seconds=1)
+    assert board.dm("rings", now=later) == "your rings: public"
+    board.store.purge_expired(later)
+    assert MemberStore(board.store.engine).current(1, ANA) is None
+
+
+def test_using_the_ring_renews_the_membership(board: Board) -> None:
+    board.channel("!join")
+    half_a_year = T0 + timedelta(days=200)
+    outcome = board.handle(
+        Inbound(ANA, 0, "list", True, half_a_year, verified=True, public_key=KEY_ANA)
+    )
+    assert [(m.node, m.joined, m.at.date()) for m in outcome.members] == [
+        (ANA, True, half_a_year.date())
+    ]
+    assert board.dm("rings", now=T0 + timedelta(days=500)) == "[garden] your rings: public, garden"
