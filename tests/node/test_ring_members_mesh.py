@@ -14,6 +14,7 @@ from board.config import MeshboardConfig, RingSpec, Rotation
 from board.signing import BoardKey
 from board.store.members import MemberStore
 from board.store.moderation import ModerationStore
+from board.sync.bundle import export_items
 from node.demo.neighbourhood import BoardNode, Neighbourhood
 from node.sim.mesh import Mesh
 from node.sim.radio import ChannelSpec, RadioProfile
@@ -92,14 +93,24 @@ def test_join_at_one_board_and_the_garden_reaches_you_by_direct_message_at_anoth
     assert listing.startswith("[garden] ") and SECRET in listing
     assert answer(gardener, b, "rings") == "[garden] your rings: public, garden"
 
-    # Someone who never joined gets nothing of the garden from either board, whatever they ask.
+    # Someone who never joined gets nothing of the garden from either board, whatever they ask:
+    # not by subscription, not by asking after a garden bulletin's ref.
+    assert answer(stranger, b, "sub meal").startswith("subscribed to meal")
+    assert answer(stranger, a, f"ask {ref} is it vegan?") == f"no bulletin {ref}"
+    later = answer(gardener, b, "post meal Second garden supper").split()[2]
     for node in (a, b):
         for command in ("list", "garden list", f"read {ref}", ref, "more", "tally", "rings"):
             reply = answer(stranger, node, command)
             assert SECRET not in reply and not reply.startswith("[garden]"), (command, reply)
         assert answer(stranger, node, "ring garden") == "no ring 'garden'; yours: public"
-    assert all(SECRET not in t.text for t in stranger.inbox)
+    mesh.clock.sleep(600.0)  # well past the subscriptions' batch delay
+    assert all(SECRET not in t.text and later not in t.text for t in stranger.inbox)
     assert not any(t.text.startswith("[garden]") for t in stranger.inbox)
+    # The operator's USB bundle of the public ring holds nothing of the garden either.
+    for node in (a, b):
+        assert node.store is not None
+        bulletins, _ = export_items(node.store, [0], mesh.clock.now())
+        assert all(SECRET not in item.text and "garden" not in item.text for item in bulletins)
 
 
 def test_a_moderators_node_id_with_another_key_cannot_remove_a_bulletin(
