@@ -39,6 +39,11 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 _LINE_BREAKS = str.maketrans({"\r": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n"})
 _REPLACEMENT = "\ufffd"  # what the link puts where a handheld sent bytes that are not UTF-8
 _VISIBLE = frozenset("LNPS")  # letters, numbers, punctuation, symbols (emoji are symbols)
+#: Letters and symbols that render as nothing: the Hangul fillers and Khmer inherent vowels
+#: (Default_Ignorable_Code_Point in Unicode's DerivedCoreProperties.txt, yet categorised Lo/Mn),
+#: the Mongolian vowel separator, the braille blank (U+2800, a symbol with no dots) and the
+#: musical null notehead. A text of only these looks empty on every screen.
+_BLANK_LOOKING = frozenset("\u115f\u1160\u17b4\u17b5\u180e\u2800\u3164\uffa0\U0001d159")
 _BLANKS = re.compile(r"[^\S\n]+")
 _NEWLINES = re.compile(r" ?\n[\n ]*")
 
@@ -64,7 +69,9 @@ def normalise_text(text: str) -> str:
     if _REPLACEMENT in text:
         raise InvalidText("text has bytes that are not UTF-8")
     text = _NEWLINES.sub("\n", _BLANKS.sub(" ", text)).strip()
-    if not any(unicodedata.category(char)[0] in _VISIBLE for char in text):
+    if not any(
+        unicodedata.category(char)[0] in _VISIBLE and char not in _BLANK_LOOKING for char in text
+    ):
         raise InvalidText("text is empty")
     size = len(text.encode("utf-8"))
     if size > MAX_TEXT_BYTES:

@@ -113,7 +113,10 @@ def parse_when(tokens: Sequence[str], now: datetime, tz: ZoneInfo) -> tuple[date
         day = today + timedelta(days=(day - today.weekday()) % 7)
         if clock is not None and _at(day, clock, tz) < now:
             day += timedelta(days=7)
-    return _at(day, clock or MIDNIGHT, tz), used
+    event = _at(day, clock or MIDNIGHT, tz)
+    if clock is not None and event < now:  # `today 05:06` at 08:00: a day named, a time gone
+        raise InvalidWhen(f"'{tokens[0]} {tokens[1]}' has passed")
+    return event, used
 
 
 def parse_when_text(text: str, now: datetime, tz: ZoneInfo) -> datetime:

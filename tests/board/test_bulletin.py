@@ -106,6 +106,8 @@ def test_text_is_normalised(make: Make, typed: str, stored: str) -> None:
     [
         ("", "text is empty"),
         (" \n\t ", "text is empty"),
+        ("\u2800\u3164", "text is empty"),  # braille blank and hangul filler: look empty
+        ("\u115f\u1160 \uffa0\u17b4", "text is empty"),
         ("Soup\x07 at the hall", "text contains control characters"),
         ("Soup\x00", "text contains control characters"),
         ("ä" * 100 + "a", "text is 201 bytes; at most 200"),

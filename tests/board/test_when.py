@@ -61,6 +61,13 @@ def test_a_day_followed_by_text_uses_only_the_day() -> None:
     assert parse_when(["tue", "soup"], NOW, BERLIN) == (berlin(11, 24), 1)
 
 
+@pytest.mark.parametrize("typed", ["today 05:06", "today 9am", "2026-11-23 09:59", "tonight 8:00"])
+def test_a_named_day_at_a_time_already_gone_is_refused(typed: str) -> None:
+    """Monday 10:00: a time alone or a weekday rolls on to the next one; a named day cannot."""
+    with pytest.raises(InvalidWhen, match="has passed"):
+        parse_when(typed.split(), NOW, BERLIN)
+
+
 @pytest.mark.parametrize("typed", ["25:00", "13pm", "0am", "18:60", "tue 24:00", "2026-02-30"])
 def test_impossible_times_are_refused(typed: str) -> None:
     with pytest.raises(InvalidWhen):
