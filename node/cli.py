@@ -1,4 +1,5 @@
-"""The `meshboard` command: the only module that imports click.
+"""The `meshboard` command: with node/rings_cli.py (`--config`, `--ring`, `moderators --pin`),
+the only modules that import click.
 
 Domain errors from `board/` and link errors become one `Error: …` line and exit code 1.
 """
@@ -13,7 +14,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,13 +29,13 @@ from board.config import (
     ConfigError,
     MeshboardConfig,
     RingSpec,
-    load_config,
     parse_duration,
 )
 from board.errors import BoardError
 from board.handheld.commands import BoardConfig
 from board.signing import BoardKey, key_path
 from board.store.bulletins import Store
+from board.store.members import MemberStore
 from board.store.moderation import ModerationStore
 from board.store.shares import monthly
 from board.store.tools import loans_between
@@ -55,7 +55,15 @@ from node.link import LinkError
 from node.logs import configure_logging
 from node.meshtastic_link import HANDSHAKE_TIMEOUT
 from node.records import audit_line, bulletin_record, import_record, tally_record
-from node.rings_view import config_json, config_lines, moderators_json, moderators_lines
+from node.rings_cli import CliState, config_of, pin_moderators, ring_option
+from node.rings_view import (
+    config_json,
+    config_lines,
+    members_json,
+    members_lines,
+    moderators_json,
+    moderators_lines,
+)
 from node.status import gather, report_json, report_lines
 
 if TYPE_CHECKING:
@@ -114,80 +122,6 @@ def open_store(db_path: Path) -> Store:
             return Store.open(db_path)
         except OSError as error:
             raise click.ClickException(f"cannot open database {db_path}: {error}") from error
-
-
-@dataclass
-class CliState:
-    """The click context object: the `--config` file, read once when a command first needs it.
-
-    Read lazily so that `config --example`, `demo` and `--help` work even beside a broken file.
-    """
-
-    config_path: Path | None = None
-    _config: MeshboardConfig | None = None
-
-    @property
-    def config(self) -> MeshboardConfig:
-        try:
-            return self.config_or_error()
-        except ConfigError as error:
-            raise click.ClickException(str(error)) from error
-
-    def config_or_error(self) -> MeshboardConfig:
-        """The configuration; ConfigError when the file cannot be used."""
-        if self._config is None:
-            self._config = load_config(self.config_path)
-        return self._config
-
-
-def config_of(ctx: click.Context) -> MeshboardConfig:
-    """The configuration `meshboard --config` named (the default one ring without a file)."""
-    return ctx.find_root().ensure_object(CliState).config
-
-
-def resolve_ring(ctx: click.Context, value: str, *, must_serve: bool = False) -> RingSpec:
-    """The ring a person named by name or channel index; a clean error listing the rings."""
-    config = config_of(ctx)
-    with board_errors():
-        spec = config.ring(value)
-    if must_serve and not spec.serve:
-        where = config.source if config.source is not None else "the configuration"
-        raise click.ClickException(
-            f"this board does not serve ring {spec.name} (channel {spec.channel}); "
-            f"set serve = true for it in {where}"
-        )
-    return spec
-
-
-def first_served(ctx: click.Context) -> RingSpec:
-    """The ring a command acts on when no `--ring` is given: the first the board serves."""
-    config = config_of(ctx)
-    spec = next((r for r in config.rings if r.serve), None)
-    if spec is None:
-        raise click.ClickException("this board serves no ring; set serve = true for one")
-    return spec
-
-
-def ring_option(
-    *, default_served: bool = False, must_serve: bool = False, help: str | None = None
-) -> Callable[[F], F]:
-    """`--ring NAME|CHANNEL`, passed to the command as `ring: RingSpec | None`.
-
-    Without the option the command gets None (every ring), or with `default_served` the first
-    ring the board serves. `must_serve` refuses a ring the board does not serve (writes).
-    """
-
-    def callback(ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
-        if value is None:
-            return first_served(ctx) if default_served else None
-        return resolve_ring(ctx, value, must_serve=must_serve)
-
-    default_help = "Ring: its name or channel index" + (
-        " (default: the first ring served)." if default_served else " (default: every ring)."
-    )
-    return click.option(
-        "--ring", "ring", metavar="RING", callback=callback, help=help or default_help
-    )
 
 
 def emit_json(data: object) -> None:
@@ -431,16 +365,50 @@ def config_(ctx: click.Context, example: bool, as_json: bool) -> None:
 
 @cli.command()
 @ring_option()
+@click.option("--pin", is_flag=True, help="Pin the moderators' radio keys: see above.")
+@click.option(
+    "--port",
+    envvar="MESHBOARD_PORT",
+    help="With --pin: the radio's serial device (MESHBOARD_PORT).",
+)
+@click.option("--replace", is_flag=True, help="With --pin: change a pinned key that differs.")
+@click.option("--yes", "-y", is_flag=True, help="With --pin: write without asking.")
 @db_option
 @tz_option
 @json_option
 @click.pass_context
 def moderators(
-    ctx: click.Context, ring: RingSpec | None, db_path: Path, tz: ZoneInfo, as_json: bool
+    ctx: click.Context,
+    ring: RingSpec | None,
+    pin: bool,
+    port: str | None,
+    replace: bool,
+    yes: bool,
+    db_path: Path,
+    tz: ZoneInfo,
+    as_json: bool,
 ) -> None:
-    """Who moderates each ring now, until when, who is next, and this board's public key."""
+    """Who moderates each ring now, until when, who is next, the fingerprints of their pinned
+    radio keys, and this board's public key.
+
+    With --pin --port PORT: read each moderator's public key from the radio's node database
+    and write it into the config file's [ring.moderation.keys], keeping your comments. From
+    then on a `mod` from that node id with any other key is refused. Compare each key first
+    with the one the moderator's Meshtastic app shows, in base64 (its Security settings,
+    Public Key), or at least its start and end, as the fingerprint shows. A moderator the
+    radio has no key for cannot be pinned: ask them to send a message first. A pinned key
+    that differs from the radio's is only changed with --replace. Needs --config FILE; stop
+    a running board first (sudo systemctl stop meshboard): it holds the radio.
+    """
     config = config_of(ctx)
     rings = list(config.rings) if ring is None else [ring]
+    if pin:
+        if port is None or as_json:
+            raise click.UsageError("--pin needs --port (or MESHBOARD_PORT), and has no --json")
+        with board_errors():
+            confirm = None if yes else click.confirm
+            pin_moderators(config, rings, port, replace=replace, echo=click.echo, confirm=confirm)
+        return
     with board_errors():
         try:
             db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -610,6 +578,29 @@ def audit(ring: RingSpec | None, db_path: Path, tz: ZoneInfo, as_json: bool) -> 
         click.echo("no moderation yet")
     for entry in entries:
         click.echo(audit_line(entry, tz))
+
+
+@cli.command()
+@ring_option(help="Ring: its name or channel index (default: every ring but channel 0).")
+@db_option
+@tz_option
+@json_option
+def members(ring: RingSpec | None, db_path: Path, tz: ZoneInfo, as_json: bool) -> None:
+    """Who joined each private ring (every ring but channel 0) and who left, with their radio
+    keys' fingerprints: as this board's database holds them, joined here or heard from boards
+    it trusts."""
+    rings = [r for r in current_config().rings if r.private] if ring is None else [ring]
+    if ring is not None and not ring.private:
+        raise click.ClickException(f"ring {ring.name} is channel 0: open to all, nobody joins")
+    store = open_store(db_path)
+    held = MemberStore(store.engine)
+    now = SYSTEM_CLOCK.now()
+    rosters = [(spec, held.records(spec.channel, now)) for spec in rings]
+    if as_json:
+        emit_json(members_json(rosters))
+        return
+    for line in members_lines(rosters, tz):
+        click.echo(line)
 
 
 # -- sneakernet bundles and the monthly tally --------------------------------------------

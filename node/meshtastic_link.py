@@ -524,8 +524,12 @@ def _key_bytes(text: object) -> bytes | None:
 PUBLIC_KEY_BYTES = 32
 
 
+def _no_keys(_num: int) -> bytes | None:
+    return None
+
+
 def _to_received(
-    packet: dict[str, Any], my_num: int, node_key: Callable[[int], bytes | None]
+    packet: dict[str, Any], my_num: int, node_key: Callable[[int], bytes | None] = _no_keys
 ) -> Received | None:
     """Reduce the client's packet dict to what the board uses; None for everything else.
 

@@ -1,21 +1,64 @@
-"""What `meshboard config` and `meshboard moderators` show: the rings, for a person or a script.
+"""What `meshboard config`, `moderators` and `members` show: the rings, for a person or a script.
 
 Kept apart from the CLI (which only parses options and echoes) so the shapes are plain data.
+A radio key is shown as the Meshtastic apps show it, in base64, and shortened to a fingerprint
+(its first and last characters) that an operator can read out to a moderator over the phone.
 """
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
 from board.config import MeshboardConfig, RingSpec
 from board.rings import duty, format_duration
+from board.wire.members import MemberMsg
 
 NO_FILE = "none: one ring, public, on channel 0 (meshboard config --example shows a file)"
 
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
+
+
+def key_text(key: bytes) -> str:
+    """A radio public key as the Meshtastic apps show it: base64, 44 characters."""
+    return base64.b64encode(key).decode("ascii")
+
+
+def fingerprint(key: bytes) -> str:
+    """The key's first 8 and last 6 base64 characters: enough to compare by eye or voice."""
+    if not key:
+        return "none"
+    text = key_text(key)
+    return f"{text[:8]}...{text[-6:]}"
+
+
+def _keys_json(spec: RingSpec, moderators: Sequence[str]) -> list[dict[str, Any]]:
+    out = []
+    for node in moderators:
+        key = spec.pinned_key(node)
+        out.append(
+            {
+                "node": node,
+                "pinned": key is not None,
+                "key": None if key is None else key_text(key),
+                "fingerprint": None if key is None else fingerprint(key),
+            }
+        )
+    return out
+
+
+def _keys_line(spec: RingSpec, moderators: Sequence[str]) -> str:
+    if not spec.pinned_keys:
+        return "  radio keys: none pinned (meshboard moderators --pin --port PORT pins them)"
+    cells = []
+    for node in moderators:
+        key = spec.pinned_key(node)
+        cells.append(f"{node} not pinned" if key is None else f"{node} {fingerprint(key)}")
+    return f"  radio keys pinned: {'; '.join(cells)}"
 
 
 def ring_json(spec: RingSpec) -> dict[str, Any]:
@@ -76,6 +119,7 @@ def moderators_json(rings: list[RingSpec], board_key: str, now: datetime) -> dic
                 rotation=format_duration(rotation.period),
                 starts=_iso(rotation.starts),
                 boards=list(spec.trusted_boards),
+                keys=_keys_json(spec, rotation.moderators),
             )
         out.append(record)
     return {"board_key": board_key, "rings": out}
@@ -113,6 +157,63 @@ def moderators_lines(rings: list[RingSpec], board_key: str, now: datetime, tz: t
             f"  turns of {format_duration(rotation.period)} from {local(rotation.starts)}; "
             f"moderation accepted from {len(spec.trusted_boards)} other board(s)"
         )
+        lines.append(_keys_line(spec, rotation.moderators))
     lines.append(f"this board's key: {board_key}")
     lines.append("  (other boards list it under boards = [...] to accept its moderation)")
+    return lines
+
+
+#: Each private ring with its members' records, joined or left, as the store holds them.
+Rosters = Sequence[tuple[RingSpec, Sequence[MemberMsg]]]
+
+
+def _member_json(msg: MemberMsg) -> dict[str, Any]:
+    return {
+        "node": msg.node,
+        "joined_at" if msg.joined else "left_at": _iso(msg.at),
+        "expires_at": _iso(msg.expires_at),
+        "key": key_text(msg.radio_key),
+        "fingerprint": fingerprint(msg.radio_key),
+        "board_key": key_text(msg.board_key),
+    }
+
+
+def members_json(rosters: Rosters) -> dict[str, Any]:
+    """Per ring: who is a member (joined, unexpired) and who left, each with their radio key."""
+    return {
+        "rings": [
+            {
+                "ring": spec.name,
+                "channel": spec.channel,
+                "members": [_member_json(m) for m in records if m.joined],
+                "left": [_member_json(m) for m in records if not m.joined],
+            }
+            for spec, records in rosters
+        ]
+    }
+
+
+def members_lines(rosters: Rosters, tz: tzinfo) -> list[str]:
+    """Per ring a head line, then one line per member and one per person who left."""
+
+    def local(moment: datetime) -> str:
+        return moment.astimezone(tz).strftime("%d %b %Y %H:%M %Z")
+
+    lines: list[str] = []
+    for spec, records in rosters:
+        joined = sorted((m for m in records if m.joined), key=lambda m: m.node)
+        left = sorted((m for m in records if not m.joined), key=lambda m: m.node)
+        head = f"{spec.name} (channel {spec.channel}): {len(joined)} member(s)"
+        lines.append(head + (f", {len(left)} left" if left else ""))
+        if not joined:
+            lines.append("  nobody has joined")
+        for m in joined:
+            lines.append(
+                f"  {m.node}  joined {local(m.at)}  expires {local(m.expires_at)}  "
+                f"key {fingerprint(m.radio_key)}"
+            )
+        for m in left:
+            lines.append(f"  {m.node}  left {local(m.at)}  key {fingerprint(m.radio_key)}")
+    if not rosters:
+        lines.append("no private rings: only channel 0, which everyone on the mesh can read")
     return lines

@@ -202,12 +202,15 @@ def test_moderators_shows_who_is_on_duty_and_this_boards_key(config: str, db: st
     assert lines[0].startswith("public (channel 0): !000000aa on duty until ")
     assert lines[0].endswith(", then !000000aa")
     assert lines[1] == "  roster: !000000aa (on duty)"
-    assert lines[3] == (
+    assert (
+        lines[3] == "  radio keys: none pinned (meshboard moderators --pin --port PORT pins them)"
+    )
+    assert lines[4] == (
         "garden (channel 1): nobody on duty until Fri 04 Jan 2999 00:00 UTC, then !000000b1"
     )
-    assert lines[4] == "  roster: !000000b1, !000000b2"
-    assert lines[6] == "elders (channel 2): no moderation"
-    assert lines[7] == f"this board's key: {key}"
+    assert lines[5] == "  roster: !000000b1, !000000b2"
+    assert lines[8] == "elders (channel 2): no moderation"
+    assert lines[9] == f"this board's key: {key}"
 
     code, output = invoke("--config", config, "moderators", "--ring", "1", "--db", db, "--json")
     assert code == 0
@@ -217,3 +220,7 @@ def test_moderators_shows_who_is_on_duty_and_this_boards_key(config: str, db: st
     assert (garden["ring"], garden["on_duty"], garden["next"]) == ("garden", None, "!000000b1")
     assert garden["until"] == "2999-01-04T00:00:00+00:00"
     assert garden["moderators"] == ["!000000b1", "!000000b2"]
+    assert [(k["node"], k["pinned"], k["key"]) for k in garden["keys"]] == [
+        ("!000000b1", False, None),
+        ("!000000b2", False, None),
+    ]

@@ -156,7 +156,10 @@ def test_a_flooding_handheld_is_limited_while_others_are_served(board_node: Boar
 
     ana = radio.texts_to(HANDHELD)
     assert sum(t.startswith("ok #") for t in ana) == 5
-    assert [t for t in ana if t.startswith("slow down")] == ["slow down: try again in 10 s"]
+    # One token every 10 s; the clock runs on while the first posts are handled, so the wait
+    # it names may have ticked down by a second.
+    [slow_down] = [t for t in ana if t.startswith("slow down")]
+    assert slow_down in ("slow down: try again in 10 s", "slow down: try again in 9 s")
     assert len(ana) == 6  # five answers, one polite refusal, then silence
     assert bo[0].count("Soup number") == 5 and "post <type>" in answered
     # Bo's answer went out right behind Ana's six, not behind fifty.
