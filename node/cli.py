@@ -116,7 +116,13 @@ def board_errors() -> Iterator[None]:
         raise click.ClickException(str(error)) from error
 
 
-def open_store(db_path: Path) -> Store:
+def open_store(db_path: Path, *, create: bool = False) -> Store:
+    """The board's store; only commands that write (`run`, `post`, `import`) create the file,
+    so a mistyped `--db` is an error rather than a new, empty board."""
+    if not create and not db_path.exists():
+        raise click.ClickException(
+            f"no database at {db_path} (a daemon creates it; `meshboard post` too)"
+        )
     with board_errors():
         try:
             return Store.open(db_path)
@@ -180,7 +186,7 @@ def run(ctx: click.Context, port: str, db_path: Path, tz: ZoneInfo) -> None:
     goes away (unplugged, rebooted, silent) it keeps reconnecting.
     """
     config = config_of(ctx)
-    store = open_store(db_path)
+    store = open_store(db_path, create=True)
     with board_errors():
         key = BoardKey.load_or_create(key_path(db_path))
     daemon = Daemon.assemble(port, store, board=BoardConfig(tz=tz), config=config, key=key)
@@ -248,7 +254,7 @@ def post(
     tz: ZoneInfo,
 ) -> None:
     """Add a bulletin to this board."""
-    store = open_store(db_path)
+    store = open_store(db_path, create=True)
     now = SYSTEM_CLOCK.now()
     with board_errors():
         event_time = parse_when_text(when, now, tz) if when else None
@@ -311,7 +317,8 @@ def list_(
 def show(
     ctx: click.Context, ref: str, ring: RingSpec | None, db_path: Path, tz: ZoneInfo, as_json: bool
 ) -> None:
-    """Show one bulletin by its reference (#a3f0 or a3f0)."""
+    """Show one bulletin by its reference: meshboard show a3f0 ('#a3f0' works quoted; a bare
+    # starts a shell comment)."""
     config = config_of(ctx)
     store = open_store(db_path)
     with board_errors():
@@ -338,7 +345,8 @@ def show(
 @ring_option(help="Only look in this ring: its name or channel index.")
 @db_option
 def delete(ref: str, ring: RingSpec | None, db_path: Path) -> None:
-    """Remove a bulletin (the board operator may remove any)."""
+    """Remove a bulletin by its reference, e.g. meshboard delete a3f0 (the board operator may
+    remove any)."""
     store = open_store(db_path)
     channel = None if ring is None else ring.channel
     with board_errors():
@@ -424,7 +432,12 @@ def moderators(
 
 
 @cli.command()
-@port_option
+@click.option(
+    "--port",
+    envvar="MESHBOARD_PORT",
+    help="Serial device of the radio (env MESHBOARD_PORT); without it only the clock and "
+    "the database are checked.",
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
@@ -435,12 +448,15 @@ def moderators(
 @db_option
 @json_option
 @click.pass_context
-def doctor(ctx: click.Context, port: str, timeout: float, db_path: Path, as_json: bool) -> None:
+def doctor(
+    ctx: click.Context, port: str | None, timeout: float, db_path: Path, as_json: bool
+) -> None:
     """Check the radio, the clocks and the database; say how to fix what is wrong.
 
     One line per finding: ok, warn or fail, and under each warn or fail the command that
     fixes it. The radio must be free: stop a running board first (sudo systemctl stop
-    meshboard). Nothing is changed, on the radio or in the database.
+    meshboard), or leave out --port to check only the clock and the database. Nothing is
+    changed, on the radio or in the database.
 
     \b
     Exit codes:
@@ -708,7 +724,7 @@ def import_(file: Path, db_path: Path, as_json: bool) -> None:
         data = file.read_bytes()
     except OSError as error:
         raise click.ClickException(f"cannot read {file}: {error.strerror or error}") from error
-    store = open_store(db_path)
+    store = open_store(db_path, create=True)
     now = SYSTEM_CLOCK.now()
     config = current_config()
     with board_errors():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from board.store.bulletins import Store
 from node.cli import cli, default_db_path
 
 RINGS = """\
@@ -114,12 +115,36 @@ def test_list_filters_by_type_and_ring(db: str) -> None:
 def test_errors_are_one_line_and_exit_1(
     db: str, args: tuple[str, ...], message: str | None
 ) -> None:
+    Store.open(Path(db)).close()
     code, output = invoke(*args, "--db", db)
     assert code == 1
     assert output.startswith("Error: ")
     assert output.count("\n") == 1
     if message is not None:
         assert output == message
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["list", "show a3f0", "delete a3f0", "audit", "members", "tally", "export out.mbundle"],
+)
+def test_reading_a_database_that_is_not_there_is_an_error_and_creates_nothing(
+    tmp_path: Path, command: str
+) -> None:
+    typo = tmp_path / "bord.db"
+    code, output = invoke(*command.split(), "--db", str(typo))
+    assert (code, output) == (
+        1,
+        f"Error: no database at {typo} (a daemon creates it; `meshboard post` too)\n",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_posting_creates_the_database(tmp_path: Path) -> None:
+    new = tmp_path / "new" / "board.db"
+    code, output = invoke("post", "meal", "Soup", "--db", str(new))
+    assert code == 0 and output.startswith("ok #")
+    assert new.exists()
 
 
 @pytest.mark.parametrize("command", ["list", "post notice Hi", "status", "export"])

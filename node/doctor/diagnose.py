@@ -77,7 +77,7 @@ def finding_lines(finding: Finding) -> list[str]:
 
 
 def diagnose(
-    port: str,
+    port: str | None,
     db_path: Path,
     config: MeshboardConfig | ConfigError,
     *,
@@ -89,17 +89,22 @@ def diagnose(
     """Every check, in the order a person fixes things: cable, radio, clock, database.
 
     `config` is the configuration or the error reading it; `clock` presents the Pi's clock
-    (read from the system when None); `config_path` only shapes the commands in fixes.
+    (read from the system when None); `config_path` only shapes the commands in fixes. Without
+    a `port` the radio is not checked: the clock and the database are, so an operator can check
+    a database while the daemon holds the radio.
     """
     findings: list[Finding] = [check_config(config)]
     rings = config if isinstance(config, MeshboardConfig) else MeshboardConfig(rings=())
     clock = clock if clock is not None else read_clock_facts()
-    port_finding = check_port(port)
-    findings.append(port_finding)
     radio: tuple[RadioFacts, datetime] | None = None
-    if port_finding.status == Status.OK:
-        link_finding, radio = handshake(port, handshake_timeout)
-        findings.append(link_finding)
+    if port is None:
+        findings.append(skip("port", "not checked: no --port given"))
+    else:
+        port_finding = check_port(port)
+        findings.append(port_finding)
+        if port_finding.status == Status.OK:
+            link_finding, radio = handshake(port, handshake_timeout)
+            findings.append(link_finding)
     if radio is None:
         findings.append(
             skip(
@@ -110,6 +115,7 @@ def diagnose(
         )
     else:
         facts, pi_time = radio
+        assert port is not None
         findings += check_radio(facts, rings, port)
         cli = f"meshtastic --port {port}"
         findings.append(check_radio_time(clock, facts.radio_time, pi_time, facts.gps_mode, cli))
@@ -174,8 +180,9 @@ def link_error(port: str, error: LinkError, timeout: float) -> Finding:
     )
 
 
-def _commands(port: str, db_path: Path, config_path: Path | None) -> Commands:
+def _commands(port: str | None, db_path: Path, config_path: Path | None) -> Commands:
     config = f"--config {config_path} " if config_path is not None else ""
+    port = port or "PORT"
     return Commands(
         start=f"meshboard {config}run --port {port} --db {db_path}",
         rerun=f"sudo -u {SERVICE_USER} meshboard {config}doctor --port {port} --db {db_path}",

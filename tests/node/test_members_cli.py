@@ -106,6 +106,7 @@ def test_members_json_parses_for_scripts(config: str, db: tuple[str, datetime, B
 
 def test_channel_0_has_no_members(config: str, tmp_path: Path) -> None:
     db = str(tmp_path / "board.db")
+    Store.open(Path(db)).close()
     code, output = invoke("--config", config, "members", "--db", db, "--ring", "public")
     assert (code, output) == (1, "Error: ring public is channel 0: open to all, nobody joins\n")
     code, output = invoke("members", "--db", db)  # no file: only the public ring

@@ -456,3 +456,19 @@ def test_a_broken_configuration_is_a_failure(tmp_path: Path, db: Path) -> None:
     assert finding["summary"].startswith(f"{config}: [[ring]] #1: name must be lowercase")
     assert finding["fix"] == "meshboard config --example   # a valid file to compare with"
     assert code == 1
+
+
+def test_without_a_port_only_the_clock_and_the_database_are_checked(db: Path) -> None:
+    """An operator checks a database while the daemon holds the radio."""
+    result = CliRunner().invoke(cli, ["doctor", "--db", str(db), "--json"], env={})
+    report = json.loads(result.output)
+    assert the(report, "port") == {
+        "check": "port",
+        "status": "skip",
+        "summary": "not checked: no --port given",
+        "fix": None,
+    }
+    assert the(report, "radio")["status"] == "skip"
+    assert {f["status"] for f in report["findings"] if f["check"] in ("database", "schema")} == {
+        "ok"
+    }
