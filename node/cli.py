@@ -35,6 +35,7 @@ from board.errors import BoardError
 from board.handheld.commands import BoardConfig
 from board.signing import BoardKey, key_path
 from board.store.bulletins import Store
+from board.store.lock import one_daemon
 from board.store.members import MemberStore
 from board.store.moderation import ModerationStore
 from board.store.shares import monthly
@@ -186,6 +187,12 @@ def run(ctx: click.Context, port: str, db_path: Path, tz: ZoneInfo) -> None:
     goes away (unplugged, rebooted, silent) it keeps reconnecting.
     """
     config = config_of(ctx)
+    with board_errors(), one_daemon(db_path):
+        _serve(port, db_path, config, tz)
+
+
+def _serve(port: str, db_path: Path, config: MeshboardConfig, tz: ZoneInfo) -> None:
+    """`run` with the database's daemon lock held."""
     store = open_store(db_path, create=True)
     with board_errors():
         key = BoardKey.load_or_create(key_path(db_path))

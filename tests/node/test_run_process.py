@@ -90,3 +90,35 @@ def test_run_waits_for_a_radio_that_is_not_plugged_in_yet(tmp_path: Path) -> Non
                 daemon.wait()
     assert daemon.returncode == 0, log
     assert "Traceback" not in log
+
+
+def run_command(port: str, db: Path) -> list[str]:
+    return [sys.executable, "-m", "node", "run", "--port", port, "--db", str(db), "--tz", "UTC"]
+
+
+def test_a_second_daemon_on_the_same_database_is_refused_at_once(tmp_path: Path) -> None:
+    """Each with its own radio; one line naming the first one's pid. A daemon killed with -9
+    leaves no lock behind: the next one starts."""
+    db = tmp_path / "board.db"
+    with SimulatedRadio() as first_radio, SimulatedRadio(0x5B0A4D02) as second_radio:
+        first = subprocess.Popen(run_command(first_radio.port, db), stderr=subprocess.DEVNULL)
+        try:
+            first_radio.wait_connected(timeout=30)
+            second = subprocess.run(
+                run_command(second_radio.port, db), capture_output=True, text=True, timeout=5
+            )
+            assert second.returncode == 1
+            assert second.stderr == (
+                f"Error: another meshboard daemon (pid {first.pid}) is serving {db}; "
+                "stop it first (sudo systemctl stop meshboard)\n"
+            )
+            assert second_radio.counters.handshakes == 0  # refused before touching its radio
+        finally:
+            first.kill()
+            first.wait()
+        again = subprocess.Popen(run_command(second_radio.port, db), stderr=subprocess.DEVNULL)
+        try:
+            second_radio.wait_connected(timeout=30)
+        finally:
+            again.send_signal(signal.SIGTERM)
+            assert again.wait(timeout=30) == 0
