@@ -228,6 +228,8 @@ def status(ctx: click.Context, db_path: Path, tz: ZoneInfo, as_json: bool) -> No
       3  no daemon is running: none ever wrote a status next to this database,
          it stopped, its process is gone, or its status is stale (hung)
       4  the daemon is running but not connected to its radio
+      5  the daemon is running but cannot store (full disk, read-only, its database
+         deleted) or cannot write its status
       1  the database cannot be read
     """
     with board_errors():

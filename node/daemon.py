@@ -30,6 +30,13 @@ from board.rings import RingGate, config_serving
 from board.signing import BoardKey
 from board.store.bulletins import Store
 from board.store.outbox import OutboxStore
+from board.store.storage import (
+    STORAGE_ERRORS,
+    DatabaseFile,
+    can_write,
+    rescue,
+    storage_problem,
+)
 from board.store.tools import ToolStore
 from board.sync.engine import ITEMS_MAX_AGE, SyncConfig, SyncEngine, SyncStats
 from board.wire.codec import encode
@@ -60,6 +67,11 @@ SYNC_RESTART_AFTER = 600.0
 #: At most one NodeInfo request per person this often: their firmware answers a requester once
 #: in 12 hours (`NodeInfoModule::handleReceivedProtobuf`), so asking more only spends airtime.
 NODE_INFO_EVERY = 600.0
+#: Seconds between looks at the database file (still the one at its path?) and, while the board
+#: cannot store, between tries of a real write to learn that it can again.
+STORAGE_CHECK = 5.0
+#: What a person hears instead of `ok` while the board cannot store: never a false `ok`.
+CANNOT_STORE = "board cannot store right now (its operator is told); try again later"
 DRAIN_TIMEOUT = 5.0  # real seconds queued replies get to leave when the daemon stops
 _MAX_REAL_WAIT = 0.5  # real seconds between looks at the stop event while idle
 
@@ -134,6 +146,11 @@ class Daemon:
         self.node_id: str | None = None
         self._sync_started = False
         self._down_since: datetime | None = None  # when the radio was lost, while it is away
+        # Storage: the file the store opened, and why the board cannot store now (None: it can).
+        self._db_file = DatabaseFile.of(store.engine)
+        self._storage: str | None = None
+        self._moved = False  # the file at the path is not ours: until a restart
+        self._next_storage_check = 0.0
         # Health: what `meshboard status` shows; the CLI decides where it is written.
         self.health = Health(clock=clock)
         self.health.probe("outbox_depth", lambda: self.outbox.depth)
@@ -228,25 +245,25 @@ class Daemon:
                 self._supervisor.check()
                 self.outbox.check()
                 now = self._clock.now()
-                if now >= next_purge:
-                    self._purge(now)
-                    next_purge = now + PURGE_EVERY
-                if self._sync_started and now >= next_rescan:
-                    self._sync.rescan(now)  # rows another process stored: an imported bundle
-                    next_rescan = now + RESCAN_EVERY
-                if self._sync_started and self._supervisor.connected:
-                    for outgoing in self._sync.poll(now):
-                        self.outbox.put(outgoing)
-                if self._subscriptions is not None:
-                    for news in self._subscriptions.due(now):
-                        self._put_news(news, now)
-                for digest in self._ring_news.due(now):
-                    self.outbox.put(digest)
+                self._check_storage()
+                try:
+                    if now >= next_purge:
+                        next_purge = now + PURGE_EVERY
+                        self._purge(now)
+                    if self._sync_started and now >= next_rescan:
+                        next_rescan = now + RESCAN_EVERY
+                        self._sync.rescan(now)  # rows another process stored: a bundle
+                    self._send_due(now)
+                except STORAGE_ERRORS as error:
+                    self._cannot_store(error)
                 try:
                     received = self._inbound.get(timeout=self._idle_wait(now, next_purge))
                 except queue.Empty:
                     continue
-                self._dispatch(received)
+                try:
+                    self._dispatch(received)
+                except STORAGE_ERRORS as error:  # a sync packet is left for repair
+                    self._cannot_store(error)
         finally:
             # Replies get a few seconds to leave while the radio is still there. A send waiting
             # for a radio that stopped confirming its queue would hold the outbox up until the
@@ -258,6 +275,71 @@ class Daemon:
             self._supervisor.stop()
             self.connected.clear()
             logger.info("board stopped")
+
+    def _send_due(self, now: datetime) -> None:
+        """Queue what is due: sync packets, subscribers' news, ring digests."""
+        if self._sync_started and self._supervisor.connected:
+            for outgoing in self._sync.poll(now):
+                self.outbox.put(outgoing)
+        if self._subscriptions is not None:
+            for news in self._subscriptions.due(now):
+                self._put_news(news, now)
+        for digest in self._ring_news.due(now):
+            self.outbox.put(digest)
+
+    # -- storage faults -------------------------------------------------------------------------
+
+    def _check_storage(self) -> None:
+        """Every STORAGE_CHECK: is the file at the path still ours, and can we store again?"""
+        at = self._clock.monotonic()
+        if at < self._next_storage_check:
+            return
+        self._next_storage_check = at + STORAGE_CHECK
+        if self._file_moved() or self._storage is None:
+            return
+        problem = can_write(
+            self._store.engine, None if self._db_file is None else self._db_file.path
+        )
+        if problem is None:
+            logger.warning("the board can store again (was: %s)", self._storage)
+            self._storage = None
+            self.health.storage(None)
+
+    def _file_moved(self) -> bool:
+        """Whether the database at the path is no longer the file we write; noticed once, it
+        stays so until a restart, and what we held is copied beside it."""
+        if self._moved:
+            return True
+        moved = None if self._db_file is None else self._db_file.moved()
+        if moved is None:
+            return False
+        self._moved = True
+        assert self._db_file is not None
+        stamp = self._clock.now().strftime("%Y%m%dT%H%M%S")
+        saved = rescue(self._store.engine, self._db_file, stamp)
+        where = f"; what it held is saved in {saved}" if saved is not None else ""
+        self._storage = f"{moved}: restart it{where}"
+        logger.error("%s; acknowledging nothing more until it is restarted%s", moved, where)
+        self.health.storage(self._storage)
+        return True
+
+    def _cannot_store(self, error: BaseException) -> None:
+        """A storage fault while serving: one log line, status says why; serving goes on."""
+        problem = storage_problem(error)
+        if self._storage is None:
+            logger.error("cannot store: %s; answering 'cannot store' until it can", problem)
+            self._storage = problem
+            self.health.storage(problem)
+            self._next_storage_check = self._clock.monotonic() + STORAGE_CHECK
+
+    def _apologise(self, received: ReceivedText) -> None:
+        """Tell a person the board cannot store (one packet), if even that can be queued."""
+        try:
+            self.outbox.put(Reply(to=received.sender, ring=received.channel, text=CANNOT_STORE))
+        except STORAGE_ERRORS as error:
+            logger.info(
+                "could not queue the 'cannot store' answer to %s: %s", received.sender, error
+            )
 
     def _idle_wait(self, now: datetime, next_purge: datetime) -> float:
         news = None if self._subscriptions is None else self._subscriptions.next_due()
@@ -288,6 +370,16 @@ class Daemon:
         # A PKI direct message comes on channel 0 whatever ring it means: membership decides.
         if not received.verified and not self._gate.admits(received.channel):
             return  # not our ring: no answer on its airtime, nothing stored
+        if self._file_moved():
+            self._apologise(received)  # nothing it acknowledged now would survive a restart
+            return
+        try:
+            self._handle_text(received, now)
+        except STORAGE_ERRORS as error:  # no `ok` was queued: the transaction did not commit
+            self._cannot_store(error)
+            self._apologise(received)
+
+    def _handle_text(self, received: ReceivedText, now: datetime) -> None:
         if self._router is not None:
             self._router.heard(received.sender, now)
         outcome = self._handler.handle(

@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 HEARTBEAT = 5.0
 #: A status older than this is not believed, whatever its pid (pids are reused).
 STALE_AFTER = timedelta(seconds=30)
+#: Every status is written as this many bytes (padded with blanks, which JSON ignores), so a
+#: status can be rewritten in place, in blocks the file already has, when the disk is full.
+STATUS_BYTES = 4096
 MAX_ERROR_CHARS = 200
 
 
@@ -66,6 +69,10 @@ class DaemonStatus(BaseModel):
     last_error_at: datetime | None = None
     outbox_depth: int = 0
     counters: dict[str, int] = Field(default_factory=dict)
+    #: Why the board cannot store now (a full disk, a read-only file system, its database
+    #: deleted under it); None while it can. It answers "cannot store" instead of `ok`.
+    storage: str | None = None
+    storage_since: datetime | None = None
 
 
 def status_path(db_path: Path) -> Path:
@@ -124,6 +131,14 @@ class Health:
     def heard(self) -> None:
         """A text or board-plane packet arrived from the mesh."""
         self._change(last_heard=self._clock.now())
+
+    def storage(self, problem: str | None) -> None:
+        """The board cannot store (`problem`), or can again (None)."""
+        with self._lock:
+            if problem == self._status.storage:
+                return
+            since = None if problem is None else self._clock.now()
+        self._change(storage=problem, storage_since=since)
 
     def error(self, message: str) -> None:
         """Something went wrong that an operator should see; written soon, not at once."""
@@ -214,26 +229,49 @@ class StatusFile:
         self.write()
 
     def write(self) -> None:
-        """Write the current status atomically (temp file, then rename over the old one)."""
+        """Write the current status atomically (temp file, then rename over the old one), or,
+        when that fails for want of space, over the old one in place."""
         with self._write_lock:
-            data = self._health.snapshot().model_dump_json(indent=2)
-            temp = self.path.with_name(self.path.name + ".tmp")
+            data = self._health.snapshot().model_dump_json(indent=2).encode("utf-8") + b"\n"
+            data = data.ljust(STATUS_BYTES)
             try:
-                # Created with the umask's mode, as the database was: whoever may read the
-                # database may read its status. No fsync: a status is worthless after power loss.
-                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-                with os.fdopen(fd, "w", encoding="utf-8") as file:
-                    file.write(data + "\n")
-                os.replace(temp, self.path)
+                self._replace(data)
             except OSError as error:
-                # Warn once: a warning becomes the last error, which asks for another write.
-                if not self._failing:
-                    logger.warning("cannot write status %s: %s", self.path, error)
-                self._failing = True
-            else:
-                if self._failing:
-                    logger.info("writing status %s again", self.path)
-                self._failing = False
+                try:
+                    self._overwrite(data)  # a full disk: the old file's blocks are still ours
+                except OSError:
+                    # Warn once: a warning becomes the last error, which asks for another write.
+                    if not self._failing:
+                        logger.warning("cannot write status %s: %s", self.path, error)
+                    self._failing = True
+                    return
+            if self._failing:
+                logger.info("writing status %s again", self.path)
+            self._failing = False
+
+    def _replace(self, data: bytes) -> None:
+        temp = self.path.with_name(self.path.name + ".tmp")
+        # Created with the umask's mode, as the database was: whoever may read the database may
+        # read its status. No fsync: a status is worthless after power loss.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+            os.replace(temp, self.path)
+        except OSError:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def _overwrite(self, data: bytes) -> None:
+        """Rewrite the existing file without growing it (a reader may see it half-written for
+        a moment, and reads again)."""
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            if os.fstat(fd).st_size < len(data):
+                raise OSError(f"{self.path} is too short to rewrite in place")
+            os.pwrite(fd, data, 0)
+        finally:
+            os.close(fd)
 
     def _on_change(self, flush: bool) -> None:
         if flush:
@@ -278,6 +316,7 @@ class Liveness(enum.IntEnum):
     SERVING = 0
     NOT_RUNNING = 3
     NOT_CONNECTED = 4
+    DEGRADED = 5  # running, but it cannot store (or cannot write its status) now
 
 
 @dataclass(frozen=True)
@@ -303,8 +342,13 @@ def assess(
     *,
     alive: Callable[[int], bool] = pid_alive,
     stale_after: timedelta = STALE_AFTER,
+    writable: Callable[[], bool] = lambda: True,
 ) -> Assessment:
-    """Whether a daemon is serving, from its last status, the time and whether its pid lives."""
+    """Whether a daemon is serving, from its last status, the time and whether its pid lives.
+
+    `writable` tells whether the daemon could write its status now: a live pid with a stale
+    status in a folder nobody can write to is a daemon that cannot report, not a hung one.
+    """
     if status is None:
         return Assessment(Liveness.NOT_RUNNING, "not running (no daemon has written a status here)")
     if status.state is DaemonState.STOPPED:
@@ -315,9 +359,21 @@ def assess(
         )
     age = now - status.updated_at
     if age > stale_after:
+        if not writable():
+            return Assessment(
+                Liveness.DEGRADED,
+                f"running (pid {status.pid}), but it cannot write its status: the folder is "
+                f"read-only or full; its last status is {age_text(age)} old",
+            )
         return Assessment(
             Liveness.NOT_RUNNING,
             f"not running (no status update for {age_text(age)}: pid {status.pid} hung?)",
+        )
+    if status.storage is not None:
+        return Assessment(
+            Liveness.DEGRADED,
+            f"running but cannot store: {status.storage} (pid {status.pid}); "
+            "it answers 'cannot store' instead of ok",
         )
     if status.state is DaemonState.CONNECTED:
         return Assessment(Liveness.SERVING, f"serving (pid {status.pid})")

@@ -8,6 +8,8 @@ when no daemon runs.
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -19,6 +21,7 @@ from board.config import DEFAULT_CONFIG, MeshboardConfig
 from board.store.bulletins import Store
 from node.health import (
     Assessment,
+    DaemonState,
     DaemonStatus,
     Liveness,
     UnreadableStatus,
@@ -29,6 +32,7 @@ from node.health import (
 )
 
 UNREADABLE = "not running (its status file is unreadable)"
+REREAD_AFTER = 0.1  # seconds before an unreadable status is read again
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,8 @@ def gather(db_path: Path, now: datetime, config: MeshboardConfig = DEFAULT_CONFI
     """Read the status file and the database (never creating either)."""
     path = status_path(db_path)
     try:
-        daemon = read_status(path)
-        assessment = assess(daemon, now)
+        daemon = _read_twice(path)
+        assessment = assess(daemon, now, writable=lambda: folder_writable(path.parent))
     except UnreadableStatus:
         # Only a daemon that no longer runs leaves it so: a live one rewrites it within seconds.
         daemon, assessment = None, Assessment(Liveness.NOT_RUNNING, UNREADABLE)
@@ -83,6 +87,25 @@ def gather(db_path: Path, now: datetime, config: MeshboardConfig = DEFAULT_CONFI
         finally:
             store.close()
     return StatusReport(now, db_path, path, daemon, assessment, airtime, bulletins, config)
+
+
+def _read_twice(path: Path) -> DaemonStatus | None:
+    """The status, read again once if unreadable: a daemon on a full disk rewrites it in place,
+    and a read may catch it half-written."""
+    try:
+        return read_status(path)
+    except UnreadableStatus:
+        time.sleep(REREAD_AFTER)
+        return read_status(path)
+
+
+def folder_writable(folder: Path) -> bool:
+    """Whether a file can be written in `folder` now (not a read-only mount, not denied)."""
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+    return not read_only and os.access(folder, os.W_OK)
 
 
 def report_json(report: StatusReport) -> dict[str, Any]:
@@ -128,10 +151,13 @@ def report_lines(report: StatusReport, tz: tzinfo) -> list[str]:
     lines = [f"daemon:      {report.assessment.summary}"]
     if status is not None:
         radio = f"{status.node_id or 'radio'} on {status.port or '?'}"
-        if liveness is Liveness.SERVING:
+        if liveness is not Liveness.NOT_RUNNING and status.state is DaemonState.CONNECTED:
             lines.append(f"radio:       {radio}, connected since {when(status.connected_since)}")
         else:
             lines.append(f"radio:       {radio}, not connected")
+        if status.storage is not None and liveness is not Liveness.NOT_RUNNING:
+            lines.append(f"storage:     cannot store since {when(status.storage_since)}")
+            lines.append(f"             {status.storage}")
         lines.append(f"last heard:  {when(status.last_heard)}")
         if liveness is not Liveness.NOT_RUNNING:
             lines.append(f"outbox:      {status.outbox_depth} waiting")
