@@ -11,19 +11,26 @@ moderator's action must also come with the pinned key.
 
 A member record (`board.wire.members`) is trusted the same way: signed by this board or one it
 lists for the ring.
+
+A tombstone (`board.wire.tombstone`) is signed by the board that heard the author's `del` (or
+whose operator deleted): on a ring that lists its boards, it must be one of them or this board;
+on a ring that lists none, any board's valid signature is taken. That is trust on first use,
+and listing the ring's boards in the configuration closes it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from board.bulletin import Tombstone
 from board.config import DEFAULT_CONFIG, MeshboardConfig
 from board.errors import BoardError
 from board.signing import BoardKey, decode_public, verify
-from board.wire import members
+from board.wire import members, tombstone
 from board.wire.members import MemberMsg
 from board.wire.moderation import Action, ModerationMsg, signed_fields
+from board.wire.tombstone import SignedTombstone, TombstoneMsg
 
 #: An action stamped further ahead of our clock than this is refused: a later time wins, so a
 #: skewed or forged clock would otherwise decide a bulletin's fate for good.
@@ -81,6 +88,51 @@ class ModerationPolicy:
         if msg.at > now + MAX_CLOCK_AHEAD:
             return "time is ahead of this board's clock"
         return None
+
+    def lists_boards(self, ring: int) -> bool:
+        """Whether the configuration names the boards of `ring` (else any board is taken)."""
+        spec = self.config.by_channel(ring)
+        return spec is not None and bool(spec.trusted_boards)
+
+    def tombstone_refusal(self, msg: TombstoneMsg, now: datetime) -> str | None:
+        """Why a tombstone heard from another board must be refused, or None to accept it.
+
+        A board signed it: one this board lists for the ring, or itself; any board when the
+        ring lists none (trust on first use). A board deletes only for the bulletin's author or
+        its own operator, and a later time wins over a moderator's restore, so a time far
+        ahead of our clock is refused as for a moderation.
+        """
+        if msg.board_key is None or msg.signature is None:
+            return "unsigned"
+        if not verify(msg.board_key, msg.signed_bytes(), msg.signature):
+            return "bad signature"
+        if self.lists_boards(msg.ring) and msg.board_key not in self.trusted(msg.ring):
+            return "board key not trusted on this ring"
+        if msg.deleted_by is not None and msg.deleted_by != msg.author:
+            return f"{msg.deleted_by} is not the author"
+        if msg.deleted_at > now + MAX_CLOCK_AHEAD:
+            return "time is ahead of this board's clock"
+        return None
+
+
+def sign_tombstone(key: BoardKey, deletion: Tombstone) -> SignedTombstone:
+    """A deletion this board carried out (for the author, or its operator), signed so other
+    boards can check it."""
+    deletion = replace(
+        deletion,
+        deleted_at=deletion.deleted_at.replace(microsecond=0),
+        expires_at=deletion.expires_at.replace(microsecond=0),
+    )
+    return SignedTombstone(
+        deletion.bulletin_id,
+        deletion.ring,
+        deletion.author,
+        deletion.deleted_by,
+        deletion.deleted_at,
+        deletion.expires_at,
+        board_key=key.public_bytes,
+        signature=key.sign(tombstone.signed_fields(deletion)),
+    )
 
 
 def sign_action(

@@ -359,7 +359,8 @@ def delete(ref: str, ring: RingSpec | None, db_path: Path) -> None:
     store = open_store(db_path)
     channel = None if ring is None else ring.channel
     with board_errors():
-        removed = store.delete(ref, requester=None, ring=channel, now=SYSTEM_CLOCK.now())
+        key = BoardKey.load_or_create(key_path(db_path))  # signed, so other boards follow
+        removed = store.delete(ref, requester=None, ring=channel, now=SYSTEM_CLOCK.now(), key=key)
     click.echo(f"deleted #{removed.ref}")
 
 

@@ -193,6 +193,7 @@ class CommandHandler:
         self._store = store
         self._config = config
         self._limiter = limiter
+        self._key = key  # signs the tombstone of a `del`, so that other boards accept it
         self._moderation = Moderation(store, config.rings, key, config.tz)
         self.membership = Membership(MemberStore(store.engine), config.rings, key)
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
@@ -426,7 +427,9 @@ class CommandHandler:
         ref, _ = _head(rest)
         if not ref:
             return ["del needs a ref: del #a3f0"]
-        bulletin = self._store.delete(ref, requester=msg.sender, ring=msg.ring, now=msg.now)
+        bulletin = self._store.delete(
+            ref, requester=msg.sender, ring=msg.ring, now=msg.now, key=self._key
+        )
         self._changes.deleted.append(bulletin.id)
         return [f"deleted #{bulletin.ref}"]
 

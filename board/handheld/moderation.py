@@ -1,6 +1,11 @@
 """The handheld's `mod del <ref>` and `mod undo <ref>`: the moderator on duty hides or restores
 any bulletin of the ring, and the board vouches for it to every other board.
 
+`mod undo` also brings back a deleted bulletin: a `del` that a board carried out for whoever
+claimed the author's id on the channel key is signed and synced like the author's own, and
+only a moderator can tell them apart. The restore is stamped after the deletion, so it wins on
+every board (`board.store.moderation`).
+
 Every attempt, carried out or not, goes into the audit log, so that the neighbourhood can see
 who tried what. A refusal is one packet that says what to do instead.
 """
@@ -92,11 +97,14 @@ class Moderation:
         self._check_sender(cmd)
         if self._key is None:
             raise Refused("mod: this board has no signing key", "no board key")
-        bulletin_id, expires_at = self._target(cmd, action, typed)
+        bulletin_id, expires_at, deleted_at = self._target(cmd, action, typed)
         held = self._log.current(bulletin_id)
-        at = cmd.now
-        if held is not None and held.at >= at.replace(microsecond=0):
-            at = held.at + timedelta(seconds=1)  # a second action in one second must still win
+        at = cmd.now.replace(microsecond=0)
+        for before in (held.at if held is not None else None, deleted_at):
+            if before is not None and before >= at:
+                # A second action in one second must still win, and so must a restore over a
+                # deletion stamped by a board whose clock is ahead of ours.
+                at = before + timedelta(seconds=1)
         msg = sign_action(
             self._key, action, id_to_bytes(bulletin_id), cmd.ring, cmd.sender, at, expires_at
         )
@@ -131,23 +139,33 @@ class Moderation:
         if pinned is not None and cmd.public_key != pinned:
             raise Refused(KEY_NOT_PINNED, "radio key is not the one pinned for this moderator")
 
-    def _target(self, cmd: ModCommand, action: Action, typed: str) -> tuple[str, datetime]:
-        """The bulletin's id and expiry; a removal finds visible bulletins, an undo hidden ones."""
+    def _target(
+        self, cmd: ModCommand, action: Action, typed: str
+    ) -> tuple[str, datetime, datetime | None]:
+        """The bulletin's id, its expiry, and when it was deleted (None if it was not): a
+        removal finds visible bulletins, an undo removed or deleted ones.
+        """
         try:
             if action == Action.REMOVE:
                 bulletin = self._store.get(typed, cmd.ring, now=cmd.now)
-                return bulletin.id, bulletin.expires_at
-            ids = self._log.removed(normalise_ref(typed), cmd.ring, cmd.now)
+                return bulletin.id, bulletin.expires_at, None
+            ref = normalise_ref(typed)
+            removed = self._log.removed(ref, cmd.ring, cmd.now)
+            deleted = {t.bulletin_id: t for t in self._store.deleted(ref, cmd.ring, cmd.now)}
         except AmbiguousRef as exc:
             raise Refused(f"mod: {exc}", "ambiguous ref") from exc
         except NotFound as exc:
             raise Refused(f"mod: {exc}", "unknown ref") from exc
         shown = typed.removeprefix("#")[:12]
+        ids = sorted(set(removed) | deleted.keys())
         if not ids:
             raise Refused(f"mod: #{shown} is not a removed bulletin", "unknown ref")
         if len(ids) > 1:
             raise Refused(f"mod: #{shown} matches several; type more of it", "ambiguous ref")
+        tombstone = deleted.get(ids[0])
+        if tombstone is not None:
+            return ids[0], tombstone.expires_at, tombstone.deleted_at
         held = self._log.current(ids[0])
         if held is None:  # expired between the two reads
             raise Refused(f"mod: #{shown} is not a removed bulletin", "unknown ref")
-        return ids[0], held.expires_at
+        return ids[0], held.expires_at, None

@@ -30,13 +30,23 @@ from board.errors import (
     NotAuthor,
     NotFound,
 )
+from board.mod_policy import sign_tombstone
 from board.refs import ID_LENGTH, REF_LENGTH, normalise_ref
+from board.signing import BoardKey
 from board.store.database import open_engine, prepare, reader, unavailable
-from board.store.moderation import hidden
+from board.store.moderation import hidden, restored_after
 from board.store.schema import upgrade
 from board.store.shares import share_statement
-from board.store.tables import AirtimeRow, BulletinRow, MemberRow, ModerationRow, TombstoneRow
+from board.store.tables import (
+    AirtimeRow,
+    BulletinRow,
+    MemberRow,
+    ModerationRow,
+    TombstoneRow,
+    bulletin_values,
+)
 from board.when import unix_seconds
+from board.wire.tombstone import SignedTombstone
 
 logger = logging.getLogger(__name__)
 
@@ -63,31 +73,25 @@ class Merged:
 
 
 def _tombstone(row: TombstoneRow | sqlalchemy.Row[Any]) -> Tombstone:
-    return Tombstone(
-        bulletin_id=row.id,
-        ring=row.ring,
-        author=row.author,
-        deleted_by=row.deleted_by,
-        deleted_at=datetime.fromtimestamp(row.deleted_at, UTC),
-        expires_at=datetime.fromtimestamp(row.expires_at, UTC),
+    """The stored deletion: a `SignedTombstone` when a board signed it (it may go on the air)."""
+    fields = (
+        row.id,
+        row.ring,
+        row.author,
+        row.deleted_by,
+        datetime.fromtimestamp(row.deleted_at, UTC),
+        datetime.fromtimestamp(row.expires_at, UTC),
     )
+    if row.board_key is None or row.signature is None:
+        return Tombstone(*fields)
+    return SignedTombstone(*fields, board_key=row.board_key, signature=row.signature)
 
 
-def _row(bulletin: Bulletin, received_at: datetime) -> dict[str, Any]:
-    bulletin_id = bulletin.id
-    return {
-        "id": bulletin_id,
-        "ref": bulletin_id[:REF_LENGTH],
-        "ring": bulletin.ring,
-        "type": bulletin.type,
-        "text": bulletin.text,
-        "author": bulletin.author,
-        "created_at": unix_seconds(bulletin.created_at),
-        "event_time": None if bulletin.event_time is None else unix_seconds(bulletin.event_time),
-        "expires_at": unix_seconds(bulletin.expires_at),
-        "received_at": unix_seconds(received_at),
-        "canonical": bulletin.canonical_bytes(),
-    }
+def _signature(tombstone: Tombstone) -> dict[str, bytes | None]:
+    """The tombstone's signature columns (None for one no board signed)."""
+    if isinstance(tombstone, SignedTombstone):
+        return {"board_key": tombstone.board_key, "signature": tombstone.signature}
+    return {"board_key": None, "signature": None}
 
 
 def _bulletin(row: BulletinRow) -> Bulletin:
@@ -163,7 +167,7 @@ class Store:
     @staticmethod
     def _insert(session: Session, bulletin: Bulletin, now: datetime) -> bool:
         """Insert unless held or tombstoned; a first sighting is also counted for the tally."""
-        row = _row(bulletin, now)
+        row = bulletin_values(bulletin, now)
         connection = session.connection()
         if connection.execute(_IS_DELETED, {"id": row["id"]}).first() is not None:
             logger.debug("not storing deleted bulletin %s", row["id"])
@@ -298,12 +302,19 @@ class Store:
         return bulletins
 
     def delete(
-        self, ref_or_id: str, requester: str | None, ring: int | None, now: datetime
+        self,
+        ref_or_id: str,
+        requester: str | None,
+        ring: int | None,
+        now: datetime,
+        key: BoardKey | None = None,
     ) -> Bulletin:
         """Remove a bulletin and leave a tombstone, in one transaction; return what was removed.
 
         `requester=None` is the local operator, who may delete anything; anyone else must be the
-        author.
+        author. The tombstone is signed with this board's `key`, which is what makes other
+        boards accept it; without a key it deletes here only (other boards refuse it). It keeps
+        the bulletin's bytes, so that a moderator's `mod undo` can bring it back.
         """
         prefix = normalise_ref(ref_or_id)
         with Session(self.engine) as session, session.begin():
@@ -311,17 +322,38 @@ class Store:
             if requester is not None and requester != row.author:
                 raise NotAuthor(f"only the author can delete #{row.ref}")
             bulletin = _bulletin(row)
+            deleted_at = unix_seconds(now)
+            restore = session.get(ModerationRow, row.id)
+            if restore is not None and restore.at >= deleted_at:
+                deleted_at = restore.at + 1  # a clock behind the moderator's: still the later
+            deletion = Tombstone(
+                row.id,
+                row.ring,
+                row.author,
+                requester,
+                datetime.fromtimestamp(deleted_at, UTC),
+                bulletin.expires_at,
+            )
+            if key is not None:
+                deletion = sign_tombstone(key, deletion)
             session.exec(delete(BulletinRow).where(col(BulletinRow.id) == row.id))
             tombstone = {
                 "id": row.id,
                 "ring": row.ring,
                 "author": row.author,
                 "deleted_by": requester,
-                "deleted_at": unix_seconds(now),
+                "deleted_at": deleted_at,
                 "expires_at": row.expires_at,
+                "canonical": row.canonical,
+                **_signature(deletion),
             }
             session.exec(insert(TombstoneRow).values(tombstone).on_conflict_do_nothing())
         logger.info("deleted bulletin %s (by %s)", bulletin.id, requester or "operator")
+        if key is None:
+            logger.warning(
+                "this board has no signing key: other boards will refuse the deletion of %s",
+                bulletin.id,
+            )
         return bulletin
 
     def purge_expired(self, now: datetime) -> int:
@@ -423,12 +455,32 @@ class Store:
             row = session.get(TombstoneRow, bulletin_id)
             return None if row is None else _tombstone(row)
 
+    def deleted(self, ref: str, ring: int, now: datetime) -> list[Tombstone]:
+        """The ring's unexpired tombstones (at most two) whose ids start with `ref`: what a
+        moderator's `mod undo #ref` may mean."""
+        table = _TOMBSTONES.c
+        statement = (
+            sqlalchemy.select(_TOMBSTONES)
+            .where(
+                table.ring == ring,
+                table.expires_at > unix_seconds(now),
+                table.id >= ref,
+                table.id < ref + "~",
+            )
+            .order_by(table.id)
+            .limit(2)
+        )
+        with self._reading() as session:
+            return [_tombstone(row) for row in session.connection().execute(statement)]
+
     def apply_tombstone(self, tombstone: Tombstone, now: datetime) -> bool:
         """Store a deletion heard from the mesh, in one transaction; False if nothing changed.
 
-        The target, if held, is deleted, and the tombstone takes its expiry (the target's own
-        word beats the message's). A tombstone never reaches across rings: one whose target lives
-        on another ring is refused.
+        The target, if held, is deleted (its bytes are kept with the tombstone, for a moderator's
+        undo), and an unsigned tombstone takes its expiry (the target's own word beats the
+        message's; a signed one whose expiry differs is refused, as no board makes one). A
+        tombstone never reaches across rings: one whose target lives on another ring is refused.
+        Nor does one older than a moderator's restore of its target: the restore undid it.
         """
         with Session(self.engine) as session, session.begin():
             if not self._tombstone(session, tombstone, now):
@@ -442,10 +494,18 @@ class Store:
         expires_at = unix_seconds(tombstone.expires_at)
         if session.get(TombstoneRow, tombstone.bulletin_id) is not None:
             return False
+        if restored_after(session, tombstone):
+            logger.info("tombstone for %s is older than its restore", tombstone.bulletin_id)
+            return False
         target = session.get(BulletinRow, tombstone.bulletin_id)
         if target is not None:
             if target.ring != tombstone.ring:
                 logger.warning("tombstone for %s on the wrong ring", tombstone.bulletin_id)
+                return False
+            signed = isinstance(tombstone, SignedTombstone)
+            if signed and (target.expires_at, target.author) != (expires_at, tombstone.author):
+                # No board signs one: the signature would not cover what we would keep.
+                logger.warning("signed tombstone for %s does not match it", tombstone.bulletin_id)
                 return False
             expires_at = target.expires_at
         if expires_at <= unix_seconds(now):
@@ -459,6 +519,8 @@ class Store:
             "deleted_by": tombstone.deleted_by,
             "deleted_at": unix_seconds(tombstone.deleted_at),
             "expires_at": expires_at,
+            "canonical": None if target is None else target.canonical,
+            **_signature(tombstone),
         }
         session.exec(insert(TombstoneRow).values(row))
         return True

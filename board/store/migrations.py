@@ -141,4 +141,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX ix_member_expires_at ON member (expires_at)",
         ),
     ),
+    Migration(
+        4,
+        "signed tombstones, and the deleted bulletin's bytes for a moderator's undo",
+        (
+            # SQLite adds a column after the table's constraints: the table is made again, so
+            # that it reads exactly as a fresh one. Tombstones from before stay unsigned.
+            "ALTER TABLE tombstone RENAME TO tombstone_v3",
+            "CREATE TABLE tombstone (id VARCHAR NOT NULL, ring INTEGER NOT NULL, "
+            "author VARCHAR NOT NULL, deleted_by VARCHAR, deleted_at INTEGER NOT NULL, "
+            "expires_at INTEGER NOT NULL, board_key BLOB, signature BLOB, canonical BLOB, "
+            "PRIMARY KEY (id))",
+            "INSERT INTO tombstone (id, ring, author, deleted_by, deleted_at, expires_at) "
+            "SELECT id, ring, author, deleted_by, deleted_at, expires_at FROM tombstone_v3",
+            "DROP TABLE tombstone_v3",
+            "CREATE INDEX ix_tombstone_ring ON tombstone (ring)",
+            "CREATE INDEX ix_tombstone_expires_at ON tombstone (expires_at)",
+        ),
+    ),
 )

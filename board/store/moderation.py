@@ -2,7 +2,13 @@
 
 A moderator's removal hides a bulletin without deleting it: its bytes stay, so that `mod undo`
 can bring it back on every board and digests still agree. `Store` leaves out of lists and reads
-every bulletin whose winning action here is a removal (`hidden_ids`).
+every bulletin whose winning action here is a removal (`hidden`).
+
+A restore also undoes a deletion older than itself (someone who claimed the author's id on the
+channel key asked a board to delete): in the same transaction the tombstone goes, and the
+bulletin comes back from the bytes the tombstone kept. A board that never held it gets it from
+its neighbours by repair, as it no longer holds the tombstone that kept it out; and a tombstone
+older than the restore is refused from then on (`restored_after`).
 
 The audit log is append-only and never purged: it is what a neighbourhood looks at when someone
 asks who removed what, and its rows are small and rare.
@@ -20,10 +26,18 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, delete, select
 
+from board.bulletin import Bulletin, Tombstone
+from board.errors import MalformedBulletin
 from board.refs import REF_LENGTH
 from board.signing import encode_public
 from board.store.applied import Applied
-from board.store.tables import ModerationLogRow, ModerationRow
+from board.store.tables import (
+    BulletinRow,
+    ModerationLogRow,
+    ModerationRow,
+    TombstoneRow,
+    bulletin_values,
+)
 from board.when import unix_seconds
 from board.wire.keys import bytes_to_id, id_to_bytes
 from board.wire.moderation import Action, ModerationMsg
@@ -90,6 +104,39 @@ def hidden(bulletin_id: Any, ring: Any) -> ColumnElement[bool]:
     )
 
 
+def restored_after(session: Session, tombstone: Tombstone) -> bool:
+    """Whether a moderator restored the tombstone's target, on its ring, after it was deleted:
+    then the tombstone is undone, wherever it comes from (inside the caller's transaction)."""
+    row = session.get(ModerationRow, tombstone.bulletin_id)
+    return (
+        row is not None
+        and row.action == int(Action.RESTORE)
+        and row.ring == tombstone.ring
+        and row.at > unix_seconds(tombstone.deleted_at)
+    )
+
+
+def _undelete(session: Session, msg: ModerationMsg, now: datetime) -> None:
+    """A restore undoes an older deletion of its bulletin: the tombstone goes, and the bulletin
+    comes back from the bytes it kept (if this board held it, and it has not expired)."""
+    bulletin_id = bytes_to_id(msg.target)
+    row = session.get(TombstoneRow, bulletin_id)
+    if row is None or row.ring != msg.ring or row.deleted_at >= unix_seconds(msg.at):
+        return
+    canonical = row.canonical
+    session.delete(row)
+    logger.info("restore of %s undoes its deletion", bulletin_id)
+    if canonical is None or row.expires_at <= unix_seconds(now):
+        return  # its neighbours have it: repair brings it, now that nothing keeps it out
+    try:
+        bulletin = Bulletin.from_canonical_bytes(canonical)
+    except MalformedBulletin as exc:
+        logger.warning("cannot bring back bulletin %s: %s", bulletin_id, exc)
+        return
+    values = bulletin_values(bulletin, now)
+    session.connection().execute(insert(BulletinRow).values(values).on_conflict_do_nothing())
+
+
 class ModerationStore:
     """Moderation state of one board; shares the bulletin store's engine (and file)."""
 
@@ -97,7 +144,8 @@ class ModerationStore:
         self.engine = engine
 
     def apply(self, msg: ModerationMsg, now: datetime) -> Applied:
-        """Keep `msg` if it beats what this board holds for its bulletin, in one transaction.
+        """Keep `msg` if it beats what this board holds for its bulletin, in one transaction;
+        a restore also undoes an older deletion of the bulletin.
 
         STALE: we hold a later action (the sender should hear ours); DUPLICATE: the same one.
         """
@@ -126,6 +174,8 @@ class ModerationStore:
                     signature=msg.signature,
                 )
             )
+            if msg.action == Action.RESTORE:
+                _undelete(session, msg, now)
         logger.info(
             "%s of bulletin %s by moderator %s", action_name(msg.action), bulletin_id, msg.moderator
         )
@@ -195,17 +245,29 @@ class ModerationStore:
         if refused:
             logger.info("refused %s of %s by %s: %s", row["action"], bulletin, moderator, refused)
 
-    def note(self, *, at: datetime, ring: int, node: str, event: str, refused: str = "") -> None:
-        """Append a membership event (`join`, `leave`, `key changed`) to the audit log: the
-        moderators see who joined their ring, and whose key changed, beside what was removed."""
+    def note(
+        self,
+        *,
+        at: datetime,
+        ring: int,
+        node: str,
+        event: str,
+        refused: str = "",
+        bulletin: str = "",
+        source: str = "handheld",
+        board_key: bytes | None = None,
+    ) -> None:
+        """Append another event to the audit log: a membership event (`join`, `leave`, `key
+        changed`), so the moderators see who joined their ring and whose key changed beside what
+        was removed, or a `delete` refused from the air (a tombstone no trusted board signed)."""
         row = {
             "at": unix_seconds(at),
             "ring": ring,
             "moderator": node,
             "action": event,
-            "bulletin": "",
-            "board_key": None,
-            "source": "handheld",
+            "bulletin": bulletin,
+            "board_key": None if board_key is None else encode_public(board_key),
+            "source": source,
             "accepted": not refused,
             "reason": refused,
         }

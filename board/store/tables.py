@@ -9,8 +9,15 @@ a migration. Times are unix seconds throughout.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import Index, UniqueConstraint, column, desc, func
 from sqlmodel import Field, SQLModel
+
+from board.bulletin import Bulletin
+from board.refs import REF_LENGTH
+from board.when import unix_seconds
 
 
 class BulletinRow(SQLModel, table=True):
@@ -44,8 +51,31 @@ class BulletinRow(SQLModel, table=True):
     canonical: bytes
 
 
+def bulletin_values(bulletin: Bulletin, received_at: datetime) -> dict[str, Any]:
+    """A bulletin as the columns of its `BulletinRow` (for a fast insert without the ORM)."""
+    bulletin_id = bulletin.id
+    return {
+        "id": bulletin_id,
+        "ref": bulletin_id[:REF_LENGTH],
+        "ring": bulletin.ring,
+        "type": bulletin.type,
+        "text": bulletin.text,
+        "author": bulletin.author,
+        "created_at": unix_seconds(bulletin.created_at),
+        "event_time": None if bulletin.event_time is None else unix_seconds(bulletin.event_time),
+        "expires_at": unix_seconds(bulletin.expires_at),
+        "received_at": unix_seconds(received_at),
+        "canonical": bulletin.canonical_bytes(),
+    }
+
+
 class TombstoneRow(SQLModel, table=True):
-    """A removed bulletin's id, kept until the bulletin would have expired so it stays removed."""
+    """A removed bulletin's id, kept until the bulletin would have expired so it stays removed.
+
+    The signature is the deleting board's (`board.wire.tombstone`); None for one no board signed
+    (it deletes here and is refused from the air). The bulletin's bytes are kept when this board
+    held it, so that a moderator's `mod undo` can bring it back (schema v4).
+    """
 
     __tablename__ = "tombstone"
 
@@ -55,6 +85,9 @@ class TombstoneRow(SQLModel, table=True):
     deleted_by: str | None = None  # None: the local operator
     deleted_at: int
     expires_at: int = Field(index=True)
+    board_key: bytes | None = None
+    signature: bytes | None = None
+    canonical: bytes | None = None  # the deleted bulletin, if this board held it
 
 
 class AirtimeRow(SQLModel, table=True):

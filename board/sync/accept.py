@@ -2,10 +2,11 @@
 
 A bulletin, a tombstone, a tool's state or a moderation each has its own rules for what is
 stored (a tombstone deletes its target and keeps it deleted; a tool's state and a moderation are
-last-writer-wins; a moderation must come from a board this one trusts), but every kind ends the
-same way: a new item is counted and handed to the relay flood (`board.sync.flood`), which
-passes it on; a copy of what is held is a duplicate; and an item this board will not keep is
-remembered as refused, so repair does not keep asking for it.
+last-writer-wins; a tombstone, a moderation and a member record must be signed by a board this
+one trusts, `board.mod_policy`), but every kind ends the same way: a new item is counted and
+handed to the relay flood (`board.sync.flood`), which passes it on; a copy of what is held is a
+duplicate; and an item this board will not keep is remembered as refused, so repair does not
+keep asking for it.
 
 Hostile or broken input changes nothing: an item that would outlive anything a board could post
 today (it expires more than MAX_LIFETIME from our clock: a forged time, or a clock off by more
@@ -33,7 +34,7 @@ from board.sync.state import Items, RingState, SyncStats
 from board.wire.codec import TombstoneMsg
 from board.wire.keys import bulletin_key, bytes_to_id, tombstone_key
 from board.wire.members import MemberMsg
-from board.wire.moderation import ModerationMsg
+from board.wire.moderation import Action, ModerationMsg
 from board.wire.tools import ToolStateMsg
 
 logger = logging.getLogger(__name__)
@@ -103,11 +104,36 @@ class Acceptance:
             self.stats.duplicates += 1
 
     def on_tombstone(self, state: RingState, msg: TombstoneMsg, sender: str, now: datetime) -> None:
+        """Keep a deletion that a trusted board signed: it deletes its target and keeps it
+        deleted. Refuse, count, log and audit any other; the bulletin stays."""
         bulletin_id = bytes_to_id(msg.target)
         key = tombstone_key(bulletin_id)
         if self._implausible(
-            state, key, msg.expires_at, now, f"tombstone for {bytes_to_id(msg.target)}", sender
+            state, key, msg.expires_at, now, f"tombstone for {bulletin_id}", sender
         ):
+            return
+        if key in self._items(msg.ring, now).tombstones:
+            self._flood.heard(state, key, sender, now.timestamp())
+            self.stats.duplicates += 1
+            return
+        reason = self._policy.tombstone_refusal(msg, now)
+        if reason is not None:
+            self.stats.dropped_unverified += 1
+            if prefix(key) not in state.refused:  # log (and audit) each forgery once
+                logger.warning(
+                    "refused a tombstone for %s from %s: %s", bulletin_id, sender, reason
+                )
+                self.moderation.note(
+                    at=now,
+                    ring=msg.ring,
+                    node=msg.deleted_by or "operator",
+                    event="delete",
+                    refused=reason,
+                    bulletin=bulletin_id,
+                    source=f"air:{sender}",
+                    board_key=msg.board_key,
+                )
+            state.refuse(key)
             return
         self._flood.heard(state, key, sender, now.timestamp())
         state.announces.pop(bulletin_key(bulletin_id), None)
@@ -115,8 +141,20 @@ class Acceptance:
             state.forget_items()  # a deletion: rare, so simply read the store again
             state.saw.add(key)
             self._flood.learned(state, key, sender, now, msg.deleted_at)
-        else:
-            self.stats.duplicates += 1
+            return
+        self.stats.duplicates += 1
+        held = self.moderation.current(bulletin_id)
+        if (
+            held is not None
+            and held.action == Action.RESTORE
+            and held.ring == msg.ring
+            and held.at > msg.deleted_at
+            and held.expires_at > now
+        ):
+            # A moderator restored the bulletin since: never ask for this again, and let its
+            # sender hear the restore (once per neighbourhood, like a tombstone).
+            state.refuse(key)
+            self._flood.schedule(state, held.key, now)
 
     def on_tool_state(
         self, state: RingState, msg: ToolStateMsg, sender: str, now: datetime

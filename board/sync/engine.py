@@ -86,6 +86,7 @@ from board.wire.keys import (
 )
 from board.wire.members import MemberMsg
 from board.wire.moderation import ModerationMsg
+from board.wire.tombstone import SignedTombstone
 from board.wire.tools import AskMsg, ToolStateMsg
 
 logger = logging.getLogger(__name__)
@@ -177,7 +178,13 @@ class SyncEngine:
         state.quiet_from = now.timestamp() + 2 * self.config.relay_window
 
     def local_tombstone(self, bulletin_id: str, now: datetime) -> None:
-        """A deletion made here (already in the store): announce the tombstone once, now."""
+        """A deletion made here (already in the store, signed by this board with
+        `Store.delete(..., key=)`): announce the tombstone once, now.
+
+        An unsigned one (a board without a key) is not announced: every other board would
+        refuse it. It deletes here only; a neighbour that asks for it is sent it, refuses it
+        and does not ask again.
+        """
         tombstone = self.store.get_tombstone(bulletin_id)
         if tombstone is None or tombstone.ring not in self._rings:
             logger.info("no tombstone to sync for %s", bulletin_id)
@@ -185,7 +192,14 @@ class SyncEngine:
         state = self._rings[tombstone.ring]
         state.forget_items()
         state.announces.pop(bulletin_key(bulletin_id), None)
-        state.saw.add(tombstone_key(bulletin_id))
+        state.saw.add(tombstone_key(bulletin_id))  # ours: not news from outside either
+        if not isinstance(tombstone, SignedTombstone):
+            logger.warning(
+                "not syncing the deletion of %s: no board key signed it, so other boards "
+                "would refuse it",
+                bulletin_id,
+            )
+            return
         state.announces[tombstone_key(bulletin_id)] = Pending(now.timestamp(), news=True)
 
     def local_tool_state(self, msg: ToolStateMsg, now: datetime) -> None:
@@ -552,6 +566,8 @@ class SyncEngine:
         tombstone = items.tombstones.get(key)
         if tombstone is None:
             return None  # expired or deleted since it was scheduled
+        # Other boards check the deleting board's signature. An unsigned one (never announced
+        # by `local_tombstone`) still answers a neighbour that asks: it refuses it for good.
         return TombstoneMsg.of(tombstone)
 
     def _due_requests(self, ring: int, state: RingState, t: float) -> list[Outgoing]:

@@ -14,12 +14,11 @@ import itertools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import IntEnum
 
-from board.bulletin import Bulletin, Tombstone
+from board.bulletin import Bulletin
 from board.errors import ForeignPacket, MalformedBulletin, MalformedPacket
-from board.wire import members
+from board.wire import members, tombstone
 from board.wire.frame import HEADER, MAX_BODY_BYTES, NODE_BYTES, check_ring
 from board.wire.frame import HEADER_BYTES as HEADER_BYTES
 from board.wire.frame import MAGIC as MAGIC
@@ -27,9 +26,10 @@ from board.wire.frame import MAGIC_VERSION as MAGIC_VERSION
 from board.wire.frame import MAX_BOARD_PAYLOAD as MAX_BOARD_PAYLOAD
 from board.wire.frame import VERSION as VERSION
 from board.wire.frame import is_node_id as is_node_id
-from board.wire.keys import BUCKET_COUNT, KEY_BYTES, bucket_of, bytes_to_id, id_to_bytes
+from board.wire.keys import BUCKET_COUNT, bucket_of
 from board.wire.members import MemberMsg
 from board.wire.moderation import ModerationMsg, decode_body, encode_body
+from board.wire.tombstone import TombstoneMsg as TombstoneMsg
 from board.wire.tools import AskMsg, ToolStateMsg
 
 PREFIX_BYTES = 4
@@ -37,8 +37,6 @@ FINGERPRINT_BYTES = 8
 
 _DIGEST = struct.Struct(f">BH{FINGERPRINT_BYTES}s{BUCKET_COUNT}H")
 _INVENTORY = struct.Struct(">BHHH")  # ring, bucket mask, range low, range high
-_TOMBSTONE = struct.Struct(f">{KEY_BYTES}sB{NODE_BYTES}s{NODE_BYTES}sII")
-_OPERATOR = bytes(NODE_BYTES)  # deleted_by on the air when a board operator deleted
 
 MAX_ANNOUNCE_BULLETIN = MAX_BODY_BYTES
 MAX_INVENTORY_PREFIXES = (MAX_BODY_BYTES - _INVENTORY.size) // PREFIX_BYTES
@@ -46,12 +44,16 @@ MAX_REQUEST_PREFIXES = (MAX_BODY_BYTES - 1) // PREFIX_BYTES  # after the ring by
 #: Neighbours one digest may ask to answer: enough for a neighbourhood, and it stays short.
 MAX_DIGEST_ASKS = 8
 DIGEST_BYTES = HEADER_BYTES + _DIGEST.size  # without asks
-TOMBSTONE_BYTES = HEADER_BYTES + _TOMBSTONE.size
+#: An unsigned tombstone (a bundle's from before signatures): the size the relay flood weighs
+#: every item but a bulletin by (`board.sync.flood`), which are all relayed, never held back.
+TOMBSTONE_BYTES = HEADER_BYTES + tombstone.UNSIGNED_BODY_BYTES
+#: A signed tombstone, as sync sends it (131 bytes).
+SIGNED_TOMBSTONE_BYTES = HEADER_BYTES + tombstone.TOMBSTONE_BODY_BYTES
 
 
 class Kind(IntEnum):
     ANNOUNCE = 1
-    TOMBSTONE = 2
+    TOMBSTONE = 2  # board/wire/tombstone.py
     DIGEST = 3
     INVENTORY = 4
     REQUEST = 5
@@ -68,10 +70,6 @@ def _check_prefixes(prefixes: tuple[bytes, ...], most: int) -> None:
         raise MalformedPacket(f"key prefixes are {PREFIX_BYTES} bytes")
     if any(a >= b for a, b in itertools.pairwise(prefixes)):
         raise MalformedPacket("key prefixes must be sorted and distinct")
-
-
-def _unix(moment: datetime) -> int:
-    return int(moment.timestamp())
 
 
 @dataclass(frozen=True)
@@ -96,59 +94,6 @@ class Announce:
     @classmethod
     def of(cls, bulletin: Bulletin) -> Announce:
         return cls(bulletin.canonical_bytes())
-
-
-@dataclass(frozen=True)
-class TombstoneMsg:
-    """A deletion: what the store needs to delete the target and keep it deleted until it expires.
-
-    `author` is the deleted bulletin's author (so a board that never held it can still list who
-    posted it); `deleted_by` is who asked, or None for a board operator.
-    """
-
-    target: bytes
-    ring: int
-    author: str
-    deleted_by: str | None
-    deleted_at: datetime
-    expires_at: datetime
-
-    def __post_init__(self) -> None:
-        check_ring(self.ring)
-        if len(self.target) != KEY_BYTES:
-            raise MalformedPacket(f"tombstone target is {KEY_BYTES} bytes")
-        for node in (self.author, self.deleted_by):
-            if node is not None and not is_node_id(node):
-                raise MalformedPacket(f"bad node id {node!r}")
-        if self.deleted_by == "!00000000":
-            raise MalformedPacket("node !00000000 cannot delete")
-        for moment in (self.deleted_at, self.expires_at):
-            if moment.tzinfo is None or not 0 < moment.timestamp() < 2**32:
-                raise MalformedPacket("tombstone time out of range")
-            if moment.microsecond:
-                raise MalformedPacket("tombstone times are whole seconds")
-
-    @classmethod
-    def of(cls, tombstone: Tombstone) -> TombstoneMsg:
-        return cls(
-            id_to_bytes(tombstone.bulletin_id),
-            tombstone.ring,
-            tombstone.author,
-            tombstone.deleted_by,
-            tombstone.deleted_at,
-            tombstone.expires_at,
-        )
-
-    def tombstone(self) -> Tombstone:
-        """The deletion as the store keeps it (the target's id as a string, not as bytes)."""
-        return Tombstone(
-            bytes_to_id(self.target),
-            self.ring,
-            self.author,
-            self.deleted_by,
-            self.deleted_at,
-            self.expires_at,
-        )
 
 
 @dataclass(frozen=True)
@@ -265,14 +210,7 @@ def encode(msg: Message) -> bytes:
         case Announce(bulletin_bytes=data):
             body = data
         case TombstoneMsg():
-            body = _TOMBSTONE.pack(
-                msg.target,
-                msg.ring,
-                bytes.fromhex(msg.author[1:]),
-                _OPERATOR if msg.deleted_by is None else bytes.fromhex(msg.deleted_by[1:]),
-                _unix(msg.deleted_at),
-                _unix(msg.expires_at),
-            )
+            body = tombstone.encode_body(msg)
         case Digest():
             asks = b"".join(bytes.fromhex(node[1:]) for node in msg.asks)
             body = _DIGEST.pack(msg.ring, msg.count, msg.fingerprint, *msg.buckets) + asks
@@ -312,7 +250,7 @@ def decode(payload: bytes) -> Message:
     body = payload[HEADER_BYTES:]
     decoders: dict[Kind, Callable[[bytes], Message]] = {
         Kind.ANNOUNCE: _decode_announce,
-        Kind.TOMBSTONE: _decode_tombstone,
+        Kind.TOMBSTONE: tombstone.decode_body,
         Kind.DIGEST: _decode_digest,
         Kind.INVENTORY: _decode_inventory,
         Kind.REQUEST: _decode_request,
@@ -339,21 +277,6 @@ def _decode_announce(body: bytes) -> Announce:
     announce = Announce(body)
     announce.bulletin()  # validates: only canonical bulletins get past the edge
     return announce
-
-
-def _decode_tombstone(body: bytes) -> TombstoneMsg:
-    _exact(body, _TOMBSTONE, "tombstone")
-    target, ring, author, deleted_by, deleted_at, expires_at = _TOMBSTONE.unpack(body)
-    if not deleted_at or not expires_at:
-        raise MalformedPacket("tombstone time out of range")
-    return TombstoneMsg(
-        target=target,
-        ring=ring,
-        author="!" + author.hex(),
-        deleted_by=None if deleted_by == _OPERATOR else "!" + deleted_by.hex(),
-        deleted_at=datetime.fromtimestamp(deleted_at, UTC),
-        expires_at=datetime.fromtimestamp(expires_at, UTC),
-    )
 
 
 def _decode_digest(body: bytes) -> Digest:

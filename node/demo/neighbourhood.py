@@ -97,7 +97,7 @@ class Neighbourhood:
             db_path=self.workdir / f"board-{index}-{radio.node_num:08x}.db",
             sync=sync or self._sync,
             config=config,
-            key=key,
+            key=key or BoardKey.generate(),  # as `meshboard run` has one: deletions sync
         )
         self.boards.append(node)
         self.start(node)

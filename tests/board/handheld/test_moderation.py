@@ -16,17 +16,17 @@ import pytest
 import sqlalchemy
 from sqlalchemy.pool import StaticPool
 
-from board.bulletin import Bulletin, new_bulletin
+from board.bulletin import Bulletin, Tombstone, new_bulletin
 from board.config import MeshboardConfig, RingSpec, Rotation
 from board.handheld.commands import BoardConfig, CommandHandler
 from board.messages import Inbound
-from board.mod_policy import ModerationPolicy, sign_action
+from board.mod_policy import ModerationPolicy, sign_action, sign_tombstone
 from board.signing import BoardKey
 from board.store.bulletins import Store
 from board.store.moderation import ModerationStore
 from board.sync.engine import SyncConfig, SyncEngine
 from board.types import TypeRegistry
-from board.wire.codec import decode, encode
+from board.wire.codec import TombstoneMsg, decode, encode
 from board.wire.keys import id_to_bytes
 from board.wire.moderation import Action, ModerationMsg
 
@@ -72,6 +72,8 @@ class Board:
             self.engine.local_moderation(msg, now)
         for posted in outcome.posted:
             self.engine.local_bulletin(posted, now)
+        for bulletin_id in outcome.deleted:
+            self.engine.local_tombstone(bulletin_id, now)
         assert len(outcome.replies) == 1
         return outcome.replies[0].text
 
@@ -426,3 +428,228 @@ def test_moderation_is_forgotten_with_the_bulletin(boards: list[Board]) -> None:
     board.store.purge_expired(item.expires_at)
     assert board.audit.current(item.id) is None
     assert len(board.audit.audit()) == 1  # the audit log is kept
+
+
+# -- deletions: who may delete, and a moderator's undo ----------------------------------------
+
+
+def deletion(
+    key: BoardKey,
+    item: Bulletin,
+    at: datetime = T0 + timedelta(minutes=1),
+    deleted_by: str | None = AUTHOR,
+) -> TombstoneMsg:
+    """A tombstone for `item` as the board holding `key` would make it for its author's `del`."""
+    tombstone = Tombstone(item.id, item.ring, item.author, deleted_by, at, item.expires_at)
+    return TombstoneMsg.of(sign_tombstone(key, tombstone))
+
+
+def holders(boards: list[Board], item: Bulletin, now: datetime = T0) -> list[bool]:
+    """Which boards show `item` (held, not hidden, not deleted)."""
+    return [item.id in {b.id for b in board.store.active(now, ring=item.ring)} for board in boards]
+
+
+def tombstoned(boards: list[Board], item: Bulletin) -> list[bool]:
+    return [board.store.get_tombstone(item.id) is not None for board in boards]
+
+
+def forged_tombstone_bad_signature(keys: list[BoardKey], item: Bulletin) -> TombstoneMsg:
+    msg = deletion(keys[0], item)
+    assert msg.signature is not None
+    return replace(msg, signature=bytes([msg.signature[0] ^ 1]) + msg.signature[1:])
+
+
+def forged_tombstone_unlisted_key(keys: list[BoardKey], item: Bulletin) -> TombstoneMsg:
+    return deletion(BoardKey.generate(), item)  # anyone can make a key: the ring lists its boards
+
+
+def forged_tombstone_unsigned(keys: list[BoardKey], item: Bulletin) -> TombstoneMsg:
+    return replace(deletion(keys[0], item), board_key=None, signature=None)  # as before v4
+
+
+def forged_tombstone_not_the_author(keys: list[BoardKey], item: Bulletin) -> TombstoneMsg:
+    return deletion(keys[0], item, deleted_by=EVE)  # no board deletes for anyone but the author
+
+
+def forged_tombstone_far_ahead(keys: list[BoardKey], item: Bulletin) -> TombstoneMsg:
+    return deletion(keys[0], item, at=T0 + timedelta(hours=2))  # would beat any restore
+
+
+@pytest.mark.parametrize(
+    ("forge", "reason"),
+    [
+        (forged_tombstone_bad_signature, "bad signature"),
+        (forged_tombstone_unlisted_key, "board key not trusted on this ring"),
+        (forged_tombstone_unsigned, "unsigned"),
+        (forged_tombstone_not_the_author, f"{EVE} is not the author"),
+        (forged_tombstone_far_ahead, "time is ahead of this board's clock"),
+    ],
+)
+def test_a_forged_tombstone_leaves_the_bulletin_on_every_board(
+    boards: list[Board], keys: list[BoardKey], forge: object, reason: str
+) -> None:
+    """Someone with the channel key sends a deletion no trusted board made, to every board:
+    each refuses it, counts it, audits it once, and never asks for it; the bulletin stays."""
+    item = bulletin()
+    store_everywhere(boards, item)
+    msg = forge(keys, item)  # type: ignore[operator]
+    for board in boards:
+        for _ in range(2):
+            board.engine.receive(encode(msg), 0, "!00c0ffee", T0)
+    run(boards, T0, 3600)
+    assert holders(boards, item, T0 + timedelta(hours=1)) == [True] * 3
+    assert tombstoned(boards, item) == [False] * 3
+    for board in boards:
+        assert board.engine.stats.dropped_unverified == 2
+        assert board.engine.stats.sent["tombstone"] == 0  # not relayed, not asked for
+        [entry] = board.audit.audit()
+        assert (entry.action, entry.bulletin, entry.accepted, entry.reason, entry.source) == (
+            "delete",
+            item.id,
+            False,
+            reason,
+            "air:!00c0ffee",
+        )
+
+
+def test_a_tombstone_signed_by_a_listed_board_deletes_on_every_board(
+    boards: list[Board], keys: list[BoardKey]
+) -> None:
+    item = bulletin()
+    store_everywhere(boards, item)
+    boards[1].engine.receive(encode(deletion(keys[2], item)), 0, "board-2", T0)
+    assert boards[1].store.canonical(item.id) is None
+    run(boards, T0, 3600)
+    assert holders(boards, item) == [False] * 3
+    assert tombstoned(boards, item) == [True] * 3
+    # relayed as it was signed: every board can check it
+    assert all(b.engine.stats.dropped_unverified == 0 for b in boards)
+
+
+def test_on_a_ring_that_lists_no_boards_any_boards_tombstone_is_taken(
+    boards: list[Board],
+) -> None:
+    """Trust on first use: the garden lists no boards, so a board nobody configured may delete
+    there (listing the ring's boards closes it, as on the public ring above)."""
+    item = bulletin(ring=1, text="Seeds to swap")
+    store_everywhere(boards, item)
+    stranger = BoardKey.generate()
+    boards[0].engine.receive(encode(deletion(stranger, item)), 1, "!5742a115", T0)
+    run(boards, T0, 3600)
+    assert holders(boards, item) == [False] * 3
+    assert all(b.engine.stats.dropped_unverified == 0 for b in boards)
+
+
+def test_an_authors_del_at_one_board_deletes_on_every_board(
+    boards: list[Board], keys: list[BoardKey]
+) -> None:
+    item = bulletin()
+    store_everywhere(boards, item)
+    later = T0 + timedelta(minutes=1)
+    assert boards[0].say(f"del #{item.ref}", sender=AUTHOR, now=later) == f"deleted #{item.ref}"
+    run(boards, later, 3600)
+    assert holders(boards, item, later) == [False] * 3
+    for board in boards:
+        msg = TombstoneMsg.of(board.store.get_tombstone(item.id))  # type: ignore[arg-type]
+        assert msg.board_key == keys[0].public_bytes  # signed by the board that heard the author
+    assert all(b.engine.stats.dropped_unverified == 0 for b in boards)
+
+
+def test_a_board_without_a_key_deletes_for_the_author_but_no_other_board_follows(
+    boards: list[Board], keys: list[BoardKey]
+) -> None:
+    item = bulletin()
+    store_everywhere(boards, item)
+    keyless = CommandHandler(boards[0].store, BoardConfig(rings=rings(*keys)))
+    later = T0 + timedelta(minutes=1)
+    outcome = keyless.handle(Inbound(AUTHOR, 0, f"del #{item.ref}", True, later, verified=True))
+    assert outcome.replies[0].text == f"deleted #{item.ref}"
+    boards[0].engine.local_tombstone(item.id, later)  # logs that it will not sync
+    run(boards, later, 3600)
+    assert holders(boards, item, later) == [False, True, True]
+
+
+def test_a_moderators_undo_brings_back_a_deleted_bulletin_on_every_board(
+    boards: list[Board],
+) -> None:
+    """Someone claimed the author's id on the channel key and deleted at board 0: the tombstone
+    is signed and reaches every board. The moderator's undo at board 2 brings the bulletin back
+    everywhere, and further sync rounds leave it back."""
+    item = bulletin()
+    store_everywhere(boards, item)
+    deleted = T0 + timedelta(minutes=1)
+    assert boards[0].say(f"del {item.ref}", sender=AUTHOR, now=deleted).startswith("deleted")
+    run(boards, deleted, 3600)
+    assert holders(boards, item, deleted) == [False] * 3
+    later = T0 + timedelta(hours=2)
+    assert (
+        boards[2].say(f"mod undo #{item.ref}", now=later)
+        == f"restored #{item.ref}; other boards will follow"
+    )
+    assert holders(boards, item, later)[2]
+    run(boards, later, 3600)
+    assert holders(boards, item, later) == [True] * 3
+    assert tombstoned(boards, item) == [False] * 3
+    much_later = later + timedelta(hours=6)
+    run(boards, much_later, 6 * 3600)
+    assert holders(boards, item, much_later) == [True] * 3
+    for board in boards:
+        assert board.store.get(item.ref, 0, now=much_later) == item
+        assert [(e.action, e.accepted) for e in board.audit.audit()] == [("restore", True)]
+
+
+def test_a_board_that_held_only_the_tombstone_gets_the_bulletin_back(
+    boards: list[Board],
+) -> None:
+    """Board 2 never held the bulletin, only its tombstone; the moderator on duty undoes the
+    deletion there. Boards 0 and 1 bring it back from the bytes their tombstones kept, and
+    board 2 gets it by repair."""
+    item = bulletin()
+    for board in boards[:2]:
+        assert board.store.add(item, T0)
+    deleted = T0 + timedelta(minutes=1)
+    assert boards[0].say(f"del {item.ref}", sender=AUTHOR, now=deleted).startswith("deleted")
+    run(boards, deleted, 3600)
+    assert tombstoned(boards, item) == [True] * 3
+    assert boards[2].store.canonical(item.id) is None
+    later = T0 + timedelta(hours=2)
+    assert boards[2].say(f"mod undo {item.ref}", now=later).startswith("restored")
+    run(boards, later, 3600)
+    assert holders(boards, item, later) == [True] * 3
+
+
+def test_a_stale_tombstone_cannot_undo_the_restore(boards: list[Board]) -> None:
+    """A board that slept through the undo sends the old tombstone again: it is refused, the
+    bulletin stays, and its sender hears the restore."""
+    item = bulletin()
+    store_everywhere(boards, item)
+    deleted = T0 + timedelta(minutes=1)
+    boards[0].say(f"del {item.ref}", sender=AUTHOR, now=deleted)
+    run(boards, deleted, 600)
+    stale = boards[1].store.get_tombstone(item.id)
+    assert stale is not None
+    later = T0 + timedelta(hours=2)
+    boards[2].say(f"mod undo {item.ref}", now=later)
+    run(boards, later, 600)
+    then = later + timedelta(minutes=30)
+    boards[1].engine.receive(encode(TombstoneMsg.of(stale)), 0, "!0000beef", then)
+    assert holders(boards, item, then)[1]
+    sent = moderations_sent(boards[1], then + timedelta(seconds=30))
+    assert [(m.action, m.target) for m in sent] == [(Action.RESTORE, id_to_bytes(item.id))]
+
+
+def test_the_author_may_delete_again_after_the_undo(boards: list[Board]) -> None:
+    """The latest word wins, a deletion's or a restore's, the same way on every board."""
+    item = bulletin()
+    store_everywhere(boards, item)
+    deleted = T0 + timedelta(minutes=1)
+    boards[0].say(f"del {item.ref}", sender=AUTHOR, now=deleted)
+    run(boards, deleted, 600)
+    later = T0 + timedelta(hours=2)
+    assert boards[2].say(f"mod undo {item.ref}", now=later).startswith("restored")
+    run(boards, later, 3600)
+    assert holders(boards, item, later) == [True] * 3
+    again = later + timedelta(hours=1)
+    assert boards[1].say(f"del {item.ref}", sender=AUTHOR, now=again).startswith("deleted")
+    run(boards, again, 3600)
+    assert holders(boards, item, again) == [False] * 3

@@ -15,9 +15,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from board.airtime import estimate_airtime
 from board.bulletin import Bulletin, new_bulletin
+from board.signing import BoardKey
 from board.store.applied import Applied
 from board.store.bulletins import Store
 from board.store.tools import ToolStore
@@ -38,6 +40,8 @@ from board.wire.tools import ToolStateMsg
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 TYPES = TypeRegistry()
+#: Each board's signing key, by index: on a ring that lists no boards any board's is taken.
+BOARD_KEYS = [BoardKey(Ed25519PrivateKey.from_private_bytes(bytes([i]) * 32)) for i in range(32)]
 
 
 def bulletin(n: int, now: datetime, ring: int = 0, text_bytes: int = 0) -> Bulletin:
@@ -109,8 +113,9 @@ class Mesh:
         board.engine.local_bulletin(item, self.time)
 
     def delete(self, i: int, bulletin_id: str) -> None:
+        """The operator of board `i` deletes: the board signs the tombstone with its key."""
         board = self.boards[i]
-        board.store.delete(bulletin_id, None, None, self.time)
+        board.store.delete(bulletin_id, None, None, self.time, key=BOARD_KEYS[i])
         board.engine.local_tombstone(bulletin_id, self.time)
 
     def run(self, seconds: float, until: Callable[[], bool] | None = None) -> float:
@@ -540,3 +545,42 @@ def test_expiries_keep_the_view_equal_to_a_fresh_read() -> None:
         held = sorted(engine._items(0, now).all_keys())
         assert held == sorted(engine._read_items(0, now).all_keys()), f"at T0 + {second} s"
     assert held == []
+
+
+def test_a_deletion_no_key_signed_is_kept_here_and_not_announced() -> None:
+    """Without a key a board deletes for itself only: every other board would refuse it."""
+    engine = SyncEngine(Store.open("sqlite://"), SyncConfig(), random.Random(1))
+    engine.start(T0)
+    item = bulletin(1, T0)
+    engine.store.add(item, T0)
+    engine.local_bulletin(item, T0)
+    sent_between(engine, T0, RELAY_WINDOW)
+    later = T0 + timedelta(seconds=RELAY_WINDOW + 2)
+    engine.store.delete(item.id, None, 0, later)
+    engine.local_tombstone(item.id, later)
+    engine.rescan(later + timedelta(seconds=ITEMS_MAX_AGE))
+    sent = sent_between(engine, later, 3 * ITEMS_MAX_AGE)
+    assert not [m for m in sent if isinstance(m, TombstoneMsg)]
+    assert engine.store.get_tombstone(item.id) is not None
+
+
+def test_a_tombstone_from_another_process_keeps_its_signature_on_the_air(tmp_path: Path) -> None:
+    """`meshboard delete` with the board's key: the running daemon finds it and announces it
+    signed, so other boards take it."""
+    path = tmp_path / "board.db"
+    store, cli = Store.open(path), Store.open(path)
+    engine = SyncEngine(store, SyncConfig(), random.Random(1))
+    item = bulletin(1, T0)
+    store.add(item, T0)
+    engine.start(T0)
+    cli.delete(item.id, None, 0, T0, key=BOARD_KEYS[0])
+    engine.rescan(T0 + timedelta(seconds=ITEMS_MAX_AGE))
+    sent = sent_between(engine, T0 + timedelta(seconds=ITEMS_MAX_AGE), RELAY_WINDOW)
+    [tombstone] = [m for m in sent if isinstance(m, TombstoneMsg)]
+    assert tombstone.board_key == BOARD_KEYS[0].public_bytes
+    other = SyncEngine(Store.open("sqlite://"), SyncConfig(), random.Random(2))
+    other.store.add(item, T0)
+    other.receive(encode(tombstone), 0, NEIGHBOUR, T0 + timedelta(minutes=2))
+    assert other.store.canonical(item.id) is None
+    store.close()
+    cli.close()

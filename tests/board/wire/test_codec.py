@@ -52,8 +52,9 @@ def tombstone(deleted_by: str | None = "!a1b2c3d4") -> TombstoneMsg:
 
 
 MESSAGES: list[tuple[str, Message, int]] = [
-    ("tombstone", tombstone(), 35),
-    ("tombstone by operator", tombstone(None), 35),
+    ("tombstone", replace(tombstone(), board_key=bytes(32), signature=bytes(64)), 131),
+    ("unsigned tombstone (bundles only)", tombstone(), 35),
+    ("unsigned tombstone by operator", tombstone(None), 35),
     ("digest", summarise(0, keys(100)), 45),
     ("empty digest", summarise(3, []), 45),
     ("digest asking two", replace(summarise(0, []), asks=("!0000beef", "!a1b2c3d4")), 53),
