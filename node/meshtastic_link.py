@@ -95,6 +95,7 @@ class MeshtasticLink:
         self._subscribed = False
         self._lost = False  # the client said the connection is lost
         self._heard_at = time.monotonic()
+        self._keys: dict[int, bytes] = {}  # node number -> the key the radio holds for it
 
     @property
     def node_id(self) -> str:
@@ -140,6 +141,7 @@ class MeshtasticLink:
         if self._closed.is_set():
             raise LinkDown(f"radio on {self.port}: closed while connecting")
         self._my_num = interface.myInfo.my_node_num
+        self._learn_keys(interface)
         self._heard_at = time.monotonic()
         logger.info("connected to radio %s on %s", self.node_id, self.port)
 
@@ -226,20 +228,42 @@ class MeshtasticLink:
 
     def known_keys(self) -> dict[str, bytes]:
         """The public key the radio's node database holds for each node, by node id."""
-        interface = self._require_interface()
+        self._require_interface()
+        with self._lock:
+            return {f"!{num:08x}": key for num, key in self._keys.items()}
+
+    def _node_key(self, num: int) -> bytes | None:
+        """The key the radio holds for `num`, as far as the link can tell."""
+        with self._lock:
+            return self._keys.get(num)
+
+    def _learn_keys(self, interface: SerialInterface) -> None:
+        """The radio's node database as the handshake reported it: its keys are the radio's."""
         keys = {}
         for num, node in dict(interface.nodesByNum or {}).items():
             key = _user_key(node.get("user") if isinstance(node, dict) else None)
             if isinstance(num, int) and key is not None:
-                keys[f"!{num:08x}"] = key
-        return keys
+                keys[num] = key
+        with self._lock:
+            self._keys = keys
 
-    def _node_key(self, num: int) -> bytes | None:
-        """The key the client's copy of the radio's node database holds for `num`."""
-        interface = self._interface
-        nodes = {} if interface is None else (interface.nodesByNum or {})
-        node = nodes.get(num)
-        return _user_key(node.get("user") if isinstance(node, dict) else None)
+    def _heard_key(self, received: ReceivedNodeInfo) -> bool:
+        """Keep a key from a NodeInfo the radio passed on, by the radio's own rule: a node that
+        has a key keeps it (`NodeDB::updateUser` drops a NodeInfo with another, "Public Key
+        mismatch", yet still hands the packet to the client, whose `nodesByNum` then shows the
+        other key). False for such a NodeInfo: it changes nothing."""
+        num = node_num(received.sender)
+        with self._lock:
+            held = self._keys.get(num)
+            if held is None:
+                self._keys[num] = received.public_key
+                return True
+        if held != received.public_key:
+            logger.warning(
+                "a NodeInfo for %s with another key: the radio keeps the one it had",
+                received.sender,
+            )
+        return False
 
     def probe(self) -> None:
         """A heartbeat: the firmware answers it with a QueueStatus (`PhoneAPI::handleToRadio`,
@@ -304,6 +328,11 @@ class MeshtasticLink:
                 return
             my_num = my_info.my_node_num
         received = _to_received(packet, my_num, self._node_key)
+        if isinstance(received, ReceivedNodeInfo) and not self._heard_key(received):
+            return
+        if isinstance(received, ReceivedText) and received.pki_encrypted and received.public_key:
+            with self._lock:  # the radio decrypted it with this key, so it holds it
+                self._keys.setdefault(node_num(received.sender), received.public_key)
         if received is not None:
             self._on_receive(received)
 

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from meshtastic.protobuf import mesh_pb2
 
 from node.clock import Clock
-from node.sim import firmware, lora
+from node.sim import firmware, lora, router
 from node.sim.router import QUEUE_FULL, SENT, Outcome
+
+#: A radio's `Router::send` → `perhapsEncode` on a copy of a packet it originates: the packet as
+#: it goes on the air, and RoutingError.NONE or why it cannot go.
+Encode = Callable[[mesh_pb2.MeshPacket], tuple[mesh_pb2.MeshPacket, int]]
 
 
 @dataclass(frozen=True)
@@ -91,3 +96,23 @@ class StandaloneAir:
                 break
             count += 1
         return count
+
+
+class StandaloneRouter:
+    """The Router of a radio in no mesh: its packets go into its own TX queue and empty air."""
+
+    def __init__(self, own_num: int, encode: Encode, air: StandaloneAir) -> None:
+        self.own_num = own_num
+        self.encode = encode
+        self.air = air
+
+    def send_local(self, packet: mesh_pb2.MeshPacket) -> Outcome:
+        if packet.to == self.own_num:
+            return SENT  # for the radio itself (admin and the like): never on the air
+        air, error = self.encode(packet)
+        if error != mesh_pb2.Routing.Error.NONE:
+            return router.refused(error)
+        return self.air.enqueue(air)
+
+    def queue_status(self) -> tuple[int, int]:
+        return self.air.queue_status()

@@ -2,7 +2,8 @@
 
 Tests and the demo use it as the neighbour who posts from a T-Deck or a phone: it sends texts
 into the simulated mesh and keeps what its radio would show on the screen, including the ACK or
-NAK of each direct message it sent.
+NAK of each direct message it sent. Its firmware's node database (`nodedb`) holds the nodes
+whose public keys it knows; the mesh plays its NodeInfoModule (`node/sim/nodeinfo.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from meshtastic.protobuf import mesh_pb2, portnums_pb2
 
+from node.sim.nodedb import NodeDB, own_user
 from node.sim.profile import RadioProfile, node_id
 from node.sim.router import BROADCAST_NUM
 
@@ -69,6 +71,7 @@ class VirtualHandheld:
         self.node_num = node_num
         self.profile = profile
         self.public_key = profile.key_of(node_num)
+        self.nodedb = NodeDB(node_num, self.public_key)
         self._transmit = transmit
         self._rng = rng
         self._state = threading.Condition()
@@ -121,6 +124,7 @@ class VirtualHandheld:
         want_ack: bool = False,
         hop_limit: int | None = None,
         pki_encrypted: bool = False,
+        want_response: bool = False,
     ) -> int:
         """Send any payload on any port; returns the packet id. The mesh applies the
         firmware's Router rules (`node/sim/router.py`): a refusal comes back as a NAK."""
@@ -128,7 +132,7 @@ class VirtualHandheld:
             to=BROADCAST_NUM if to is None else to,
             channel=channel,
             id=self._rng.getrandbits(32) or 1,
-            decoded=mesh_pb2.Data(portnum=portnum, payload=payload),
+            decoded=mesh_pb2.Data(portnum=portnum, payload=payload, want_response=want_response),
             want_ack=want_ack,
             hop_limit=self.profile.hop_limit if hop_limit is None else hop_limit,
             pki_encrypted=pki_encrypted,
@@ -136,6 +140,29 @@ class VirtualHandheld:
         setattr(packet, "from", self.node_num)
         self._transmit(packet)
         return int(packet.id)
+
+    def send_node_info(
+        self, to: int | None = None, channel: int = 0, want_response: bool = False
+    ) -> int:
+        """Send this handheld's own User (id, names, public key) on NODEINFO_APP, as its app's
+        "exchange user info" does: never PKI-encrypted, and, sent by the person, not held back
+        by the firmware's NodeInfo throttles. Returns the packet id."""
+        user = own_user(self.node_num, self.profile, self.public_key)
+        return self.send_data(
+            user.SerializeToString(),
+            portnums_pb2.PortNum.NODEINFO_APP,
+            to,
+            channel,
+            want_response=want_response,
+        )
+
+    def rekey(self, public_key: bytes | None = None) -> bytes:
+        """A new key pair (made up unless given), as after a factory reset, or as an impostor
+        who claims this node's number has: nodes that hold the old key keep it and cannot read
+        its PKI messages any more (NodeDB::updateUser). Returns the new public key."""
+        key = self._rng.randbytes(32) if public_key is None else public_key
+        self.public_key = self.nodedb.own_key = key
+        return key
 
     @property
     def inbox(self) -> list[HeardText]:

@@ -23,6 +23,7 @@ class NodeEntry:
     long_name: str
     short_name: str
     public_key: bytes = b""
+    channel: int = 0  # the channel index it was heard on (NodeDB::updateUser)
 
 
 def config_messages(

@@ -21,9 +21,18 @@ the packet they concern, so the same transmissions replay the same way. Real cli
 radios pick their own packet ids and send whenever their threads run, so runs with them are only
 approximately replayable; runs driven by virtual handhelds alone replay exactly.
 
+Each node keeps a node database (`node/sim/nodedb.py`): it knows a node's public key once it
+has heard its NodeInfo. Members join announced (every node database holds them from the start)
+or not (`add_handheld(announced=False)`: a new neighbour nobody has heard yet). NodeInfo then
+flows as the firmware sends it (`node/sim/nodeinfo.py`): answers to requests, a request to a
+node heard without a known User, and a NodeInfo after a PKI_UNKNOWN_PUBKEY NAK. A PKI direct
+message is read only with the keys it was sealed with (the sender's and the destination's, as
+the two hold them when it is heard).
+
 Simplifications, on purpose: no next-hop routing for DMs (2.6 firmware learns next hops; here
-every packet floods), no on-air NodeInfo/position/telemetry chatter, one preset for the whole
-mesh, and a switched-off radio keeps its serial line (only its LoRa side goes silent).
+every packet floods), no periodic NodeInfo broadcasts nor position/telemetry chatter on the air,
+one preset for the whole mesh, and a switched-off radio keeps its serial line (only its LoRa
+side goes silent).
 """
 
 from __future__ import annotations
@@ -31,13 +40,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-from collections import defaultdict
 
 from meshtastic.protobuf import config_pb2, mesh_pb2
 
 from node.clock import Clock
 from node.sim import firmware, lora, router
 from node.sim.handheld import VirtualHandheld
+from node.sim.handshake import NodeEntry
+from node.sim.nodedb import coerce_user_id
+from node.sim.nodeinfo import NodeInfoExchange
 from node.sim.profile import RadioProfile, node_id
 from node.sim.radio import SimulatedRadio
 from node.sim.router import BROADCAST_NUM, PKI_KEY, ChannelKey, Outcome
@@ -55,6 +66,7 @@ from node.sim.station import (
     Reliable,
     Station,
     TxKind,
+    mesh_stats,
     packet_key,
 )
 from node.sim.topology import Builders
@@ -100,6 +112,7 @@ class Mesh(Builders):
         self._links: dict[frozenset[int], Link] = {}
         self._log: list[AirRecord] = []
         self._closed = False
+        self._node_info = NodeInfoExchange(self._originate, self._deliver, self._dice, self.now)
         if telemetry_interval:
             self._sched.after(telemetry_interval, self._report_telemetry, background=True)
 
@@ -115,7 +128,7 @@ class Mesh(Builders):
         """A pty radio in the mesh: a new one (closed with the mesh) or `radio`, adopted.
 
         Its clients connect to `radio.port` with the unmodified SerialInterface. The mesh
-        takes over its ACKs, and its node database lists the other members.
+        takes over its ACKs, and its node database lists the other members announced so far.
         """
         if radio is None:
             num = self._new_num(num)
@@ -129,9 +142,12 @@ class Mesh(Builders):
         return radio
 
     def add_handheld(
-        self, num: int | None = None, profile: RadioProfile | None = None
+        self, num: int | None = None, profile: RadioProfile | None = None, *, announced: bool = True
     ) -> VirtualHandheld:
-        """A virtual handheld in the mesh, with a person scripted by the caller."""
+        """A virtual handheld in the mesh, with a person scripted by the caller.
+
+        Announced, every node knows it (and its key) from the start; else nobody does until its
+        NodeInfo is heard, while it knows the members announced so far."""
         num = self._new_num(num)
         handheld = VirtualHandheld(
             num,
@@ -139,7 +155,7 @@ class Mesh(Builders):
             lambda packet: self._from_handheld(num, packet),
             random.Random(f"{self.seed}:{num}"),
         )
-        self._join(Station(endpoint=handheld, kind="handheld", owned=True))
+        self._join(Station(endpoint=handheld, kind="handheld", owned=True, announced=announced))
         return handheld
 
     @property
@@ -216,23 +232,7 @@ class Mesh(Builders):
 
     def stats(self) -> MeshStats:
         with self._sched.lock:
-            now = self._sched.now()
-            by_port: dict[int, float] = defaultdict(float)
-            by_kind: dict[str, float] = defaultdict(float)
-            for record in self._log:
-                by_port[record.port] += record.airtime
-                by_kind[record.kind] += record.airtime
-            nodes = {num: s.stats(now) for num, s in self._stations.items()}
-            return MeshStats(
-                nodes=nodes,
-                total_airtime=sum(r.airtime for r in self._log),
-                transmissions=len(self._log),
-                delivered=sum(n.received for n in nodes.values()),
-                lost=sum(n.lost for n in nodes.values()),
-                collisions=sum(n.collisions for n in nodes.values()),
-                airtime_by_port=dict(by_port),
-                airtime_by_kind=dict(by_kind),
-            )
+            return mesh_stats(self._stations.values(), self._log, self._sched.now())
 
     def node_stats(self, a: Member | int) -> NodeStats:
         with self._sched.lock:
@@ -293,10 +293,10 @@ class Mesh(Builders):
                 raise ValueError(f"{node_id(station.num)} is already in the mesh")
             new = station.endpoint
             for other in self._stations.values():
-                if isinstance(other.endpoint, SimulatedRadio):
-                    other.endpoint.add_handheld(new.node_num, *_names(new.profile), new.public_key)
-                if isinstance(new, SimulatedRadio):
-                    new.add_handheld(other.num, *_names(other.profile), other.public_key)
+                if station.announced:
+                    other.endpoint.nodedb.add(_entry(station))
+                if other.announced:
+                    new.nodedb.add(_entry(other))
             self._stations[station.num] = station
             if isinstance(new, SimulatedRadio):
                 new.attach(_RadioSide(self, station.num), self.clock)
@@ -348,7 +348,7 @@ class Mesh(Builders):
         if packet.to == station.num:
             return router.SENT  # for the radio itself (admin and the like): never on the air
         now = self._sched.now()
-        if self._over_duty_cycle(station, kind, packet.id, now):
+        if station.over_duty_cycle(self.duty_cycle_percent, kind, packet.id, now):
             return router.refused(RoutingError.DUTY_CYCLE_LIMIT)
         air = mesh_pb2.MeshPacket()
         air.CopyFrom(packet)
@@ -379,23 +379,6 @@ class Mesh(Builders):
             air.want_ack = False  # never on the air for broadcasts
         return self._enqueue(station, air, channel, kind, self._tx_delay(station, air, kind))
 
-    def _over_duty_cycle(self, station: Station, kind: TxKind, packet_id: int, now: float) -> bool:
-        """Router::send: the region's duty cycle over the last hour is spent."""
-        limit = self.duty_cycle_percent
-        used = station.ledger.air_util_tx_percent(now)
-        if limit is None or used <= limit:
-            return False
-        station.counters.dropped_duty_cycle += 1
-        logger.warning(
-            "%s: duty cycle limit exceeded (%.2f%% > %.1f%% in the last hour); dropped %s %#x",
-            node_id(station.num),
-            used,
-            limit,
-            kind,
-            packet_id,
-        )
-        return True
-
     def _enqueue(
         self,
         station: Station,
@@ -406,7 +389,7 @@ class Mesh(Builders):
     ) -> Outcome:
         """Router::send: refuse beyond the duty cycle, else queue for the radio."""
         now = self._sched.now()
-        if self._over_duty_cycle(station, kind, packet.id, now):
+        if station.over_duty_cycle(self.duty_cycle_percent, kind, packet.id, now):
             return router.refused(RoutingError.DUTY_CYCLE_LIMIT)
         if len(station.live_queue()) >= station.max_queue:
             station.counters.dropped_queue_full += 1
@@ -421,12 +404,8 @@ class Mesh(Builders):
         return router.SENT
 
     def _key_of(self, station: Station, num: int) -> bytes | None:
-        """The public key `station`'s node database holds for `num`: a pty radio's own node
-        database; a handheld knows every member of the mesh."""
-        if isinstance(station.endpoint, SimulatedRadio):
-            return station.endpoint.node_key(num)
-        other = self._stations.get(num)
-        return None if other is None else other.public_key
+        """The public key `station`'s node database holds for `num` (its own for itself)."""
+        return station.public_key if num == station.num else station.endpoint.nodedb.key_of(num)
 
     def _queue_status(self, num: int) -> tuple[int, int]:
         with self._sched.lock:
@@ -576,6 +555,18 @@ class Mesh(Builders):
                 self._cancel_relay(station, key)
             return
         station.seen[key] = now
+        reply, stopped = self._node_info.hear(station, arrival, decoded)
+        if not stopped:  # else RoutingModule never sees it: no delivery, ACK or relay
+            self._route(station, arrival, decoded, replied=reply is not None)
+        if reply is not None:
+            self._node_info.send(station, reply)
+
+    def _route(
+        self, station: Station, arrival: Reception, decoded: router.Decoded, *, replied: bool
+    ) -> None:
+        """RoutingModule: delivery to the client, ACKs (none when a module replied) and the
+        rebroadcast."""
+        packet = arrival.packet
         if packet.to in (station.num, BROADCAST_NUM):
             if decoded.index is not None:
                 self._deliver(station, arrival, decoded)
@@ -584,14 +575,17 @@ class Mesh(Builders):
             else:
                 station.counters.undecodable += 1
         if packet.to == station.num:
-            if decoded.index is not None and router.is_routing(packet):
+            if decoded.index is not None and packet.decoded.request_id:  # an ACK, NAK or reply
                 self._stop_retransmission(station, packet.decoded.request_id)
-            self._acknowledge(station, arrival, decoded)
+            if not replied:
+                self._acknowledge(station, arrival, decoded)
         else:
             self._maybe_relay(station, arrival)
 
     def _decode(self, station: Station, arrival: Reception) -> router.Decoded:
         sender = packet_key(arrival.packet)[0]
+        origin = self._stations.get(sender)
+        sealed = None if origin is None else (origin.public_key, self._key_of(origin, station.num))
         return router.decode(
             arrival.packet,
             arrival.channel,
@@ -600,6 +594,7 @@ class Mesh(Builders):
             own_key=station.public_key,
             sender_key=self._key_of(station, sender),
             channel_index=station.channel_index(arrival.channel),
+            sealed=sealed,
         )
 
     def _maybe_relay(self, station: Station, arrival: Reception) -> None:
@@ -627,6 +622,7 @@ class Mesh(Builders):
         shown.channel = decoded.index or 0
         if decoded.pki:
             shown.public_key = self._key_of(station, packet_key(shown)[0]) or b""
+        coerce_user_id(shown)
         shown.rx_time = int(self.clock.now().timestamp())
         shown.rx_snr = arrival.snr
         shown.rx_rssi = int(-100 + arrival.snr)
@@ -645,7 +641,7 @@ class Mesh(Builders):
             if plan is not None:
                 self._send_ack(station, packet, decoded.index, plan)
         elif packet.want_ack:
-            known = self._key_of(station, packet_key(packet)[0]) is not None
+            known = bool(self._key_of(station, packet_key(packet)[0]))  # a key, not just a User
             error = router.nak_for_unreadable(packet, arrival.channel, known)
             plan = router.AckPlan(router.hop_limit_for_response(packet, hops))
             self._send_ack(station, packet, 0, plan, error)
@@ -780,8 +776,10 @@ def _num(member: Member | int) -> int:
     return member if isinstance(member, int) else member.node_num
 
 
-def _names(profile: RadioProfile) -> tuple[str, str]:
-    return profile.long_name, profile.short_name
+def _entry(station: Station) -> NodeEntry:
+    """A member as its announced NodeInfo leaves it in another node's database."""
+    profile = station.profile
+    return NodeEntry(station.num, profile.long_name, profile.short_name, station.public_key)
 
 
 class _RadioSide:

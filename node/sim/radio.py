@@ -6,8 +6,10 @@ were /dev/ttyACM0; this class plays the firmware's part on the pty's master side
 hands over (`node/sim/phone_api.py`: recently seen ids, rate limits, QueueStatus, heartbeats)
 and its Router's rules to what it sends and hears (`node/sim/router.py`: PKI, legacy DMs, the
 bitfield, ACKs), records what the client transmits, and delivers packets from virtual
-handhelds. Outside a mesh its TX queue drains into empty air at LoRa speed (`node/sim/air.py`);
-in a `Mesh` the mesh is its air.
+handhelds. Its node database (`node/sim/nodedb.py`) holds the nodes whose public keys it
+knows; in a `Mesh` it learns more from the NodeInfo it hears (`node/sim/nodeinfo.py`). Outside
+a mesh its TX queue drains into empty air at LoRa speed (`node/sim/air.py`); in a `Mesh` the
+mesh is its air.
 
 The port is a symlink to the current pty, so that it stays the same path when the radio is
 unplugged and plugged in again, as /dev/ttyACM0 or a /dev/serial/by-id name does. The faults a
@@ -38,9 +40,10 @@ from meshtastic.protobuf import (
 
 from node.clock import SYSTEM_CLOCK, Clock
 from node.sim import firmware, handshake, lora, router
-from node.sim.air import OnAir, StandaloneAir
+from node.sim.air import OnAir, StandaloneAir, StandaloneRouter
 from node.sim.framing import FrameDecoder, encode_frame
 from node.sim.handshake import NodeEntry
+from node.sim.nodedb import NodeDB
 from node.sim.phone_api import Decision, PhoneAPI, Verdict
 from node.sim.profile import (
     MAX_CHANNELS,
@@ -57,7 +60,7 @@ from node.sim.profile import (
     Transmission,
     node_id,
 )
-from node.sim.router import BROADCAST_NUM, PKI_KEY, Outcome, stand_in_key
+from node.sim.router import BROADCAST_NUM, PKI_KEY, stand_in_key
 from node.sim.rules import FirmwareRules
 
 # The radio's description lives in node.sim.profile; these names are imported from here too.
@@ -142,14 +145,14 @@ class SimulatedRadio:
         self._replug_at: float | None = None
         self._next_telemetry = time.monotonic() + (telemetry_interval or 0.0)
         self._reboots = 1
-        self._handhelds: dict[int, NodeEntry] = {}
+        self.nodedb = NodeDB(node_num, self.public_key)  # NodeDB.cpp: learns from NodeInfo
         self._transmit_listeners: list[Callable[[Transmission], None]] = []
         self._next_from_radio_id = 1
         self._rng = random.Random(node_num)
         self._phone = PhoneAPI(self.rules)
         preset = lora.preset_for(self.profile.modem_preset)
         self.air = StandaloneAir(self.clock, preset, tx_queue_len, random.Random(~node_num))
-        self._router: RadioRouter = _Standalone(self)
+        self._router: RadioRouter = StandaloneRouter(node_num, self._encoded, self.air)
         self._stop = threading.Event()
         self._plug()
         self._thread = threading.Thread(
@@ -163,22 +166,17 @@ class SimulatedRadio:
     def add_handheld(
         self, num: int, long_name: str, short_name: str = "", public_key: bytes | None = None
     ) -> str:
-        """Make a virtual handheld known to this radio's node database (as its NodeInfo would);
-        returns its node id. Its public key is made up from its number unless given; b"" is a
-        node without one, to which a direct message is refused (2.7.19+) or, by older
-        firmware, sent on the channel key."""
+        """Make a virtual handheld known to this radio's node database (`self.nodedb`), as its
+        NodeInfo would, whatever it held; returns its node id. Its public key is made up from
+        its number unless given; b"" is a node without one, to which a direct message is
+        refused (2.7.19+) or, by older firmware, sent on the channel key."""
         key = stand_in_key(num) if public_key is None else public_key
-        with self._state:
-            self._handhelds[num] = NodeEntry(num, long_name, short_name or long_name[:4], key)
+        self.nodedb.add(NodeEntry(num, long_name, short_name or long_name[:4], key))
         return node_id(num)
 
     def node_key(self, num: int) -> bytes | None:
         """The public key this radio's node database holds for `num`; None: unknown node."""
-        if num == self.node_num:
-            return self.public_key
-        with self._state:
-            handheld = self._handhelds.get(num)
-        return None if handheld is None else handheld.public_key
+        return self.nodedb.key_of(num)
 
     def receive_text(
         self,
@@ -257,6 +255,12 @@ class SimulatedRadio:
     def give_up(self, packet: mesh_pb2.MeshPacket) -> None:
         """Deliver this radio's own MAX_RETRANSMIT NAK for `packet`: no ACK came back."""
         self.deliver(self._local_nak(RoutingError.MAX_RETRANSMIT, packet))
+
+    def report_queued(self, packet_id: int, res: int) -> None:
+        """`MeshService::sendToMesh` for a packet the firmware made itself (its NodeInfo): the
+        client reads a QueueStatus for an id it never sent."""
+        if self.client_ready:
+            self._queue_status(res, packet_id)
 
     def on_transmit(self, listener: Callable[[Transmission], None]) -> None:
         """Call `listener` (on the radio's thread) for every packet the client transmits."""
@@ -672,8 +676,7 @@ class SimulatedRadio:
             self.counters.packets_to_client += 1
 
     def _config_messages(self) -> list[mesh_pb2.FromRadio]:
-        with self._state:
-            nodes = list(self._handhelds.values())
+        nodes = self.nodedb.entries()
         profile = self.profile
         own = NodeEntry(self.node_num, profile.long_name, profile.short_name, self.public_key)
         return handshake.config_messages(
@@ -775,21 +778,3 @@ class SimulatedRadio:
             with self._state:
                 self.counters.queue_statuses += 1
                 self._state.notify_all()
-
-
-class _Standalone:
-    """The Router of a radio in no mesh: its packets go into its own TX queue and empty air."""
-
-    def __init__(self, radio: SimulatedRadio) -> None:
-        self.radio = radio
-
-    def send_local(self, packet: mesh_pb2.MeshPacket) -> Outcome:
-        if packet.to == self.radio.node_num:
-            return router.SENT  # for the radio itself (admin and the like): never on the air
-        air, error = self.radio._encoded(packet)
-        if error != RoutingError.NONE:
-            return router.refused(error)
-        return self.radio.air.enqueue(air)
-
-    def queue_status(self) -> tuple[int, int]:
-        return self.radio.air.queue_status()

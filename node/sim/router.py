@@ -166,18 +166,24 @@ def decode(
     own_key: bytes,
     sender_key: bytes | None,
     channel_index: int | None,
+    sealed: tuple[bytes, bytes | None] | None = None,
 ) -> Decoded:
     """`perhapsDecode` at the radio `own_num`, which heard `packet` sent under `key`.
 
     A PKI direct message is read only by its destination, and only when that radio has a key
     of its own and knows the sender's; it reaches the client on channel 0 whatever channel the
-    sender had selected. A text direct message to this radio on a channel key is dropped from
-    2.7.14 on, unless the owner is licensed. `channel_index` is the receiver's own index of
-    `key`, None when it does not have that channel.
+    sender had selected. `sealed`, when given, is (the sender's own public key, the key it
+    sealed the message to): Curve25519 (`decryptCurve25519`) reads it only when these are the
+    sender's key this radio holds and its own, so a node that changed its key, or an impostor
+    on its number, is not read. A text direct message to this radio on a channel key is dropped
+    from 2.7.14 on, unless the owner is licensed. `channel_index` is the receiver's own index
+    of `key`, None when it does not have that channel.
     """
     to_us = packet.to == own_num
     if key == PKI_KEY:
         readable = to_us and rules.pki_decrypt and bool(own_key) and bool(sender_key)
+        if sealed is not None and sealed != (sender_key, own_key):
+            readable = False
         return Decoded(0, pki=True) if readable else Decoded(None)
     if channel_index is None:
         return Decoded(None)

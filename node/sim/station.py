@@ -7,6 +7,9 @@ routing on it; this module holds the state and the bookkeeping, not the behaviou
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -14,10 +17,13 @@ from meshtastic.protobuf import mesh_pb2
 
 from node.sim.firmware import MAX_TX_QUEUE
 from node.sim.ledger import AirtimeLedger
-from node.sim.profile import RadioProfile
+from node.sim.nodedb import NodeDB, NodeInfoMemory
+from node.sim.profile import RadioProfile, node_id
 from node.sim.router import ChannelKey
 from node.sim.rules import ActiveRules
 from node.sim.scheduler import Timer
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SNR = 0.0
 PacketKey = tuple[int, int]  # (from, id): the firmware's duplicate filter
@@ -31,6 +37,7 @@ class Endpoint(Protocol):
     node_num: int
     profile: RadioProfile
     public_key: bytes
+    nodedb: NodeDB  # the nodes it knows, and their keys
 
     def deliver(self, packet: mesh_pb2.MeshPacket) -> None: ...
 
@@ -40,7 +47,7 @@ class Counters:
     """Packet counts of one radio; airtime lives in its `AirtimeLedger`."""
 
     sent: int = 0  # every transmission, of any kind
-    originated: int = 0  # packets from its own client
+    originated: int = 0  # packets from its own client, and its firmware's NodeInfo
     retransmitted: int = 0
     relayed: int = 0
     acks_sent: int = 0
@@ -135,6 +142,7 @@ class Station:
     endpoint: Endpoint
     kind: Kind
     owned: bool  # the mesh built it and closes it
+    announced: bool = True  # in every node database from the start, as if its NodeInfo was heard
     online: bool = True
     ledger: AirtimeLedger = field(default_factory=AirtimeLedger)
     counters: Counters = field(default_factory=Counters)
@@ -145,6 +153,7 @@ class Station:
     receiving: list[Reception] = field(default_factory=list)
     reliable: dict[int, Reliable] = field(default_factory=dict)
     transmissions_of: dict[PacketKey, int] = field(default_factory=dict)
+    node_info: NodeInfoMemory = field(default_factory=NodeInfoMemory)
     rules: ActiveRules = field(init=False)
 
     def __post_init__(self) -> None:
@@ -183,6 +192,24 @@ class Station:
                 return index
         return None
 
+    def over_duty_cycle(
+        self, limit: float | None, kind: TxKind, packet_id: int, now: float
+    ) -> bool:
+        """Router::send: the region's duty cycle (`limit` percent) over the last hour is spent."""
+        used = self.ledger.air_util_tx_percent(now)
+        if limit is None or used <= limit:
+            return False
+        self.counters.dropped_duty_cycle += 1
+        logger.warning(
+            "%s: duty cycle limit exceeded (%.2f%% > %.1f%% in the last hour); dropped %s %#x",
+            node_id(self.num),
+            used,
+            limit,
+            kind,
+            packet_id,
+        )
+        return True
+
     def live_queue(self) -> list[QueuedTx]:
         self.queue = [tx for tx in self.queue if not tx.cancelled]
         return self.queue
@@ -209,6 +236,7 @@ class Station:
             rx.corrupted = True
         self.receiving.clear()
         self.seen.clear()
+        self.node_info.power_off()
 
     def stats(self, now: float) -> NodeStats:
         c = self.counters
@@ -282,6 +310,26 @@ class MeshStats:
     collisions: int  # frames garbled at a receiver
     airtime_by_port: dict[int, float]
     airtime_by_kind: dict[str, float]
+
+
+def mesh_stats(stations: Iterable[Station], log: list[AirRecord], now: float) -> MeshStats:
+    """Every station's figures at `now`, with totals over the transmission `log`."""
+    by_port: dict[int, float] = defaultdict(float)
+    by_kind: dict[str, float] = defaultdict(float)
+    for record in log:
+        by_port[record.port] += record.airtime
+        by_kind[record.kind] += record.airtime
+    nodes = {s.num: s.stats(now) for s in stations}
+    return MeshStats(
+        nodes=nodes,
+        total_airtime=sum(r.airtime for r in log),
+        transmissions=len(log),
+        delivered=sum(n.received for n in nodes.values()),
+        lost=sum(n.lost for n in nodes.values()),
+        collisions=sum(n.collisions for n in nodes.values()),
+        airtime_by_port=dict(by_port),
+        airtime_by_kind=dict(by_kind),
+    )
 
 
 def packet_key(packet: mesh_pb2.MeshPacket) -> PacketKey:
