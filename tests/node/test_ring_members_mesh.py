@@ -8,7 +8,10 @@ firmware 2.7.26: their direct messages are PKI-encrypted and reach a board on ch
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+
+import pytest
 
 from board.config import MeshboardConfig, RingSpec, Rotation
 from board.signing import BoardKey
@@ -18,6 +21,7 @@ from board.sync.bundle import export_items
 from node.demo.neighbourhood import BoardNode, Neighbourhood
 from node.sim.handheld import HeardText
 from node.sim.mesh import Mesh
+from node.sim.profile import Role
 from node.sim.radio import ChannelSpec, RadioProfile
 from node.sim.router import stand_in_key
 from tests.node.meshes import answer
@@ -178,3 +182,32 @@ def test_news_of_the_garden_comes_tagged_to_members_and_stops_when_they_leave(
     assert [t.text for t in friend.inbox if "new meal" in t.text] == [news.text]
     assert SECRET not in answer(friend, a, "list")
     assert all(SECRET not in t.text for t in friend.inbox)
+
+
+def test_a_new_neighbour_whose_key_the_radio_lacks_joins_once_the_board_asks_for_it(
+    mesh: Mesh, hood: Neighbourhood, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The board's radio is a ROUTER, which never asks a new node for its NodeInfo itself
+    (`MeshService::handleFromRadio`): the board asks, and answers once the key is there."""
+    key = BoardKey.generate()
+    router = RadioProfile(channels=(PUBLIC, GARDEN), role=Role.ROUTER)
+    a = hood.attach(mesh.add_radio(profile=router), "A", config=garden_config(mesh, key), key=key)
+    newcomer = mesh.add_handheld(profile=BOTH, announced=False)
+    mesh.link(newcomer, a.radio)
+    assert a.radio.node_key(newcomer.node_num) is None
+
+    with caplog.at_level(logging.INFO, logger="node.daemon"):
+        joined = answer(newcomer, a, "join", channel=1)
+    assert f"asking {newcomer.node_id} for its node info" in caplog.text
+    # The first `!join` waits for the key; one the handheld sent again may find it known.
+    assert joined in (
+        "joining garden: waiting for your radio's key; then DM me",
+        "you are in garden: DM me 'garden list', or ring garden",
+    )
+    assert a.radio.node_key(newcomer.node_num) == newcomer.public_key
+    assert hood.wait_until(lambda: member_of_garden(a, newcomer.node_num, mesh), CONVERGE)
+    # Every answer went PKI-encrypted: none was sent in the clear while the key was missing.
+    answers = [t for t in newcomer.inbox if t.sender == a.radio.node_num]
+    assert answers and all(t.pki_encrypted for t in answers)
+    rings = answer(newcomer, a, "rings", accept=lambda t: "your rings" in t.text)
+    assert rings == "[garden] your rings: public, garden"
