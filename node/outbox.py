@@ -34,13 +34,45 @@ While the radio cannot be reached (`LinkDown`) nothing is dropped and nothing co
 attempt: packets stay queued and the outbox tries again when the daemon calls `link_up()`, or
 every `link_retry` seconds. A packet the link refuses outright (`LinkError`: it can never fit)
 is dropped with a warning, so it cannot hold up the queue.
+
+Whose reply goes next. Limits per sender (`board.ratelimit`) cannot stop a crowd of ids that each
+send one command, and with one reply per 2.25 s a first-in-first-out queue made a neighbour wait
+behind all of them (sixty spoofed ids: over two minutes). So replies are taken in turns:
+
+* Round robin across destinations. Each sender with replies queued has a place in the rotation;
+  the first sender in it with a reply ready sends one attempt and moves to the back. A sender's
+  own replies keep their order (the oldest ready first: a retry, once its backoff is over, before
+  the sender's replies that came after it; one in backoff lets those pass, as ever); a reply the
+  radio refused takes its sender back to the front, as nothing went on air. A newcomer joins at
+  the back, so it waits at most one reply from each sender already in the rotation.
+* A cap on new senders: one the board has not answered (an ACK or a relay's) within
+  `KNOWN_FOR` is new. New senders join the rotation at most NEW_SENDERS_BURST at once and then
+  NEW_SENDERS_PER_MINUTE; the rest wait in the overflow, first come first let in as the cap
+  allows. The overflow is never dropped and never waits on idle air: whenever no reply in the
+  rotation is ready, the overflow's senders take turns in the same way. A known neighbour who
+  writes after a crowd of first-time ids therefore waits behind the reply on air and one reply
+  of each sender in the rotation (the people the board knows, and the few new ones the cap let
+  in), not behind the crowd. Nobody is known after a restart (the record is in memory):
+  reloaded replies queue as new senders, in their old order. The rule is about priority, not
+  refusal: the per-sender limits (`board.ratelimit`) and the airtime budget still bound what
+  anyone costs.
+* The board plane's share: while replies wait, one board-plane packet may go after each reply
+  attempt, and any that ends on air before the text pacing lets the next reply go. The 2 s rule
+  binds TEXT_MESSAGE_APP packets only (`PhoneAPI::handleToRadioPacket`), so a board-plane packet
+  fits in the gap the pacing leaves: replies lose at most the part of one packet's airtime that
+  overruns it, and a crowd of replies cannot hold sync packets back until they are stale
+  (`board_max_age`); a burst of sync packets delays a reply by at most one packet.
+
+`Outbox.fifo` brings back the old order (oldest ready reply first, no cap) for the benchmark
+that measures the difference (bench/crowd.py).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,8 +102,27 @@ MISSING_KEY_WAIT = 60.0
 BUDGET_RECHECK = 30.0  # seconds between looks at the budget while a reply waits for it
 STEP_RETRY = 1.0  # real seconds before a step that failed (say, a locked database) is retried
 MAX_STEP_FAILURES = 30  # in a row: longer than any lock a healthy board holds
+#: A sender answered (an ACK, or a relay's implicit one) this recently is known: it joins the
+#: rotation at once. An hour covers a person's session at the board, and the per-sender limits'
+#: long bucket (`board.ratelimit.HANDHELD_RATES`).
+KNOWN_FOR = 3600.0
+#: New senders let into the rotation: a few at once, then one every 10 s. Texts leave at most
+#: every 2.25 s, about 26 a minute, so while a crowd of first-time ids lasts three quarters of the
+#: turns stay with the people the board knows, and a known sender waits behind at most three or
+#: four of the crowd: about 10 s, where the target is 20 s.
+NEW_SENDERS_BURST = 3
+NEW_SENDERS_PER_MINUTE = 6.0
 
-__all__ = ["MIN_TEXT_INTERVAL", "Outbox", "OutboxStats", "OutboxTiming", "Packet"]
+__all__ = [
+    "KNOWN_FOR",
+    "MIN_TEXT_INTERVAL",
+    "NEW_SENDERS_BURST",
+    "NEW_SENDERS_PER_MINUTE",
+    "Outbox",
+    "OutboxStats",
+    "OutboxTiming",
+    "Packet",
+]
 
 
 @dataclass(frozen=True)
@@ -89,6 +140,25 @@ class OutboxTiming:
 
     def backoff_after(self, attempts: int) -> float:
         return self.backoff[min(attempts, len(self.backoff)) - 1] if self.backoff else 0.0
+
+
+@dataclass
+class _Admissions:
+    """A token bucket in the clock's monotonic seconds: new senders let into the rotation."""
+
+    burst: int = NEW_SENDERS_BURST
+    every: float = 60.0 / NEW_SENDERS_PER_MINUTE
+    tokens: float = float(NEW_SENDERS_BURST)
+    at: float = 0.0
+
+    def take(self, now: float) -> bool:
+        """Spend a token if there is one; a clock that steps back counts as no time passing."""
+        self.tokens = min(float(self.burst), self.tokens + max(0.0, now - self.at) / self.every)
+        self.at = max(self.at, now)
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class Budget(Protocol):
@@ -167,6 +237,13 @@ class Outbox:
         self._clock = clock
         self._replies: list[_Item] = []
         self._board: deque[_Item] = deque()
+        #: Whether replies are taken first-in-first-out, as before the rotation (for benchmarks).
+        self.fifo = False
+        self._rotation: deque[str] = deque()  # senders with replies queued, next turn first
+        self._overflow: deque[str] = deque()  # new senders waiting to join it, first come first
+        self._admissions = _Admissions(at=clock.monotonic())
+        self._answered: OrderedDict[str, float] = OrderedDict()  # node id → last delivery
+        self._board_turn = False  # a reply went last: a board-plane packet may go next
         self._by_packet: dict[int, _Item] = {}  # every attempt's packet id → its reply
         self._reports: deque[Delivery] = deque()
         self._changed = threading.Condition()
@@ -187,6 +264,7 @@ class Outbox:
         with self._changed:
             if isinstance(packet, Reply):
                 self._replies.append(item)
+                self._enter(item.to, item.queued_at)
             else:
                 self._board.append(item)
             self._changed.notify_all()
@@ -266,7 +344,11 @@ class Outbox:
                 item.maybe_shown = True
             for packet_id in item.packet_ids:
                 self._by_packet[packet_id] = item
-            (self._replies if queued.kind == "reply" else self._board).append(item)
+            if queued.kind == "reply":
+                self._replies.append(item)  # in the order they were queued
+                self._enter(item.to, now)
+            else:
+                self._board.append(item)
         if self._replies or self._board:
             logger.info(
                 "outbox: %d replies and %d board packets from before the start",
@@ -351,19 +433,17 @@ class Outbox:
                     return _Step("expire", item), None
                 timers.append(item.waiting_until)
         gate = max(self._free_at, self._link_retry_at)
-        # In the order they became ready: a retry (after its backoff) goes before replies that
-        # came after it. Putting every first send first starved retries under steady load
-        # until they were too old (bench/soak.py). An unreachable person still costs one
-        # attempt per backoff, not a place at the head of the queue.
-        ready = sorted(
-            (r for r in self._replies if r.waiting_until is None and r.due <= now),
-            key=lambda r: max(r.due, r.queued_at),
-        )
+        ready = [r for r in self._replies if r.waiting_until is None and r.due <= now]
         timers += [r.due for r in self._replies if r.waiting_until is None and r.due > now]
         if ready or self._board:
             timers.append(gate)
-        if now >= gate and ready:
-            item = ready[0]
+        board_now = bool(self._board) and (
+            not ready
+            or self._board_turn
+            or now + self._board[0].airtime <= self._next_text_at  # fits in the pacing gap
+        )
+        if now >= gate and ready and not board_now:
+            item = self._next_reply(ready, now)
             if now - item.queued_at > self._timing.reply_max_age:
                 return _Step("drop", item, why="too old"), None
             if now < self._next_text_at:
@@ -372,7 +452,7 @@ class Outbox:
                 return _Step("send", item), None
             else:
                 timers.append(now + BUDGET_RECHECK)
-        elif now >= gate and self._board:
+        elif now >= gate and board_now:
             item = self._board[0]
             if now - item.queued_at > self._timing.board_max_age:
                 return _Step("drop", item, why="stale"), None
@@ -381,6 +461,69 @@ class Outbox:
             return _Step("send", item), None
         future = [t for t in timers if t > now]
         return None, (min(future) - now) if future else None
+
+    def _next_reply(self, ready: list[_Item], now: float) -> _Item:
+        """The ready reply whose turn it is (the module docstring has the rules)."""
+
+        def oldest(items: list[_Item]) -> _Item:
+            # In the order they became ready: a retry (after its backoff) goes before replies
+            # that came after it. Putting every first send first starved retries under steady
+            # load until they were too old (bench/soak.py). An unreachable person still costs
+            # one attempt per backoff, not a place at the head of the queue.
+            return min(items, key=lambda r: (max(r.due, r.queued_at), r.id))
+
+        if self.fifo:
+            return oldest(ready)
+        while self._overflow and self._admissions.take(now):
+            self._rotation.append(self._overflow.popleft())
+        by_sender: dict[str, list[_Item]] = {}
+        for item in ready:
+            by_sender.setdefault(item.to, []).append(item)
+        for sender in itertools.chain(self._rotation, self._overflow):
+            if sender in by_sender:  # the rotation's first; when none is ready, the overflow's
+                return oldest(by_sender[sender])
+        return oldest(ready)  # not reached: every sender with replies is in one or the other
+
+    def _enter(self, sender: str, now: float) -> None:
+        """A reply to `sender` was queued: give the sender a place, if it has none yet.
+
+        Called with the lock held.
+        """
+        if sender in self._rotation or sender in self._overflow:
+            return
+        answered = self._answered.get(sender)
+        known = sender == BROADCAST or (answered is not None and now - answered <= KNOWN_FOR)
+        if self.fifo or known or (not self._overflow and self._admissions.take(now)):
+            self._rotation.append(sender)
+            return
+        if not self._overflow:
+            logger.info(
+                "outbox: new senders beyond the cap (%d at once, %g a minute): %s and later ones "
+                "are answered when the people the board knows have had their turns",
+                NEW_SENDERS_BURST,
+                NEW_SENDERS_PER_MINUTE,
+                sender,
+            )
+        self._overflow.append(sender)
+
+    def _took_turn(self, sender: str) -> None:
+        """An attempt of a reply to `sender` was handed over: to the back of its line.
+
+        A sender served from the overflow stays there: only the cap lets new senders into the
+        rotation, or ids that each send several commands would all be in it soon.
+        """
+        line = self._overflow if sender in self._overflow else self._rotation
+        if sender in line:
+            line.remove(sender)
+        line.append(sender)
+        self._board_turn = True
+
+    def _leave_if_done(self, sender: str) -> None:
+        """Called with the lock held, after a reply to `sender` was settled."""
+        if not any(r.to == sender for r in self._replies):
+            for line in (self._rotation, self._overflow):
+                if sender in line:
+                    line.remove(sender)
 
     def _transmit_reply(self, item: _Item, reply: Reply) -> None:
         try:
@@ -396,6 +539,7 @@ class Outbox:
         self.stats.replies_sent += 1
         if reply.to == BROADCAST:  # no ACK will come: handed to the radio is done
             with self._changed:
+                self._took_turn(reply.to)
                 now = self._clock.monotonic()
                 self._free_at = now + item.airtime
                 self._next_text_at = now + max(self._text_interval, item.airtime)
@@ -405,6 +549,7 @@ class Outbox:
             self.stats.possible_duplicates += 1
             logger.info("reply to %s sent again; it may be shown twice: %.60r", item.to, item.text)
         with self._changed:
+            self._took_turn(reply.to)
             now = self._clock.monotonic()
             item.attempts += 1
             item.maybe_shown = True
@@ -432,6 +577,7 @@ class Outbox:
         with self._changed:
             self._board.remove(item)
             self._free_at = self._clock.monotonic() + item.airtime
+            self._board_turn = False
             self._link_up()
 
     def _on_delivery(self, delivery: Delivery) -> None:
@@ -443,6 +589,11 @@ class Outbox:
             how = "relayed (recipient has not confirmed)" if delivery.implicit else "delivered"
             logger.info("reply to %s %s, attempt %d", item.to, how, item.attempts)
             self.stats.replies_delivered += 1
+            with self._changed:
+                self._answered[item.to] = self._clock.monotonic()
+                self._answered.move_to_end(item.to)
+                while next(iter(self._answered.values())) < self._answered[item.to] - KNOWN_FOR:
+                    self._answered.popitem(last=False)
             self._forget(item)
         elif delivery.packet_id != item.packet_ids[-1] or item.waiting_until is None:
             pass  # a NAK for an earlier attempt, counted when it timed out
@@ -483,8 +634,12 @@ class Outbox:
             item.needs_key = needs_key  # never sent in the clear instead: it waits for the key
             if own_wait:
                 item.due = now + own_wait
-            else:  # `due` as it was: the reply keeps its place in the order
+            else:  # `due` as it was, its sender first: the reply keeps its place in the order
                 self._next_text_at = max(self._next_text_at, now + hold)
+                for line in (self._rotation, self._overflow):
+                    if item.to in line:
+                        line.remove(item.to)
+                        line.appendleft(item.to)
         if needs_key and self._on_missing_key is not None and isinstance(item.packet, Reply):
             self._on_missing_key(item.packet)  # ask the person's node for its key
 
@@ -531,6 +686,7 @@ class Outbox:
         self._queue.remove(item.id)
         with self._changed:
             self._replies.remove(item)
+            self._leave_if_done(item.to)
             for packet_id in item.packet_ids:
                 self._by_packet.pop(packet_id, None)
             self._changed.notify_all()

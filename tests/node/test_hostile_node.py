@@ -152,7 +152,8 @@ def test_a_flooding_handheld_is_limited_while_others_are_served(board_node: Boar
         if i == 25:
             radio.receive_text(OTHER_HANDHELD, "list", direct=True)
     bo = radio.wait_for_texts(OTHER_HANDHELD, 1)
-    answered = board_node.ask("help", sender=OTHER_HANDHELD)  # the barrier
+    answered = board_node.ask("help", sender=OTHER_HANDHELD)
+    radio.wait_until(lambda: board_node.daemon.outbox.replies_waiting == 0)  # the barrier
 
     ana = radio.texts_to(HANDHELD)
     assert sum(t.startswith("ok #") for t in ana) == 5

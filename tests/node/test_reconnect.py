@@ -75,8 +75,9 @@ def test_every_stored_command_is_answered_once_across_an_unplug(board_node: Boar
     for i in range(2):
         radio.receive_text(OTHER_HANDHELD, f"post notice During {i}")  # the radio keeps them
     radio.replug()
-    radio.receive_text(OTHER_HANDHELD, "help")  # its reply leaves after every earlier one
+    radio.receive_text(OTHER_HANDHELD, "help")  # handled after every earlier command
     radio.wait_for(lambda sent: any("post <type>" in (t.text or "") for t in sent))
+    radio.wait_until(lambda: board_node.daemon.outbox.replies_waiting == 0, timeout=30)
 
     stored = {b.ref: b.text for b in board_node.store.active(datetime.now(UTC))}
     assert {f"During {i}" for i in range(2)} <= set(stored.values())
