@@ -35,6 +35,12 @@ attempt: packets stay queued and the outbox tries again when the daemon calls `l
 every `link_retry` seconds. A packet the link refuses outright (`LinkError`: it can never fit)
 is dropped with a warning, so it cannot hold up the queue.
 
+While the database cannot store (a full disk, a read-only file system), the outbox goes on from
+memory: a new reply is kept in memory only, a new sync packet is dropped (digests repair it), and
+what happened to a packet is not written down, with one warning. Nothing is sent twice for want
+of a row update, and the outbox never stops for it; only a restart in that state may send a
+reply again.
+
 Whose reply goes next. Limits per sender (`board.ratelimit`) cannot stop a crowd of ids that each
 send one command, and with one reply per 2.25 s a first-in-first-out queue made a neighbour wait
 behind all of them (sixty spoofed ids: over two minutes). So replies are taken in turns:
@@ -80,6 +86,7 @@ from typing import Literal, Protocol
 
 from board.messages import BROADCAST, Outgoing, Packet, Reply
 from board.store.outbox import OutboxStore, Queued
+from board.store.storage import STORAGE_ERRORS
 from node.clock import SYSTEM_CLOCK, Clock
 from node.link import NEVER_SENDABLE, Delivery, LinkDown, LinkError
 
@@ -254,13 +261,27 @@ class Outbox:
         self._link_retry_at = 0.0
         self._thread: threading.Thread | None = None
         self._crash: BaseException | None = None
+        self._memory_ids = 0  # items the database could not take have ids below 0
+        self._unrecorded = False  # the database refused a record: warned once until it takes one
         self.stats = OutboxStats()
         self._load()
 
     def put(self, packet: Packet) -> None:
-        """Queue a packet; it is in the database before this returns."""
-        queued = self._queue.add(packet, self._clock.now())
-        item = _Item(queued.id, packet, self._airtime(packet), self._clock.monotonic())
+        """Queue a packet; it is in the database before this returns, or, while the database
+        cannot store (a full disk), a reply is kept in memory only and a sync packet dropped
+        (its neighbours' digests repair that)."""
+        try:
+            item_id = self._queue.add(packet, self._clock.now()).id
+        except STORAGE_ERRORS as error:
+            if not isinstance(packet, Reply):
+                logger.info("dropped a board-plane packet: the database cannot store (%s)", error)
+                self.stats.board_dropped += 1
+                return
+            logger.warning("a reply to %s is kept in memory only: %s", packet.to, error)
+            with self._changed:
+                self._memory_ids -= 1
+                item_id = self._memory_ids
+        item = _Item(item_id, packet, self._airtime(packet), self._clock.monotonic())
         with self._changed:
             if isinstance(packet, Reply):
                 self._replies.append(item)
@@ -534,8 +555,8 @@ class Outbox:
         except LinkError as error:
             self._drop(item, str(error))
             return
-        self._queue.sent(item.id, packet_id, self._clock.now())
-        self._budget.record(self._clock.now(), item.airtime)
+        self._record(self._queue.sent, item.id, packet_id, self._clock.now())
+        self._record_airtime(item.airtime)
         self.stats.replies_sent += 1
         if reply.to == BROADCAST:  # no ACK will come: handed to the radio is done
             with self._changed:
@@ -571,8 +592,8 @@ class Outbox:
         except LinkError as error:
             self._drop(item, str(error))
             return
-        self._queue.remove(item.id)
-        self._budget.record(self._clock.now(), item.airtime)
+        self._record(self._queue.remove, item.id)
+        self._record_airtime(item.airtime)
         self.stats.board_sent += 1
         with self._changed:
             self._board.remove(item)
@@ -612,7 +633,7 @@ class Outbox:
         if error in NEVER_SENDABLE:
             self._drop(item, f"the radio cannot send it: {error}")
             return
-        self._queue.refused(item.id, delivery.packet_id)
+        self._record(self._queue.refused, item.id, delivery.packet_id)
         self.stats.refused_by_radio += 1
         now = self._clock.monotonic()
         hold = {
@@ -677,19 +698,40 @@ class Outbox:
             return
         logger.info("%s: dropped a board-plane packet", why)
         self.stats.board_dropped += 1
-        self._queue.remove(item.id)
+        self._record(self._queue.remove, item.id)
         with self._changed:
             self._board.remove(item)
 
     def _forget(self, item: _Item) -> None:
         """A reply is settled: out of the database, then out of memory."""
-        self._queue.remove(item.id)
+        self._record(self._queue.remove, item.id)
         with self._changed:
             self._replies.remove(item)
             self._leave_if_done(item.to)
             for packet_id in item.packet_ids:
                 self._by_packet.pop(packet_id, None)
             self._changed.notify_all()
+
+    def _record(self, change: Callable[..., object], item_id: int, *args: object) -> None:
+        """Write what happened to a queued packet. A database that cannot store must not make
+        the outbox send a reply twice or stop: memory goes on, and a restart in that state may
+        send a reply again (counted as a possible duplicate then)."""
+        if item_id < 0:
+            return  # kept in memory only
+        try:
+            change(item_id, *args)
+        except STORAGE_ERRORS as error:
+            if not self._unrecorded:
+                logger.warning("outbox: cannot record in the database (%s); going on", error)
+            self._unrecorded = True
+        else:
+            self._unrecorded = False
+
+    def _record_airtime(self, seconds: float) -> None:
+        try:
+            self._budget.record(self._clock.now(), seconds)
+        except STORAGE_ERRORS as error:
+            logger.info("airtime of %.1f s not recorded: %s", seconds, error)
 
     def _link_failed(self, error: LinkError) -> None:
         with self._changed:
