@@ -86,4 +86,5 @@ def test_audit_lists_accepted_and_refused_attempts(tmp_path: Path) -> None:
 
 
 def test_audit_of_a_board_without_moderation(tmp_path: Path) -> None:
+    Store.open(tmp_path / "b.db").close()
     assert invoke("audit", "--db", str(tmp_path / "b.db")) == (0, "no moderation yet\n")

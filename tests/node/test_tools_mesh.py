@@ -132,13 +132,14 @@ def test_subscriber_hears_of_a_post_at_another_board(mesh: Mesh, hood: Neighbour
     # Let the boards finish passing it on before Ana speaks again, as on a quiet evening: a
     # text sent into that flood can be lost to a collision, and a person would wait for `ok`.
     assert hood.wait_until(lambda: hood.converged(hood.holdings(near)), CONVERGE)
-    soup = post(ana, near, "post meal Soup at the hall")
+    # Ana used the inner ring, so she is its member and her DMs go there: she names the public.
+    soup = post(ana, near, "public post meal Soup at the hall")
     news = ben.wait_for_text(lambda t: t.text.startswith("new meal"), timeout=CONVERGE)
     assert news.text == f"new meal: {soup} Soup at the hall"
     assert news.channel == 0 and news.sender == far.radio.node_num
 
     assert ask(ben, far, "unsub meal") == "unsubscribed from meal"
-    later = post(ana, near, "post meal Stew on friday")
+    later = post(ana, near, "public post meal Stew on friday")
     assert hood.wait_until(lambda: later in ask(ben, far, "list meal"), CONVERGE)
     mesh.clock.sleep(600.0)  # well past the batch delay
     assert [t.text for t in heard(ben, "new ")] == [news.text]
