@@ -16,7 +16,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from node.cli import cli
-from node.health import DaemonState, DaemonStatus, status_path
+from node.health import DaemonState, DaemonStatus, Liveness, assess, status_path
 from node.sim.radio import ChannelSpec, RadioProfile, SimulatedRadio, node_id
 from tests.node.daemon_process import StartDaemon
 
@@ -225,3 +225,44 @@ def test_a_daemon_waiting_for_its_radio_says_why_and_serves_once_it_is_plugged_i
         serving = status_until(db, lambda code, _: code == 0)
         assert serving["daemon"]["node_id"] == node_id(radio.node_num)
         assert daemon.stop() == 0
+
+
+def test_a_live_daemon_that_cannot_write_its_status_is_not_called_hung() -> None:
+    """A folder remounted read-only: the status stops changing while the daemon serves."""
+    now = datetime.now(UTC)
+    stale = DaemonStatus(
+        pid=os.getpid(),
+        state=DaemonState.CONNECTED,
+        started_at=now - timedelta(hours=1),
+        updated_at=now - timedelta(minutes=3),
+    )
+    verdict = assess(stale, now, writable=lambda: False)
+    assert verdict.liveness is Liveness.DEGRADED
+    assert verdict.summary == (
+        f"running (pid {os.getpid()}), but it cannot write its status: the folder is "
+        "read-only or full; its last status is 3 min old"
+    )
+    assert assess(stale, now, writable=lambda: True).liveness is Liveness.NOT_RUNNING
+
+
+def test_a_daemon_that_cannot_store_exits_5_and_says_why(tmp_path: Path) -> None:
+    db = tmp_path / "board.db"
+    now = datetime.now(UTC)
+    degraded = DaemonStatus(
+        pid=os.getpid(),
+        state=DaemonState.CONNECTED,
+        started_at=now - timedelta(hours=1),
+        updated_at=now,
+        connected_since=now - timedelta(hours=1),
+        storage="database or disk is full",
+        storage_since=now - timedelta(minutes=4),
+    )
+    status_path(db).write_text(degraded.model_dump_json(), encoding="utf-8")
+    code, text = status(db)
+    assert code == 5
+    lines = text.splitlines()
+    assert lines[0] == (
+        f"daemon:      running but cannot store: database or disk is full (pid {os.getpid()}); "
+        "it answers 'cannot store' instead of ok"
+    )
+    assert any(line.startswith("storage:     cannot store since ") for line in lines)
