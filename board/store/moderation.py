@@ -229,21 +229,20 @@ class ModerationStore:
         refused: str = "",
     ) -> None:
         """Append one attempt to the audit log; `refused` says why it was not carried out."""
-        row = {
-            "at": unix_seconds(at),
-            "ring": ring,
-            "moderator": moderator,
-            "action": action_name(action),
-            "bulletin": bulletin,
-            "board_key": None if board_key is None else encode_public(board_key),
-            "source": source,
-            "accepted": not refused,
-            "reason": refused,
-        }
-        with Session(self.engine) as session, session.begin():
-            session.exec(insert(ModerationLogRow).values(row))
+        self.note(
+            at=at,
+            ring=ring,
+            node=moderator,
+            event=action_name(action),
+            refused=refused,
+            bulletin=bulletin,
+            source=source,
+            board_key=board_key,
+        )
         if refused:
-            logger.info("refused %s of %s by %s: %s", row["action"], bulletin, moderator, refused)
+            logger.info(
+                "refused %s of %s by %s: %s", action_name(action), bulletin, moderator, refused
+            )
 
     def note(
         self,
@@ -257,9 +256,10 @@ class ModerationStore:
         source: str = "handheld",
         board_key: bytes | None = None,
     ) -> None:
-        """Append another event to the audit log: a membership event (`join`, `leave`, `key
-        changed`), so the moderators see who joined their ring and whose key changed beside what
-        was removed, or a `delete` refused from the air (a tombstone no trusted board signed)."""
+        """Append any event to the audit log: a moderation attempt (`log`), a membership event
+        (`join`, `leave`, `key changed`), so the moderators see who joined their ring and whose
+        key changed beside what was removed, or a `delete` refused from the air (a tombstone no
+        trusted board signed)."""
         row = {
             "at": unix_seconds(at),
             "ring": ring,
