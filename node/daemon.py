@@ -301,7 +301,7 @@ class Daemon:
             self._store.engine, None if self._db_file is None else self._db_file.path
         )
         if problem is None:
-            logger.warning("the board can store again (was: %s)", self._storage)
+            logger.info("the board can store again (was: %s)", self._storage)
             self._storage = None
             self.health.storage(None)
 
@@ -459,6 +459,9 @@ class Daemon:
             last = self._asked_for_key.get(node)
             if last is not None and at - last < NODE_INFO_EVERY:
                 return
+            self._asked_for_key = {
+                n: t for n, t in self._asked_for_key.items() if at - t < NODE_INFO_EVERY
+            }
             self._asked_for_key[node] = at
         logger.info("asking %s for its node info: the radio has no key for it", node)
         try:
