@@ -204,12 +204,7 @@ class SyncEngine:
 
     def local_tool_state(self, msg: ToolStateMsg, now: datetime) -> None:
         """An owner's word on a tool, stored here: announce it once, now."""
-        state = self._rings.get(msg.ring)
-        if state is None:
-            return
-        state.forget_items()
-        state.saw.add(msg.item_key())
-        state.announces[msg.item_key()] = Pending(now.timestamp(), news=True)
+        self._announce_local(msg.ring, msg.item_key(), "a tool's state", now)
 
     def take_learned(self) -> list[Bulletin]:
         """Bulletins stored from the air since the last call."""
@@ -222,23 +217,22 @@ class SyncEngine:
 
     def local_moderation(self, msg: ModerationMsg, now: datetime) -> None:
         """A moderation this board verified and stored: announce it once, now."""
-        state = self._rings.get(msg.ring)
-        if state is None:
-            logger.info("not syncing a moderation: ring %d not served", msg.ring)
-            return
-        state.forget_items()
-        state.saw.add(msg.key)
-        state.announces[msg.key] = Pending(now.timestamp(), news=True)
+        self._announce_local(msg.ring, msg.key, "a moderation", now)
 
     def local_member(self, msg: MemberMsg, now: datetime) -> None:
         """A join or leave this board witnessed and stored: announce it once, now."""
-        state = self._rings.get(msg.ring)
+        self._announce_local(msg.ring, msg.key, "a member record", now)
+
+    def _announce_local(self, ring: int, key: bytes, what: str, now: datetime) -> None:
+        """An item this board just stored (few per ring, held in dicts): the cached view is read
+        again, the item is ours (not news from outside), and it goes out once, now."""
+        state = self._rings.get(ring)
         if state is None:
-            logger.info("not syncing a member record: ring %d not served", msg.ring)
+            logger.info("not syncing %s: ring %d not served", what, ring)
             return
         state.forget_items()
-        state.saw.add(msg.key)
-        state.announces[msg.key] = Pending(now.timestamp(), news=True)
+        state.saw.add(key)
+        state.announces[key] = Pending(now.timestamp(), news=True)
 
     def rescan(self, now: datetime) -> None:
         """Look for items another process put in the store (an imported bundle, a CLI post).
