@@ -76,3 +76,35 @@ class Clock:
 
 
 SYSTEM_CLOCK = Clock()
+
+
+class VirtualClock(Clock):
+    """Time that moves only when a discrete-event loop moves it (`advance_to`).
+
+    Nothing waits in real time, so hours of a simulated town run in minutes. Only for code
+    driven from one thread by a scheduler (`node.sim.scheduler.Scheduler.run_until`): anything
+    that would sleep or wait on it is a mistake, and raises rather than spinning.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        super().__init__(1.0, start or datetime(2026, 1, 5, 8, 0, tzinfo=UTC))
+        self._at = 0.0
+
+    def advance_to(self, seconds: float) -> None:
+        """Move to `seconds` (this clock's time); never backwards."""
+        self._at = max(self._at, seconds)
+
+    def set_speed(self, speed: float) -> None:
+        raise ValueError("a virtual clock has no speed: it moves when its scheduler moves it")
+
+    def monotonic(self) -> float:
+        return self._at
+
+    def to_real(self, seconds: float) -> float:
+        return 0.0
+
+    def sleep(self, seconds: float) -> None:
+        raise RuntimeError("nothing may sleep on a virtual clock; schedule a timer instead")
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        raise RuntimeError("nothing may wait on a virtual clock; schedule a timer instead")

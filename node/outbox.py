@@ -418,6 +418,18 @@ class Outbox:
             else:
                 failures = 0
 
+    def run_due(self) -> float | None:
+        """Do every step due now, on the caller's thread, for a caller that drives the outbox
+        on a virtual clock instead of starting its thread (`node.demo.inprocess`). Returns the
+        clock time to call again, or None when only a new packet or report can make work."""
+        while True:
+            with self._changed:
+                now = self._clock.monotonic()
+                step, wait = self._pick(now)
+            if step is None:
+                return None if wait is None else now + wait
+            self._do(step)
+
     def _do(self, step: _Step) -> None:
         if step.kind == "report":
             assert step.delivery is not None

@@ -78,6 +78,7 @@ class VirtualHandheld:
         self._packets: list[mesh_pb2.MeshPacket] = []
         self._texts: list[HeardText] = []
         self._routing: list[RoutingReport] = []
+        self._listeners: list[Callable[[mesh_pb2.MeshPacket], None]] = []
 
     @property
     def node_id(self) -> str:
@@ -240,6 +241,11 @@ class VirtualHandheld:
 
     # -- the radio's side -----------------------------------------------------------------
 
+    def on_packet(self, listener: Callable[[mesh_pb2.MeshPacket], None]) -> None:
+        """Hand `listener` every packet this radio delivers too (an in-process client: a board
+        without a serial line). It runs inside the mesh's callback: it must not block."""
+        self._listeners.append(listener)
+
     def deliver(self, packet: mesh_pb2.MeshPacket) -> None:
         """Show a packet heard over the air (the mesh calls this)."""
         decoded = packet.decoded
@@ -266,3 +272,5 @@ class VirtualHandheld:
                     RoutingReport(decoded.request_id, sender, routing.error_reason)
                 )
             self._state.notify_all()
+        for listener in self._listeners:
+            listener(packet)

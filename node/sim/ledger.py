@@ -20,16 +20,19 @@ class AirtimeLedger:
     def __init__(self) -> None:
         self.total_tx = 0.0
         self.total_rx = 0.0
+        self.bookings: list[tuple[float, float, int]] = []  # (booked at, seconds, port)
         self._tx: deque[tuple[float, float]] = deque()  # (booked at, seconds)
         self._busy: deque[tuple[float, float]] = deque()
 
-    def sent(self, at: float, seconds: float) -> None:
+    def sent(self, at: float, seconds: float, port: int = 0) -> None:
         self.total_tx += seconds
+        self.bookings.append((at, seconds, port))
         self._tx.append((at, seconds))
         self._busy.append((at, seconds))
 
-    def heard(self, at: float, seconds: float) -> None:
+    def heard(self, at: float, seconds: float, port: int = 0) -> None:
         self.total_rx += seconds
+        self.bookings.append((at, seconds, port))
         self._busy.append((at, seconds))
 
     def tx_seconds(self, now: float, window: float = HOUR) -> float:

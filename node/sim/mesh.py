@@ -16,23 +16,18 @@ Each radio and handheld applies the firmware's Router rules for its version
 dropped from 2.7.14, and a text DM's ACK that wants an ACK itself from 2.7.12. A pty radio's
 client first meets its PhoneAPI (`node/sim/phone_api.py`): rate limits, recent ids, QueueStatus.
 
-Random choices (loss, contention delays, ids the radios make up) are derived from the seed and
-the packet they concern, so the same transmissions replay the same way. Real clients on pty
-radios pick their own packet ids and send whenever their threads run, so runs with them are only
-approximately replayable; runs driven by virtual handhelds alone replay exactly.
+Random choices (loss, delays, ids) come from the seed and the packet they concern. Real clients
+on pty radios pick their own ids and send when their threads run, so only runs without them (on
+a `VirtualClock`, with `run_until`) replay exactly.
 
-Each node keeps a node database (`node/sim/nodedb.py`): it knows a node's public key once it
-has heard its NodeInfo. Members join announced (every node database holds them from the start)
-or not (`add_handheld(announced=False)`: a new neighbour nobody has heard yet). NodeInfo then
-flows as the firmware sends it (`node/sim/nodeinfo.py`): answers to requests, a request to a
-node heard without a known User, and a NodeInfo after a PKI_UNKNOWN_PUBKEY NAK. A PKI direct
-message is read only with the keys it was sealed with (the sender's and the destination's, as
-the two hold them when it is heard).
+Each node keeps a node database (`node/sim/nodedb.py`) and learns a key from a NodeInfo
+(`node/sim/nodeinfo.py`); members join announced (known to all from the start) or not
+(`add_handheld(announced=False)`). A PKI direct message is read only with the keys it was
+sealed with, as sender and destination hold them when it is heard.
 
-Simplifications, on purpose: no next-hop routing for DMs (2.6 firmware learns next hops; here
-every packet floods), no periodic NodeInfo broadcasts nor position/telemetry chatter on the air,
-one preset for the whole mesh, and a switched-off radio keeps its serial line (only its LoRa
-side goes silent).
+Simplifications, on purpose: no next-hop routing for DMs (every packet floods), no periodic
+NodeInfo, position or telemetry broadcasts on the air, one preset for the whole mesh, and a
+switched-off radio keeps its serial line (only its LoRa side goes silent).
 """
 
 from __future__ import annotations
@@ -40,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+from collections.abc import Callable
 
 from meshtastic.protobuf import config_pb2, mesh_pb2
 
@@ -52,7 +48,7 @@ from node.sim.nodeinfo import NodeInfoExchange
 from node.sim.profile import RadioProfile, node_id
 from node.sim.radio import SimulatedRadio
 from node.sim.router import BROADCAST_NUM, PKI_KEY, ChannelKey, Outcome
-from node.sim.scheduler import Scheduler
+from node.sim.scheduler import Scheduler, Timer
 from node.sim.station import (
     DEFAULT_SNR,
     AirRecord,
@@ -144,10 +140,9 @@ class Mesh(Builders):
     def add_handheld(
         self, num: int | None = None, profile: RadioProfile | None = None, *, announced: bool = True
     ) -> VirtualHandheld:
-        """A virtual handheld in the mesh, with a person scripted by the caller.
-
-        Announced, every node knows it (and its key) from the start; else nobody does until its
-        NodeInfo is heard, while it knows the members announced so far."""
+        """A virtual handheld in the mesh, with a person scripted by the caller. Announced, every
+        node knows it (and its key) from the start; else nobody does until its NodeInfo is
+        heard, while it knows the members announced so far."""
         num = self._new_num(num)
         handheld = VirtualHandheld(
             num,
@@ -238,12 +233,22 @@ class Mesh(Builders):
         with self._sched.lock:
             return self._station(_num(a)).stats(self._sched.now())
 
-    def wait_idle(self, timeout: float = 10.0) -> None:
-        """Block until nothing is on the air or waiting to go on it (real seconds).
+    def channel_bookings(self, a: Member | int) -> list[tuple[float, float, int]]:
+        """Each frame a radio sent or took in, (at, airtime, port), as its firmware counts it."""
+        with self._sched.lock:
+            return list(self._station(_num(a)).ledger.bookings)
 
-        Periodic telemetry does not count; a packet a pty client is still writing does not
-        either, so wait for what the client should have sent first.
-        """
+    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+        """Run `callback` at simulated time `when` on the mesh's timeline (a board in-process)."""
+        return self._sched.at(when, callback)
+
+    def run_until(self, until: float) -> None:
+        """On a `VirtualClock`: run all that is due by `until` (simulated seconds), then stop."""
+        self._sched.run_until(until)
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Block (real seconds) until nothing is on the air or waiting to go on it; periodic
+        telemetry and a packet a pty client is still writing do not count."""
         if not self._sched.wait_idle(timeout):
             raise TimeoutError(f"the mesh was still busy after {timeout} s")
 
@@ -309,9 +314,8 @@ class Mesh(Builders):
 
     @staticmethod
     def _member(station: Station) -> Member:
-        endpoint = station.endpoint
-        assert isinstance(endpoint, SimulatedRadio | VirtualHandheld)
-        return endpoint
+        assert isinstance(station.endpoint, SimulatedRadio | VirtualHandheld)
+        return station.endpoint
 
     # -- from clients onto the air --------------------------------------------------------
 
@@ -407,9 +411,10 @@ class Mesh(Builders):
         """The public key `station`'s node database holds for `num` (its own for itself)."""
         return station.public_key if num == station.num else station.endpoint.nodedb.key_of(num)
 
-    def _queue_status(self, num: int) -> tuple[int, int]:
+    def queue_status(self, a: Member | int) -> tuple[int, int]:
+        """(free, size) of a radio's TX queue, as its QueueStatus tells the client."""
         with self._sched.lock:
-            station = self._stations[num]
+            station = self._station(_num(a))
             return station.max_queue - len(station.live_queue()), station.max_queue
 
     def _kick(self, station: Station) -> None:
@@ -451,7 +456,7 @@ class Mesh(Builders):
         attempt = station.transmissions_of.get(key, 0) + 1
         station.transmissions_of[key] = attempt
         station.tx_until = now + seconds
-        station.ledger.sent(now, seconds)
+        station.ledger.sent(now, seconds, packet.decoded.portnum)
         counters = station.counters
         counters.sent += 1
         if tx.kind == "relay":
@@ -523,7 +528,7 @@ class Mesh(Builders):
             return  # switched off meanwhile
         station.receiving.remove(arrival)
         now = self._sched.now()
-        station.ledger.heard(now, arrival.end - arrival.start)
+        station.ledger.heard(now, arrival.end - arrival.start, arrival.packet.decoded.portnum)
         if arrival.corrupted:
             station.counters.collisions += 1
             return
@@ -792,4 +797,4 @@ class _RadioSide:
         return self.mesh._from_radio(self.num, packet)
 
     def queue_status(self) -> tuple[int, int]:
-        return self.mesh._queue_status(self.num)
+        return self.mesh.queue_status(self.num)

@@ -4,6 +4,10 @@ The simulated mesh is a discrete-event simulation fed by real clients: packets a
 radios whenever their clients write, and everything after that (airtime, contention delays,
 retransmission timers) is a timer on this scheduler. Callbacks run one at a time while holding
 `lock`, and so does every public call into the mesh, so the mesh state needs no other locking.
+
+On a `VirtualClock` there is no thread: the caller runs the timers with `run_until`, and the
+clock jumps from one to the next. Everything then happens on the caller's thread, in time
+order, so a run replays exactly from its seed (benches of many in-process boards use this).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from node.clock import Clock
+from node.clock import Clock, VirtualClock
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +51,10 @@ class Scheduler:
         self._busy = False
         self._stopped = False
         self.errors: list[BaseException] = []
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if not isinstance(clock, VirtualClock):
+            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+            self._thread.start()
 
     def now(self) -> float:
         """Simulated seconds; never runs backwards. Inside a callback it is the callback's own
@@ -82,11 +88,37 @@ class Scheduler:
         with self._changed:
             return self._changed.wait_for(self.idle, timeout)
 
+    def next_due(self) -> float | None:
+        """When the next timer (background ones too) runs; None when none is waiting."""
+        with self.lock:
+            return min((t.when for t in self._heap if not t.cancelled), default=None)
+
+    def run_until(self, until: float) -> None:
+        """On a virtual clock: run every timer due by `until` in time order, moving the clock
+        to each, then move it to `until`. A callback's error is raised here, at once."""
+        clock = self.clock
+        if not isinstance(clock, VirtualClock):
+            raise RuntimeError("run_until drives a virtual clock; this scheduler has a thread")
+        with self.lock:
+            while self._heap and self._heap[0].when <= until and not self._stopped:
+                timer = heapq.heappop(self._heap)
+                if timer.cancelled:
+                    continue
+                clock.advance_to(timer.when)
+                self._now = max(self._now, timer.when)
+                self._busy = True
+                try:
+                    timer.callback()
+                finally:
+                    self._busy = False
+            clock.advance_to(until)
+            self._now = max(self._now, until)
+
     def stop(self) -> None:
         with self.lock:
             self._stopped = True
             self._changed.notify_all()
-        if threading.current_thread() is not self._thread:
+        if self._thread is not None and threading.current_thread() is not self._thread:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
