@@ -15,7 +15,9 @@ The town: `--boards` boards placed at random in a unit square (seeded), linked w
 `--radius`, every link losing `--loss` of its frames; a placement counts only if it is connected
 and at least `--min-hops` hops across. Ten publishers (spread over the town) each have a
 neighbour with a handheld who posts by direct message (`post meal …`), `--bulletins` in all, one
-every `--post-every` seconds, after a `--warmup` in which the boards' Trickle timers settle.
+every `--post-every` seconds (by default 20, ten an hour: each publisher one an hour), after a
+`--warmup` of four hours, in which the boards' Trickle timers reach their longest interval, as
+in a town whose boards have been running for a while.
 
 Three runs on the same town, seed and loss, with the same bulletins from the same boards at the
 same times:
@@ -60,7 +62,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from board.bulletin import Bulletin
-from board.wire.codec import Announce, encode
+from board.wire.codec import Announce, decode, encode
 from node.clock import VirtualClock
 from node.demo.inprocess import InProcessBoard
 from node.link import BOARD_PORT
@@ -68,6 +70,7 @@ from node.outbox import MIN_TEXT_INTERVAL
 from node.sim import firmware
 from node.sim.handheld import VirtualHandheld
 from node.sim.mesh import Mesh
+from node.sim.station import AirRecord
 
 RESULTS = Path(__file__).parent / "results"
 HOUR = 3600.0
@@ -224,6 +227,7 @@ class MeshboardFigures:
     peak_sync_channel_utilisation: float
     peak_channel_utilisation: float
     quiet_packets_per_board_hour: float
+    airtime_by_kind: dict[str, float]  # of `airtime_per_bulletin_s`, by board-plane message
     suppressed: int
     resent: int
     sent_by_kind: dict[str, int]
@@ -296,6 +300,7 @@ def run_meshboard(
             ),
             peak_channel_utilisation=peak_utilisation(bookings, first_post, sync_end, None),
             quiet_packets_per_board_hour=len(quiet) / len(boards) / 2.0,
+            airtime_by_kind=airtime_by_kind(records, len(wanted)),
             suppressed=sum(s.suppressed for s in stats),
             resent=sum(s.resent for s in stats),
             sent_by_kind=dict(sum((s.sent for s in stats), start=type(stats[0].sent)())),
@@ -309,6 +314,15 @@ def run_meshboard(
         for board in boards:
             board.close()
         return figures, bulletins
+
+
+def airtime_by_kind(records: list[AirRecord], bulletins: int) -> dict[str, float]:
+    """Seconds per bulletin of each kind of board-plane message (announce, digest, …)."""
+    seconds: dict[str, float] = {}
+    for record in records:
+        kind = type(decode(record.payload)).__name__.lower()
+        seconds[kind] = seconds.get(kind, 0.0) + record.airtime
+    return {kind: round(total / max(1, bulletins), 2) for kind, total in sorted(seconds.items())}
 
 
 def converged(boards: list[InProcessBoard]) -> bool:
@@ -572,8 +586,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--publishers", type=int, default=10)
     parser.add_argument("--bulletins", type=int, default=20)
-    parser.add_argument("--post-every", type=float, default=180.0, help="seconds between posts")
-    parser.add_argument("--warmup", type=float, default=2 * HOUR, help="seconds before posts")
+    parser.add_argument("--post-every", type=float, default=360.0, help="seconds between posts")
+    parser.add_argument("--warmup", type=float, default=4 * HOUR, help="seconds before posts")
     parser.add_argument("--give-up-after", type=float, default=3 * HOUR)
     parser.add_argument("--ceiling-boards", type=int, default=6)
     parser.add_argument("--ceiling-radius", type=float, default=0.5)

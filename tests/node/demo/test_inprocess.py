@@ -61,6 +61,7 @@ def test_a_callback_that_fails_stops_the_virtual_run_at_once() -> None:
     with Mesh(clock=VirtualClock(), telemetry_interval=None) as mesh:
         ran: list[float] = []
         mesh.call_at(10.0, lambda: ran.append(mesh.now()))
+
         def fail() -> None:
             raise ZeroDivisionError("a board's bug")
 
