@@ -50,6 +50,7 @@ three runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -62,6 +63,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from board.bulletin import Bulletin
+from board.errors import NotFound
 from board.wire.codec import Announce, decode, encode
 from node.clock import VirtualClock
 from node.demo.inprocess import InProcessBoard
@@ -338,9 +340,8 @@ def unanswered(people: Iterable[VirtualHandheld], posts: int) -> int:
 
 def bulletin_of(boards: list[InProcessBoard], bulletin_id: str) -> Bulletin:
     for board in boards:
-        bulletin = board.store.get(bulletin_id)
-        if bulletin is not None:
-            return bulletin
+        with contextlib.suppress(NotFound):
+            return board.store.get(bulletin_id)
     raise KeyError(bulletin_id)
 
 

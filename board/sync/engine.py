@@ -174,7 +174,7 @@ class SyncEngine:
         key = bulletin_key(bulletin.id)
         # Now in the store: add it to the cached view rather than read a busy ring again.
         state.cache_add(key, bulletin.expires_at)
-        state.announces[key] = Pending(now.timestamp(), news=True)
+        self._announce_now(state, key, now)
         state.quiet_from = now.timestamp() + 2 * self.config.relay_window
 
     def local_tombstone(self, bulletin_id: str, now: datetime) -> None:
@@ -200,7 +200,7 @@ class SyncEngine:
                 bulletin_id,
             )
             return
-        state.announces[tombstone_key(bulletin_id)] = Pending(now.timestamp(), news=True)
+        self._announce_now(state, tombstone_key(bulletin_id), now)
 
     def local_tool_state(self, msg: ToolStateMsg, now: datetime) -> None:
         """An owner's word on a tool, stored here: announce it once, now."""
@@ -232,7 +232,13 @@ class SyncEngine:
             return
         state.forget_items()
         state.saw.add(key)
+        self._announce_now(state, key, now)
+
+    def _announce_now(self, state: RingState, key: bytes, now: datetime) -> None:
+        """Announce an item made here at once, and compare notes with the neighbours within
+        `news_check`: one that lost the announce cannot tell (see `board.sync.flood`)."""
         state.announces[key] = Pending(now.timestamp(), news=True)
+        state.trickle.hurry(now.timestamp(), self.config.news_check)
 
     def rescan(self, now: datetime) -> None:
         """Look for items another process put in the store (an imported bundle, a CLI post).

@@ -10,7 +10,10 @@ sends one later if a neighbour it knows has still not shown the item (retried a 
 is what makes a lossy line converge); and a board that pushed items sends one unless it hears
 them passed on. A board whose item no neighbour has shown at all by then (none relayed it, none
 showed it in a digest) sends the item itself again, at most twice: its packet was lost, and the
-flood waits for it.
+flood waits for it. And every board that stores news makes sure its ring's digests are compared
+within `news_check` (`Trickle.hurry`): a neighbour that trusted to hear everything (it missed
+nothing lately, so no audit asks it) and lost the one packet that would have brought it the
+item is repaired then, not at Trickle's longest interval two hours later.
 
 Items learned by asking (a Request we sent or heard) are not relayed when older than FRESH: they
 are repairs, usually for a board that was away, whose neighbours already have them. A younger
@@ -101,6 +104,7 @@ class Flood:
         """
         self.stats.stored += 1
         state.saw.add(key)  # ours now: a later read of the store must not announce it again
+        state.trickle.hurry(now.timestamp(), self.config.news_check)
         state.quiet_from = now.timestamp() + 2 * self.config.relay_window
         p = prefix(key)
         state.wanted.discard(p)

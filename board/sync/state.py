@@ -38,6 +38,10 @@ class SyncConfig:
     imax: float = 7200.0  # two hours: a radio neighbourhood hears about one digest an hour
     redundancy_k: int = 1  # consistent digests, or other announces of an item, that suppress ours
     relay_window: float = 8.0  # ≫ one packet's airtime, so a neighbour's relay can suppress ours
+    #: After news passes through, neighbours compare digests within this many seconds: a board
+    #: that lost the only packet that would have brought it an item cannot know (bench/town.py:
+    #: a leaf waited 75 minutes for Trickle at imax).
+    news_check: float = 900.0
 
 
 @dataclass

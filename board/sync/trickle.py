@@ -58,6 +58,19 @@ class Trickle:
             self.interval = self.imin
             self._new_interval(now)
 
+    def hurry(self, now: float, within: float) -> None:
+        """Compare notes within `within` seconds: news passed through, and a neighbour that
+        lost its packet cannot know it (nothing it hears disagrees). If this interval's
+        transmission is later than that, a fresh interval of length `within` starts now and
+        doubles from there as usual; a shorter one is left alone. Not in RFC 6206, whose only
+        reset is to imin; this one costs a digest per neighbourhood, not a burst of them.
+        """
+        if not self._running or within >= self.interval:
+            return
+        if self._fired or self._t > now + within:
+            self.interval = max(self.imin, within)
+            self._new_interval(now)
+
     def should_transmit(self, now: float, *, force: bool = False) -> bool:
         """True once per interval, at or after t, if fewer than k consistent messages were heard
         (or, with `force`, regardless of them).

@@ -78,3 +78,27 @@ def test_long_gap_and_clock_going_back() -> None:
 def test_rejects_bad_parameters() -> None:
     with pytest.raises(ValueError):
         Trickle(10.0, 5.0, 1, random.Random())
+
+
+def test_hurry_brings_a_distant_transmission_forward_and_leaves_a_sooner_one() -> None:
+    """News passed through: compare notes within a minute, even deep into a long interval."""
+    trickle = Trickle(10.0, 7200.0, 1, random.Random(4))
+    trickle.start(0.0)
+    run(trickle, 20000.0, step=5.0)
+    assert trickle.interval == 7200.0
+    trickle.hurry(20000.0, 60.0)
+    event = trickle.next_event()
+    assert event is not None and 20030.0 <= event < 20060.0
+    trickle.hurry(20010.0, 600.0)  # what is due sooner stays as it is
+    assert trickle.next_event() == event
+    sent = run_from(trickle, 20000.0, 20000.0 + 60.0 + 120.0 + 240.0)
+    assert len(sent) == 3  # and the intervals double again from there
+
+
+def run_from(trickle: Trickle, start: float, until: float, step: float = 0.5) -> list[float]:
+    sent, now = [], start
+    while now < until:
+        if trickle.should_transmit(now):
+            sent.append(now)
+        now += step
+    return sent
