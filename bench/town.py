@@ -220,6 +220,8 @@ class MeshboardFigures:
     posts_unanswered: int
     reached_all_fraction: float
     reached_fraction: float
+    # Spreads are over the bulletins that reached every board; `reached_all_fraction` says how
+    # many did (a bulletin that never did is not hidden in a percentile).
     p50_spread_s: float
     p95_spread_s: float
     max_spread_s: float
