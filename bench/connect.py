@@ -4,7 +4,8 @@
 
 Starts the real daemon (MeshtasticLink over SerialInterface) against a fresh simulated radio RUNS
 times and reports the time until the config handshake completes, and until the first reply to
-a handheld's `help` leaves the daemon. Figures as JSON on stdout.
+a handheld's `help` leaves the daemon. Figures as JSON on stdout and in
+bench/results/connect.json (with each run's times and the command that wrote them).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from board.store.bulletins import Store
 from node.daemon import Daemon
 from node.sim.radio import SimulatedRadio
 
+RESULTS = Path(__file__).parent / "results"
 HANDHELD = 0x1234ABCD
 
 
@@ -50,16 +52,20 @@ def main(runs: int) -> None:
         results = [one_run(Path(scratch), i) for i in range(runs)]
     connect = [c for c, _ in results]
     reply = [r for _, r in results]
-    print(
-        json.dumps(
-            {
-                "runs": runs,
-                "connect_s": {"median": statistics.median(connect), "max": max(connect)},
-                "first_reply_s": {"median": statistics.median(reply), "max": max(reply)},
-            },
-            indent=2,
-        )
-    )
+    figures = {
+        "runs": runs,
+        "connect_s": {"median": statistics.median(connect), "max": max(connect)},
+        "first_reply_s": {"median": statistics.median(reply), "max": max(reply)},
+    }
+    print(json.dumps(figures, indent=2))
+    # The file also keeps each run, so a README figure can be traced to what it summarises.
+    record = {
+        "command": "python bench/connect.py " + " ".join(sys.argv[1:]),
+        **figures,
+        "each_run": [{"connect_s": c, "first_reply_s": r} for c, r in results],
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "connect.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ sends `help` as such a direct message and must be answered. At the end the daemo
 serving, no exception may have come out of `board/` or `node/` on any thread, and the store must
 pass `PRAGMA integrity_check`. Prints what was fed, how long it took, the crashes, and what the
 outbox and the radio made of the replies (attempts, ACKs, what the radio refused: its rules for
-clients, `node/sim/phone_api.py`, hold throughout) as JSON.
+clients, `node/sim/phone_api.py`, hold throughout) as JSON, and writes the same, with the
+arguments and the command, to bench/results/fuzz_serial.json.
 
 Two messages that the client acts on by design are not fed, and are counted instead: `rebooted`
 (the client starts the handshake again and reports the connection lost, so the daemon exits for
@@ -78,6 +79,7 @@ from node.sim.framing import START1, START2, encode_frame
 from node.sim.radio import BROADCAST_NUM, SimulatedRadio
 from node.sim.router import stand_in_key
 
+RESULTS = Path(__file__).parent / "results"
 REPO = Path(__file__).resolve().parent.parent
 OURS = (str(REPO / "board"), str(REPO / "node"))
 CLIENT = str(Path(meshtastic.__file__).parent)
@@ -510,7 +512,20 @@ def main(argv: list[str] | None = None) -> int:
     report = run(args.count, seed=args.seed, probe_every=args.probe_every, speed=args.speed)
     print(json.dumps(report.as_json(), indent=2))
     ok = report.crashes == 0 and report.probes_answered == report.probes
-    return 0 if ok and report.integrity_check == "ok" else 1
+    passed = ok and report.integrity_check == "ok"
+    given = sys.argv[1:] if argv is None else argv
+    record = {
+        "command": "python bench/fuzz_serial.py " + " ".join(given),
+        "count": args.count,
+        "seed": args.seed,
+        "probe_every": args.probe_every,
+        "speed": args.speed,
+        "passed": passed,  # no crash, every probe answered, integrity_check ok: the exit status
+        **report.as_json(),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "fuzz_serial.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Runs the real daemon (default supervisor settings: 1 s first retry, doubling to 60 s) against a
 simulated radio, unplugs the radio for OUTAGE seconds, plugs it in again and sends `help` at
 that moment; reports the seconds from the replug to the answer. The answer can only come after
-the backoff's next attempt and the config handshake (about 0.5 s over a pty).
+the backoff's next attempt and the config handshake (about 0.5 s over a pty). Figures as JSON
+on stdout and in bench/results/reconnect.json (with each run's time and the command).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from board.store.bulletins import Store
 from node.daemon import Daemon
 from node.sim.radio import SimulatedRadio
 
+RESULTS = Path(__file__).parent / "results"
 HANDHELD = 0x1234ABCD
 OUTAGES = (0.0, 5.0)  # seconds unplugged
 
@@ -49,14 +51,24 @@ def one_run(scratch: Path, index: int, outage: float) -> float:
 
 
 def main(runs: int) -> None:
-    figures = {}
+    figures: dict[str, dict[str, dict[str, float]]] = {}
+    each_run: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         for outage in OUTAGES:
             times = [one_run(Path(scratch), i, outage) for i in range(runs)]
             figures[f"unplugged_{outage:g}s"] = {
                 "replug_to_answer_s": {"median": statistics.median(times), "max": max(times)}
             }
+            each_run[f"unplugged_{outage:g}s"] = times
     print(json.dumps({"runs": runs, **figures}, indent=2))
+    record = {
+        "command": "python bench/reconnect.py " + " ".join(sys.argv[1:]),
+        "runs": runs,
+        **figures,
+        "each_run_replug_to_answer_s": each_run,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "reconnect.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
