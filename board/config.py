@@ -50,6 +50,7 @@ name = "public"          # lowercase, up to 12 characters; used with --ring and 
 channel = 0              # the radio's channel index, 0-7 (0 is the primary channel)
 serve = true             # store, relay and answer this ring's bulletins on this board
 # digest = "6h"          # opt in: broadcast "new: 2 meal, 1 tool" at most once per interval
+# web = true             # show this ring on `meshboard web`'s page (never a private ring)
 
 # Moderators of this ring take turns: one is on duty per period, in the order listed,
 # starting with the first on `starts` (a date, at 00:00 UTC). These node ids are examples:
@@ -128,6 +129,8 @@ class RingSpec:
     #: --pin`): node id -> 32-byte key. A `mod` command from a pinned moderator's node id is
     #: carried out only when the radio decrypted it with this key.
     pinned_keys: tuple[tuple[str, bytes], ...] = ()
+    #: Shown on the board's web page (`meshboard web`), if it is not private: never otherwise.
+    web: bool = False
 
     @property
     def private(self) -> bool:
@@ -146,6 +149,11 @@ class RingSpec:
 class MeshboardConfig:
     rings: tuple[RingSpec, ...] = field(default_factory=lambda: (RingSpec("public", 0),))
     source: Path | None = None  # the file it was read from, for messages
+
+    @property
+    def on_the_web(self) -> tuple[RingSpec, ...]:
+        """The rings the web page shows: `web = true` and not private, whatever else says."""
+        return tuple(spec for spec in self.rings if spec.web and not spec.private)
 
     @property
     def served(self) -> frozenset[int]:
@@ -212,7 +220,7 @@ def _ring(table: object, index: int, prefix: str) -> RingSpec:
     where = f"{prefix}[[ring]] #{index + 1}"
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: not a table")
-    unknown = set(table) - {"name", "channel", "serve", "digest", "moderation"}
+    unknown = set(table) - {"name", "channel", "serve", "digest", "moderation", "web"}
     if unknown:
         raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
     name = table.get("name")
@@ -233,8 +241,16 @@ def _ring(table: object, index: int, prefix: str) -> RingSpec:
         if not isinstance(digest_text, str):
             raise ConfigError(f'{where}: digest must be a duration such as "6h"')
         digest = parse_duration(digest_text, where=f"{where}: digest")
+    web = table.get("web", False)
+    if not isinstance(web, bool):
+        raise ConfigError(f"{where}: web must be true or false, got {web!r}")
+    if web and channel != 0:
+        raise ConfigError(
+            f"{where}: web = true on a private ring (channel {channel}): only the public "
+            "ring's bulletins may be on the web page"
+        )
     rotation, boards, pinned = _moderation(table.get("moderation"), where)
-    return RingSpec(name, channel, serve, digest, rotation, boards, pinned)
+    return RingSpec(name, channel, serve, digest, rotation, boards, pinned, web=web)
 
 
 def _moderation(

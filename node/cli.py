@@ -17,11 +17,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import click
-import platformdirs
-import tzlocal
 
 from board.bulletin import new_bulletin
 from board.config import (
@@ -31,10 +29,8 @@ from board.config import (
     RingSpec,
     parse_duration,
 )
-from board.errors import BoardError
 from board.handheld.commands import BoardConfig
 from board.signing import BoardKey, key_path
-from board.store.bulletins import Store
 from board.store.lock import one_daemon
 from board.store.members import MemberStore
 from board.store.moderation import ModerationStore
@@ -52,11 +48,22 @@ from node.clock import SYSTEM_CLOCK
 from node.daemon import Daemon
 from node.doctor.diagnose import diagnose
 from node.health import ErrorLogHandler, StatusFile, status_path
-from node.link import LinkError
 from node.logs import configure_logging
 from node.meshtastic_link import HANDSHAKE_TIMEOUT
 from node.records import audit_line, bulletin_record, import_record, tally_record
-from node.rings_cli import CliState, config_of, pin_moderators, ring_option
+from node.rings_cli import (
+    CliState,
+    board_errors,
+    config_of,
+    db_option,
+    emit_json,
+    json_option,
+    open_store,
+    pin_moderators,
+    ring_option,
+    shown,
+    tz_option,
+)
 from node.rings_view import (
     config_json,
     config_lines,
@@ -66,6 +73,8 @@ from node.rings_view import (
     moderators_lines,
 )
 from node.status import gather, report_json, report_lines
+from node.web.app import create_app
+from node.web.server import DEFAULT_LISTEN, parse_listen, serve
 
 if TYPE_CHECKING:
     from node.demo.spread import SpreadRecord
@@ -73,66 +82,6 @@ if TYPE_CHECKING:
 LOCAL_AUTHOR = "!00000000"  # bulletins posted on the Pi itself, by whoever runs the board
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def default_db_path() -> Path:
-    """The database lives in the user's data directory, never in the working directory."""
-    return platformdirs.user_data_path("meshboard") / "meshboard.db"
-
-
-def _zone(_ctx: click.Context, _param: click.Parameter, value: str | None) -> ZoneInfo:
-    name = value or tzlocal.get_localzone_name() or "UTC"
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise click.BadParameter(f"unknown time zone {name!r}") from error
-
-
-db_option = click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="MESHBOARD_DB",
-    default=default_db_path,
-    show_default="meshboard.db in the user data directory; env MESHBOARD_DB",
-    help="SQLite database of this board.",
-)
-tz_option = click.option(
-    "--tz",
-    "tz",
-    envvar="MESHBOARD_TZ",
-    callback=_zone,
-    help="Time zone for event times people type (default: this machine's).",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Output JSON for scripts.")
-shown = functools.partial(click.option, show_default=True)
-
-
-@contextmanager
-def board_errors() -> Iterator[None]:
-    """Turn domain and radio errors into click's one-line error and exit code 1."""
-    try:
-        yield
-    except (BoardError, LinkError) as error:
-        raise click.ClickException(str(error)) from error
-
-
-def open_store(db_path: Path, *, create: bool = False) -> Store:
-    """The board's store; only commands that write (`run`, `post`, `import`) create the file,
-    so a mistyped `--db` is an error rather than a new, empty board."""
-    if not create and not db_path.exists():
-        raise click.ClickException(
-            f"no database at {db_path} (a daemon creates it; `meshboard post` too)"
-        )
-    with board_errors():
-        try:
-            return Store.open(db_path)
-        except OSError as error:
-            raise click.ClickException(f"cannot open database {db_path}: {error}") from error
-
-
-def emit_json(data: object) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def logging_options(quiet_level: int) -> Callable[[F], F]:
@@ -548,11 +497,8 @@ def demo(nodes: int, loss: float, seed: int, plot_path: Path | None, tz: ZoneInf
 def sim(as_json: bool, **settings: Any) -> None:
     """Simulated boards and handheld radios for the meshtastic CLI or an app, until Ctrl-C.
 
-    Board daemons stand in a street, each radio hearing only its neighbours; each handheld
-    radio (no daemon) stands by a board, on a serial path and a TCP port for you: connect
-    with `meshtastic --port PATH` or `--host HOST:PORT`, one client at a time, and DM a
-    board `help`. The TCP ports take the next numbers after --tcp-port when it is given.
-    """
+    Board daemons stand in a street; each handheld radio stands by a board, on a serial path
+    and a TCP port (`meshtastic --port PATH` or `--host HOST:PORT`): DM a board `help`."""
     from node.demo.sim import SimSettings, Simulation  # the simulator: not on a Pi's board
 
     stop = threading.Event()
@@ -569,8 +515,7 @@ def sim(as_json: bool, **settings: Any) -> None:
 
 
 def _spread_plotter(path: Path) -> Callable[[SpreadRecord, Path], None]:
-    """The function that draws a spread, or a clear error now: matplotlib is an optional
-    extra, and a missing folder or an unknown format should not wait for the demo to end."""
+    """The spread's drawer, or a clear error now rather than after the demo's run."""
     try:
         from node.demo.plot import picture_formats, save_spread_plot
     except ModuleNotFoundError as error:
@@ -769,10 +714,8 @@ def import_(file: Path, db_path: Path, as_json: bool) -> None:
 @tz_option
 @json_option
 def tally(ring: RingSpec | None, moon: bool, db_path: Path, tz: ZoneInfo, as_json: bool) -> None:
-    """What was shared per month: meals, skills, tools offered and lent, childcare, posters.
-
-    Lent counts each `lend` an owner said that month.
-    """
+    """What was shared per month: meals, skills, tools offered and lent (each `lend` said that
+    month), childcare, posters."""
     store = open_store(db_path)
     now = SYSTEM_CLOCK.now()
 
@@ -797,3 +740,21 @@ def tally(ring: RingSpec | None, moon: bool, db_path: Path, tz: ZoneInfo, as_jso
                 f"{t.period.label:<16} {t.meals:>5} {t.skills:>6} {t.tools:>5} {lent:>4} "
                 f"{t.childcare:>9} {t.posters:>7}"
             )
+
+
+@cli.command()
+@click.option("--listen", default=DEFAULT_LISTEN, show_default=True, help="HOST:PORT to serve on.")
+@db_option
+@tz_option
+@click.pass_context
+def web(ctx: click.Context, listen: str, db_path: Path, tz: ZoneInfo) -> None:
+    """Serve the public rings (those with `web = true`) as a read-only page, until Ctrl-C."""
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--listen") from error
+    if not (config := config_of(ctx)).on_the_web:
+        raise click.ClickException("no ring has web = true in the configuration: nothing to serve")
+    open_store(db_path).close()  # a clear error for a mistyped --db, before the server starts
+    configure_logging(logging.INFO)
+    serve(create_app(db_path, config, tz), host, port)

@@ -1,4 +1,5 @@
-"""The rings on the `meshboard` command line: the `--config` file, `--ring`, and `moderators --pin`.
+"""What every `meshboard` command shares (`--db`, `--tz`, `--json`, the store, the `--config`
+file, `--ring`) and the ring commands' work (`moderators --pin`).
 
 Kept out of node/cli.py, which holds the commands, so that each stays a size one can read.
 
@@ -20,21 +21,28 @@ driven by a test or another front end.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import os
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+import platformdirs
 import tomlkit
+import tzlocal
 from tomlkit.items import InlineTable, Table, Whitespace
 
 from board.config import ConfigError, MeshboardConfig, RingSpec, load_config, parse_config
 from board.errors import BoardError
+from board.store.bulletins import Store
 from node.link import LinkError
 from node.meshtastic_link import HANDSHAKE_TIMEOUT, MeshtasticLink
 from node.rings_view import fingerprint, key_text
@@ -42,6 +50,66 @@ from node.rings_view import fingerprint, key_text
 logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def default_db_path() -> Path:
+    """The database lives in the user's data directory, never in the working directory."""
+    return platformdirs.user_data_path("meshboard") / "meshboard.db"
+
+
+def zone(_ctx: click.Context, _param: click.Parameter, value: str | None) -> ZoneInfo:
+    name = value or tzlocal.get_localzone_name() or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise click.BadParameter(f"unknown time zone {name!r}") from error
+
+
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MESHBOARD_DB",
+    default=default_db_path,
+    show_default="meshboard.db in the user data directory; env MESHBOARD_DB",
+    help="SQLite database of this board.",
+)
+tz_option = click.option(
+    "--tz",
+    "tz",
+    envvar="MESHBOARD_TZ",
+    callback=zone,
+    help="Time zone for event times people type (default: this machine's).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Output JSON for scripts.")
+shown = functools.partial(click.option, show_default=True)
+
+
+@contextmanager
+def board_errors() -> Iterator[None]:
+    """Turn domain and radio errors into click's one-line error and exit code 1."""
+    try:
+        yield
+    except (BoardError, LinkError) as error:
+        raise click.ClickException(str(error)) from error
+
+
+def open_store(db_path: Path, *, create: bool = False) -> Store:
+    """The board's store; only commands that write (`run`, `post`, `import`) create the file,
+    so a mistyped `--db` is an error rather than a new, empty board."""
+    if not create and not db_path.exists():
+        raise click.ClickException(
+            f"no database at {db_path} (a daemon creates it; `meshboard post` too)"
+        )
+    with board_errors():
+        try:
+            return Store.open(db_path)
+        except OSError as error:
+            raise click.ClickException(f"cannot open database {db_path}: {error}") from error
+
+
+def emit_json(data: object) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 @dataclass

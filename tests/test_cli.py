@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from board.store.bulletins import Store
-from node.cli import cli, default_db_path
+from node.cli import cli
+from node.rings_cli import default_db_path
 
 RINGS = """\
 [[ring]]

@@ -1,0 +1,127 @@
+"""The web page's routes, as a Flask app over one board's database.
+
+Every response is rendered on the server (no JavaScript, nothing fetched from outside the Pi)
+and carries an ETag of its body: a phone reloading an unchanged page gets a 304 and no bytes.
+Unknown paths, refs that are not refs, and bulletins of rings not on the web all get the same
+plain 404; the database is opened read-only in spirit (nothing here writes).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask, Response, abort, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from board.config import MeshboardConfig
+from board.errors import BoardError
+from board.store.bulletins import Store
+from node.clock import SYSTEM_CLOCK, Clock
+from node.health import UnreadableStatus, read_status, status_path
+from node.web import pages
+
+logger = logging.getLogger(__name__)
+
+#: The handheld commands every page repeats, so a reader knows how to answer by radio.
+COMMANDS = ("list", "read #ref", "post meal fri 19:00 Soup at the hall", "help")
+#: Nothing from outside the Pi, no scripts at all; the one stylesheet is inline.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'none'"
+
+
+@dataclass(frozen=True)
+class Site:
+    """What every page needs: where the board is, and how to reach it by radio."""
+
+    store: Store
+    config: MeshboardConfig
+    tz: ZoneInfo
+    clock: Clock
+    db_path: Path
+
+    def radio(self) -> str | None:
+        """The board radio's node id, from the daemon's status file, if it is readable."""
+        try:
+            status = read_status(status_path(self.db_path))
+        except (UnreadableStatus, OSError):  # a file being rewritten: the page goes on
+            return None
+        return None if status is None else status.node_id
+
+
+def create_app(
+    db_path: Path, config: MeshboardConfig, tz: ZoneInfo, clock: Clock = SYSTEM_CLOCK
+) -> Flask:
+    """The app for the board whose database is `db_path` (it must exist: the daemon makes it)."""
+    site = Site(Store.open(db_path), config, tz, clock, db_path)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 0  # a read-only site takes no request bodies
+
+    def page(template: str, **values: Any) -> Response:
+        html = render_template(
+            template,
+            rings=config.on_the_web,
+            radio=site.radio(),
+            commands=COMMANDS,
+            **values,
+        )
+        return conditional(Response(html, mimetype="text/html"))
+
+    @app.get("/")
+    def week() -> Response:
+        now = clock.now()
+        return page("week.html", week=pages.week(site.store, config, now, tz), now=now)
+
+    @app.get("/b/<ref>")
+    def bulletin(ref: str) -> Response:
+        try:
+            shown = pages.bulletin(site.store, config, ref, clock.now(), tz)
+        except BoardError:
+            shown = None  # not a ref at all: the same answer as a ref nobody posted
+        if shown is None:
+            abort(404)
+        return page("bulletin.html", bulletin=shown)
+
+    @app.get("/bulletins.json")
+    def bulletins_json() -> Response:
+        now = clock.now()
+        shown = pages.everything(site.store, config, now, tz)
+        return conditional(jsonify([_record(s) for s in shown]))
+
+    @app.errorhandler(HTTPException)
+    def plain_error(error: HTTPException) -> Response:
+        text = f"{error.code} {error.name}\n"
+        return Response(text, status=error.code or 500, mimetype="text/plain")
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        response.headers["Content-Language"] = "en"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = CSP
+        return response
+
+    return app
+
+
+def conditional(response: Response) -> Response:
+    """An ETag of the body, and a 304 when the client already holds it."""
+    response.add_etag()
+    response.headers["Cache-Control"] = "no-cache"  # revalidate: a removal shows at once
+    response.make_conditional(request)  # in place: a 304 without the body when it matches
+    return response
+
+
+def _record(shown: pages.Shown) -> dict[str, object]:
+    return {
+        "ref": shown.ref,
+        "ring": shown.ring,
+        "type": shown.type,
+        "text": shown.text,
+        "when": None if shown.when is None else shown.when.isoformat(),
+        "posted": shown.posted.astimezone(UTC).isoformat(),
+        "expires": shown.expires.astimezone(UTC).isoformat(),
+        "url": f"/b/{shown.ref}",
+    }

@@ -1,0 +1,103 @@
+"""What the web page shows: the public rings' bulletins, by day for the week, as plain data.
+
+Only rings in `MeshboardConfig.on_the_web` are ever read (`web = true` and not private), so a
+private ring's bulletin cannot reach a template by mistake; the store hides what a moderator
+removed or a deletion took, so the next request no longer shows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from board.bulletin import Bulletin
+from board.config import MeshboardConfig, RingSpec
+from board.errors import NotFound
+from board.store.bulletins import Store
+
+#: Bulletins without an event time listed under the week, newest first: a page stays small.
+MAX_NOTICES = 30
+WEEK = 7
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One bulletin as a page shows it, times already in the board's zone."""
+
+    ref: str
+    type: str
+    text: str
+    ring: str
+    when: datetime | None  # local event time
+    posted: datetime  # local
+    expires: datetime  # local
+
+    @classmethod
+    def of(cls, bulletin: Bulletin, config: MeshboardConfig, tz: ZoneInfo) -> Shown:
+        event = bulletin.event_time
+        return cls(
+            ref=bulletin.ref,
+            type=bulletin.type,
+            text=bulletin.text,
+            ring=config.name_of(bulletin.ring),
+            when=None if event is None else event.astimezone(tz),
+            posted=bulletin.created_at.astimezone(tz),
+            expires=bulletin.expires_at.astimezone(tz),
+        )
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    events: list[Shown]
+
+
+@dataclass(frozen=True)
+class Week:
+    days: list[Day]  # today and the six days after, each with its events in time order
+    notices: list[Shown]  # what has no event time, newest first
+    rings: tuple[RingSpec, ...]
+
+
+def week(store: Store, config: MeshboardConfig, now: datetime, tz: ZoneInfo) -> Week:
+    """This week on the web rings: events by local day, and the bulletins without a time."""
+    today = now.astimezone(tz).date()
+    days = {today + timedelta(days=i): list[Shown]() for i in range(WEEK)}
+    notices: list[Shown] = []
+    for bulletin in _public(store, config, now):
+        shown = Shown.of(bulletin, config, tz)
+        if shown.when is None:
+            notices.append(shown)
+        elif shown.when.date() in days and shown.when >= now:
+            days[shown.when.date()].append(shown)
+    for events in days.values():
+        events.sort(key=lambda s: (s.when, s.ref))
+    notices.sort(key=lambda s: (s.posted, s.ref), reverse=True)
+    return Week(
+        [Day(d, events) for d, events in days.items()], notices[:MAX_NOTICES], config.on_the_web
+    )
+
+
+def bulletin(
+    store: Store, config: MeshboardConfig, ref: str, now: datetime, tz: ZoneInfo
+) -> Shown | None:
+    """The bulletin `ref` names on a web ring, or None: on a private ring it does not exist."""
+    for spec in config.on_the_web:
+        try:
+            return Shown.of(store.get(ref, spec.channel, now=now), config, tz)
+        except NotFound:
+            continue
+    return None
+
+
+def everything(store: Store, config: MeshboardConfig, now: datetime, tz: ZoneInfo) -> list[Shown]:
+    """Every active bulletin of the web rings, newest first (for `/bulletins.json`)."""
+    return [Shown.of(b, config, tz) for b in _public(store, config, now)]
+
+
+def _public(store: Store, config: MeshboardConfig, now: datetime) -> list[Bulletin]:
+    found: list[Bulletin] = []
+    for spec in config.on_the_web:
+        found += store.active(now, ring=spec.channel)
+    return found

@@ -1,0 +1,241 @@
+"""The web page for neighbours without a radio: what it shows, what it never shows, and how.
+
+Real parts: a SQLite file filled through the store, the Flask app over it through Flask's test
+client, and `meshboard web` as a subprocess answering real HTTP on a free port.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+from flask.testing import FlaskClient
+
+from board.bulletin import Bulletin, new_bulletin
+from board.config import ConfigError, MeshboardConfig, parse_config
+from board.store.bulletins import Store
+from board.types import TypeRegistry
+from node.cli import cli
+from node.clock import Clock
+from node.web.app import create_app
+
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # a Monday morning
+TZ = ZoneInfo("Europe/London")
+CONFIG = parse_config(
+    {
+        "ring": [
+            {"name": "public", "channel": 0, "web": True},
+            {"name": "garden", "channel": 1},
+        ]
+    }
+)
+TOML = """
+[[ring]]
+name = "public"
+channel = 0
+web = true
+
+[[ring]]
+name = "garden"
+channel = 1
+"""
+
+
+def post(store: Store, ring: int, type: str, text: str, event: datetime | None = None) -> Bulletin:
+    bulletin = new_bulletin(
+        TypeRegistry(),
+        type=type,
+        text=text,
+        author="!a1b2c3d4",
+        ring=ring,
+        now=NOW,
+        event_time=event,
+    )
+    assert store.add(bulletin, NOW)
+    return bulletin
+
+
+@pytest.fixture
+def board(tmp_path: Path) -> tuple[Path, dict[str, Bulletin]]:
+    db = tmp_path / "board.db"
+    store = Store.open(db)
+    posted = {
+        "soup": post(store, 0, "meal", "Soup in the shed", NOW + timedelta(days=2, hours=9)),
+        "ladder": post(store, 0, "tool", "Ladder to lend"),
+        "arabic": post(store, 0, "skill", "درس خياطة في القاعة", NOW + timedelta(days=1, hours=8)),
+        "secret": post(
+            store, 1, "meal", "Garden feast behind the allotments", NOW + timedelta(days=2)
+        ),
+        "later": post(store, 0, "meal", "Pie next month", NOW + timedelta(days=20)),
+    }
+    store.close()
+    return db, posted
+
+
+def client(db: Path, config: MeshboardConfig = CONFIG) -> FlaskClient:
+    clock = Clock(start=NOW, speed=1.0)
+    return create_app(db, config, TZ, clock).test_client()
+
+
+def test_the_week_page_lists_the_public_events_by_day_and_nothing_of_a_private_ring(
+    board: tuple[Path, dict[str, Bulletin]],
+) -> None:
+    db, posted = board
+    response = client(db).get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert '<html lang="en">' in html
+    assert "Soup in the shed" in html and "Wednesday 9 December" in html
+    assert html.index("درس خياطة") < html.index("Soup in the shed")  # Tuesday before Wednesday
+    assert '<span dir="auto">درس خياطة في القاعة</span>' in html
+    assert "Ladder to lend" in html  # no event time: under "Also on the board"
+    assert "Pie next month" not in html  # not this week
+    assert "Garden" not in html and "garden" not in html.lower().replace("garden feast", "")
+    assert f"/b/{posted['soup'].ref}" in html
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+    assert len(response.data) < 30_000
+
+
+def test_a_bulletin_has_its_own_page_and_a_private_one_does_not_exist(
+    board: tuple[Path, dict[str, Bulletin]],
+) -> None:
+    db, posted = board
+    web = client(db)
+    page = web.get(f"/b/{posted['soup'].ref}")
+    assert page.status_code == 200
+    assert "Soup in the shed" in page.get_data(as_text=True)
+    assert f"read #{posted['soup'].ref}" in page.get_data(as_text=True)
+    hidden = web.get(f"/b/{posted['secret'].ref}")
+    nonsense = web.get("/b/zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz")
+    assert hidden.status_code == nonsense.status_code == 404
+    assert hidden.data == nonsense.data  # a private bulletin looks exactly like no bulletin
+    assert b"Garden" not in hidden.data
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/b/a3f0'; DROP TABLE bulletin; --",
+        "/b/..%2F..%2Fetc%2Fpasswd",
+        "/../../etc/passwd",
+        "/static/../../board.db",
+        "/b/" + "a" * 5000,
+    ],
+)
+def test_hostile_paths_get_a_plain_404_and_change_nothing(
+    board: tuple[Path, dict[str, Bulletin]], path: str
+) -> None:
+    db, _ = board
+    before = db.read_bytes()
+    response = client(db).get(path)
+    assert response.status_code == 404
+    assert response.mimetype == "text/plain"
+    assert db.read_bytes() == before
+    store = Store.open(db)
+    assert store.count(0, now=NOW) == 4
+    store.close()
+
+
+def test_a_reload_of_an_unchanged_page_costs_nothing_and_a_deletion_shows_at_once(
+    board: tuple[Path, dict[str, Bulletin]],
+) -> None:
+    db, posted = board
+    web = client(db)
+    first = web.get("/")
+    etag = first.headers["ETag"]
+    again = web.get("/", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    store = Store.open(db)
+    store.delete(posted["soup"].id, None, 0, NOW)
+    store.close()
+    after = web.get("/", headers={"If-None-Match": etag})
+    assert after.status_code == 200
+    assert "Soup in the shed" not in after.get_data(as_text=True)
+    assert web.get(f"/b/{posted['soup'].ref}").status_code == 404
+
+
+def test_bulletins_json_holds_the_public_rings_only(
+    board: tuple[Path, dict[str, Bulletin]],
+) -> None:
+    db, posted = board
+    records = client(db).get("/bulletins.json").get_json()
+    assert {r["ref"] for r in records} == {
+        posted[k].ref for k in ("soup", "ladder", "arabic", "later")
+    }
+    assert all(r["ring"] == "public" for r in records)
+
+
+def test_a_private_ring_cannot_be_put_on_the_web() -> None:
+    with pytest.raises(ConfigError, match="private ring"):
+        parse_config({"ring": [{"name": "garden", "channel": 1, "web": True}]})
+    with pytest.raises(ConfigError, match="web must be true or false"):
+        parse_config({"ring": [{"name": "public", "channel": 0, "web": "yes"}]})
+    assert parse_config({"ring": [{"name": "public", "channel": 0}]}).on_the_web == ()
+
+
+def test_the_command_says_what_is_wrong_before_it_listens(tmp_path: Path) -> None:
+    db = tmp_path / "board.db"
+    Store.open(db).close()
+    config = tmp_path / "meshboard.toml"
+    config.write_text(TOML, encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["web", "--db", str(db)])  # no config: nothing on the web
+    assert result.exit_code != 0 and "web = true" in result.output
+    result = runner.invoke(cli, ["--config", str(config), "web", "--db", str(db), "--listen", "pi"])
+    assert result.exit_code == 2 and "HOST:PORT" in result.output
+    missing = tmp_path / "nope.db"
+    result = runner.invoke(cli, ["--config", str(config), "web", "--db", str(missing)])
+    assert result.exit_code == 1 and "no database" in result.output and not missing.exists()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_meshboard_web_serves_real_http_until_it_is_stopped(
+    board: tuple[Path, dict[str, Bulletin]], tmp_path: Path
+) -> None:
+    db, posted = board
+    config = tmp_path / "meshboard.toml"
+    config.write_text(TOML, encoding="utf-8")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "node", "--config", str(config), "web", "--db", str(db),
+         "--listen", f"127.0.0.1:{port}", "--tz", "Europe/London"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        body = b""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/bulletins.json") as reply:
+                    body = reply.read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert posted["ladder"].ref.encode() in body
+        assert b"Garden" not in body
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/b/{posted['secret'].ref}")
+        assert error.value.code == 404
+        error.value.close()
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=10)[0].decode()
+    assert re.search(r"serving the board's web page on http://127\.0\.0\.1:\d+/", output), output
