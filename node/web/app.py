@@ -28,7 +28,7 @@ from node.web import pages
 logger = logging.getLogger(__name__)
 
 #: The handheld commands every page repeats, so a reader knows how to answer by radio.
-COMMANDS = ("list", "read #ref", "post meal fri 19:00 Soup at the hall", "help")
+COMMANDS = ("list", "read #ref", "post skill sat 10:00 Bike repair in the yard", "help")
 #: Nothing from outside the Pi, no scripts at all; the one stylesheet is inline.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'none'"
 
