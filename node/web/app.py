@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 #: The handheld commands every page repeats, so a reader knows how to answer by radio.
 COMMANDS = ("list", "read #ref", "post skill sat 10:00 Bike repair in the yard", "help")
+FEED_ENTRIES = 30  # the newest bulletins in /feed.xml
 #: Nothing from outside the Pi, no scripts at all; the one stylesheet is inline.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'none'"
 
@@ -84,6 +85,14 @@ def create_app(
         if shown is None:
             abort(404)
         return page("bulletin.html", bulletin=shown)
+
+    @app.get("/feed.xml")
+    def feed() -> Response:
+        now = clock.now()
+        shown = pages.everything(site.store, config, now, tz)[:FEED_ENTRIES]
+        updated = max((s.posted for s in shown), default=now).isoformat()
+        xml = render_template("feed.xml", bulletins=shown, base=request.url_root, updated=updated)
+        return conditional(Response(xml, mimetype="application/atom+xml"))
 
     @app.get("/bulletins.json")
     def bulletins_json() -> Response:

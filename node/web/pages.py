@@ -14,7 +14,11 @@ from zoneinfo import ZoneInfo
 from board.bulletin import Bulletin
 from board.config import MeshboardConfig, RingSpec
 from board.errors import NotFound
+from board.handheld.tools import describe
 from board.store.bulletins import Store
+from board.store.shares import tally_period
+from board.store.tools import ToolStore, loans_between
+from board.tally import Tally, calendar_month
 
 #: Bulletins without an event time listed under the week, newest first: a page stays small.
 MAX_NOTICES = 30
@@ -54,28 +58,52 @@ class Day:
 
 
 @dataclass(frozen=True)
+class Tool:
+    bulletin: Shown
+    state: str  # "free", "lent to Ben till fri": the words the handheld `list tool` uses
+
+
+@dataclass(frozen=True)
 class Week:
     days: list[Day]  # today and the six days after, each with its events in time order
-    notices: list[Shown]  # what has no event time, newest first
+    tools: list[Tool]  # the tool library: every tool on offer, free or lent
+    notices: list[Shown]  # the rest without an event time, newest first
+    tallies: list[Tally]  # this month, per web ring
     rings: tuple[RingSpec, ...]
 
 
 def week(store: Store, config: MeshboardConfig, now: datetime, tz: ZoneInfo) -> Week:
-    """This week on the web rings: events by local day, and the bulletins without a time."""
+    """This week on the web rings: events by local day, the tool library, the other
+    bulletins without a time, and the month's tally."""
     today = now.astimezone(tz).date()
     days = {today + timedelta(days=i): list[Shown]() for i in range(WEEK)}
-    notices: list[Shown] = []
+    tools, notices = ToolStore(store), list[Shown]()
+    library: list[Tool] = []
     for bulletin in _public(store, config, now):
         shown = Shown.of(bulletin, config, tz)
-        if shown.when is None:
+        if bulletin.type == "tool":
+            library.append(Tool(shown, describe(tools.get(bulletin.id), now, tz)))
+        elif shown.when is None:
             notices.append(shown)
         elif shown.when.date() in days and shown.when >= now:
             days[shown.when.date()].append(shown)
     for events in days.values():
         events.sort(key=lambda s: (s.when, s.ref))
     notices.sort(key=lambda s: (s.posted, s.ref), reverse=True)
+    library.sort(key=lambda t: t.bulletin.text.casefold())
+    month = calendar_month(now, tz)
+    tallies = [
+        tally_period(
+            store.engine, month, spec.channel, lambda a, b, r: loans_between(store, a, b, r)
+        )
+        for spec in config.on_the_web
+    ]
     return Week(
-        [Day(d, events) for d, events in days.items()], notices[:MAX_NOTICES], config.on_the_web
+        [Day(d, events) for d, events in days.items()],
+        library,
+        notices[:MAX_NOTICES],
+        tallies,
+        config.on_the_web,
     )
 
 
