@@ -757,4 +757,5 @@ def web(ctx: click.Context, listen: str, db_path: Path, tz: ZoneInfo) -> None:
         raise click.ClickException("no ring has web = true in the configuration: nothing to serve")
     open_store(db_path).close()  # a clear error for a mistyped --db, before the server starts
     configure_logging(logging.INFO)
-    serve(create_app(db_path, config, tz), host, port)
+    home = (f"[{host}]" if ":" in host else host) + ("" if port == 80 else f":{port}")
+    serve(create_app(db_path, config, tz, home=home), host, port)

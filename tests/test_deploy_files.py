@@ -65,6 +65,18 @@ def test_systemd_accepts_the_unit_without_a_warning(tmp_path: Path) -> None:
 
 
 @needs_systemd_analyze
+def test_systemd_accepts_the_web_pages_unit_without_a_warning(tmp_path: Path) -> None:
+    text = (NOTES / "meshboard-web.service").read_text()
+    binary = Path(sys.executable).parent / "meshboard"
+    unit = tmp_path / "meshboard-web.service"
+    unit.write_text(
+        re.sub(f"^ExecStart={INSTALLED_BINARY}", f"ExecStart={binary}", text, flags=re.M)
+    )
+    code, warnings = verify(unit)
+    assert (code, warnings) == (0, [])
+
+
+@needs_systemd_analyze
 def test_verify_would_report_a_mistake_in_the_unit(tmp_path: Path) -> None:
     """verify exits 0 even for a misspelt setting: only its stderr tells, which the test reads."""
     broken = UNIT.read_text().replace("NoNewPrivileges=true", "NoNewPrivileges=maybe")

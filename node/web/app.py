@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, abort, jsonify, render_template, request
+from flask import Flask, Response, abort, jsonify, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from board.config import MeshboardConfig
 from board.errors import BoardError
@@ -54,12 +55,28 @@ class Site:
 
 
 def create_app(
-    db_path: Path, config: MeshboardConfig, tz: ZoneInfo, clock: Clock = SYSTEM_CLOCK
+    db_path: Path,
+    config: MeshboardConfig,
+    tz: ZoneInfo,
+    clock: Clock = SYSTEM_CLOCK,
+    *,
+    home: str | None = None,
 ) -> Flask:
-    """The app for the board whose database is `db_path` (it must exist: the daemon makes it)."""
+    """The app for the board whose database is `db_path` (it must exist: the daemon makes it).
+
+    With `home` (the page's own `host[:port]`), a request for any other host is sent to the
+    week page: on the board's Wi-Fi every name resolves to the Pi (firmware_notes/
+    wifi-hotspot.md), so a phone's captive-portal check lands on the board.
+    """
     site = Site(Store.open(db_path), config, tz, clock, db_path)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 0  # a read-only site takes no request bodies
+
+    @app.before_request
+    def captive() -> WerkzeugResponse | None:
+        if home is not None and request.host != home:
+            return redirect(f"http://{home}/", code=302)
+        return None
 
     def page(template: str, **values: Any) -> Response:
         html = render_template(

@@ -266,3 +266,13 @@ def test_the_atom_feed_lists_public_bulletins_with_absolute_links(
     assert f"http://10.42.0.1/b/{posted['soup'].ref}" in ids
     assert len(ids) == 4  # the four public bulletins; the garden's is not there
     assert b"Garden" not in response.data
+
+
+def test_on_the_boards_wifi_a_phones_captive_portal_check_lands_on_the_week_page(
+    board: tuple[Path, dict[str, Bulletin]],
+) -> None:
+    db, _ = board
+    web = create_app(db, CONFIG, TZ, Clock(start=NOW), home="10.42.0.1").test_client()
+    check = web.get("/generate_204", headers={"Host": "connectivitycheck.gstatic.com"})
+    assert check.status_code == 302 and check.headers["Location"] == "http://10.42.0.1/"
+    assert web.get("/", headers={"Host": "10.42.0.1"}).status_code == 200
