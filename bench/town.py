@@ -1,7 +1,8 @@
 """A whole town of boards under loss, against a firmware flood and push-to-every-peer, in one run.
 
-    python bench/town.py                      # the full run: about 10 minutes on 2 cores
-    python bench/town.py --plot bench/results # also draw bench/results/town-*.png (matplotlib)
+    python bench/town.py                      # the full run: about 90 s on 2 cores
+    python bench/town.py --plot docs          # also draw docs/town-*.png (matplotlib)
+    python bench/town.py --seed 2 --ceiling-rates ''   # another town, without the ceiling
     python bench/town.py --boards 20 --bulletins 6 --ceiling-rates 1,8 --out /tmp/town.json
 
 How it runs. Every board is `node.demo.inprocess.InProcessBoard`: the daemon's own SQLite store,
