@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -73,7 +73,10 @@ from node.rings_view import (
     moderators_lines,
 )
 from node.status import gather, report_json, report_lines
+from node.web.app import COMMANDS as POSTER_HOW_TO
 from node.web.app import create_app
+from node.web.pages import week as web_week
+from node.web.poster import Paper, PosterError, PosterText, make_poster
 from node.web.server import DEFAULT_LISTEN, parse_listen, serve
 
 if TYPE_CHECKING:
@@ -759,3 +762,28 @@ def web(ctx: click.Context, listen: str, db_path: Path, tz: ZoneInfo) -> None:
     configure_logging(logging.INFO)
     home = (f"[{host}]" if ":" in host else host) + ("" if port == 80 else f":{port}")
     serve(create_app(db_path, config, tz, home=home), host, port)
+
+
+@cli.command()
+@click.option("-o", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@shown("--week", "which", type=click.Choice(["this", "next"]), default="this")
+@shown("--paper", type=click.Choice(["A4", "Letter"]), default="A4")
+@shown("--url", default="http://10.42.0.1/", help="The board's web page, for the QR code.")
+@db_option
+@tz_option
+@click.pass_context
+def poster(
+    ctx: click.Context, out: Path, which: str, paper: Paper, url: str, db_path: Path, tz: ZoneInfo
+) -> None:
+    """One printed page of the week (rings with `web = true`): events by day, the tool
+    library, notices, how to post by radio, and a QR code to the web page."""
+    if not (config := config_of(ctx)).on_the_web:
+        raise click.ClickException("no ring has web = true in the configuration: nothing to print")
+    now = SYSTEM_CLOCK.now() + timedelta(days=0 if which == "this" else 7)
+    store = open_store(db_path)
+    text = PosterText(f"{which.capitalize()} week on the board", url, POSTER_HOW_TO)
+    try:
+        missing = make_poster(web_week(store, config, now, tz), text, out, paper)
+    except (PosterError, OSError) as error:
+        raise click.ClickException(f"cannot make the poster: {error}") from error
+    click.echo(f"wrote {out}" + (f" ({missing} events did not fit)" if missing else ""))
