@@ -200,6 +200,17 @@ def test_the_command_says_what_is_wrong_before_it_listens(tmp_path: Path) -> Non
     assert result.exit_code == 1 and "no database" in result.output and not missing.exists()
 
 
+def raw(port: int, request: bytes) -> bytes:
+    """What the server answers to `request`, sent as bytes (no client library to tidy it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        return sock.recv(200)
+
+
+def status(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -236,6 +247,15 @@ def test_meshboard_web_serves_real_http_until_it_is_stopped(
             urllib.request.urlopen(f"http://127.0.0.1:{port}/b/{posted['secret'].ref}")
         assert error.value.code == 404
         error.value.close()
+        # A client that never finishes its request does not hold the page up for others.
+        with socket.create_connection(("127.0.0.1", port)) as stalled:
+            stalled.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/bulletins.json") as reply:
+                assert reply.status == 200
+        huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"
+        assert status(raw(port, huge)) == 431  # Request Header Fields Too Large, from waitress
+        post = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n"
+        assert status(raw(port, post.encode())) == 405  # a read-only site takes no writes
     finally:
         process.terminate()
         output = process.communicate(timeout=10)[0].decode()
