@@ -77,6 +77,11 @@ boards = []
 name = "garden"
 channel = 1
 serve = true
+
+# Where `meshboard web` listens (the rings with web = true): the board's Wi-Fi address,
+# firmware_notes/wifi-hotspot.md. Without it, 127.0.0.1:8080, the Pi itself only.
+# [web]
+# listen = "10.42.0.1:80"
 """
 
 
@@ -149,6 +154,8 @@ class RingSpec:
 class MeshboardConfig:
     rings: tuple[RingSpec, ...] = field(default_factory=lambda: (RingSpec("public", 0),))
     source: Path | None = None  # the file it was read from, for messages
+    #: `[web] listen`: where `meshboard web` listens, "HOST:PORT"; None: its own default.
+    web_listen: str | None = None
 
     @property
     def on_the_web(self) -> tuple[RingSpec, ...]:
@@ -199,9 +206,11 @@ def load_config(path: Path | None) -> MeshboardConfig:
 
 def parse_config(data: Mapping[str, Any], *, source: Path | None = None) -> MeshboardConfig:
     prefix = f"{source}: " if source is not None else ""
-    unknown = set(data) - {"ring"}
+    unknown = set(data) - {"ring", "web"}
     if unknown:
-        raise ConfigError(f"{prefix}unknown section {sorted(unknown)[0]!r}; expected [[ring]]")
+        raise ConfigError(
+            f"{prefix}unknown section {sorted(unknown)[0]!r}; expected [[ring]] or [web]"
+        )
     tables = data.get("ring", [])
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{prefix}no [[ring]] tables: at least one ring is needed")
@@ -213,7 +222,20 @@ def parse_config(data: Mapping[str, Any], *, source: Path | None = None) -> Mesh
             if value in seen:
                 raise ConfigError(f"{prefix}two rings have {attribute} {value!r}")
             seen.add(value)
-    return MeshboardConfig(rings=rings, source=source)
+    return MeshboardConfig(rings=rings, source=source, web_listen=_web_listen(data, prefix))
+
+
+def _web_listen(data: Mapping[str, Any], prefix: str) -> str | None:
+    """`[web] listen = "10.42.0.1:80"`; the address itself is checked where it is used."""
+    table = data.get("web")
+    if table is None:
+        return None
+    if not isinstance(table, dict) or set(table) - {"listen"}:
+        raise ConfigError(f'{prefix}[web] takes one key, listen = "HOST:PORT"')
+    listen = table.get("listen")
+    if listen is not None and not isinstance(listen, str):
+        raise ConfigError(f'{prefix}[web] listen must be "HOST:PORT", got {listen!r}')
+    return listen
 
 
 def _ring(table: object, index: int, prefix: str) -> RingSpec:

@@ -746,17 +746,18 @@ def tally(ring: RingSpec | None, moon: bool, db_path: Path, tz: ZoneInfo, as_jso
 
 
 @cli.command()
-@click.option("--listen", default=DEFAULT_LISTEN, show_default=True, help="HOST:PORT to serve on.")
+@click.option("--listen", help=f"HOST:PORT (default: [web] listen, else {DEFAULT_LISTEN}).")
 @db_option
 @tz_option
 @click.pass_context
-def web(ctx: click.Context, listen: str, db_path: Path, tz: ZoneInfo) -> None:
+def web(ctx: click.Context, listen: str | None, db_path: Path, tz: ZoneInfo) -> None:
     """Serve the public rings (those with `web = true`) as a read-only page, until Ctrl-C."""
+    config = config_of(ctx)
     try:
-        host, port = parse_listen(listen)
+        host, port = parse_listen(listen or config.web_listen or DEFAULT_LISTEN)
     except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--listen") from error
-    if not (config := config_of(ctx)).on_the_web:
+        raise click.BadParameter(str(error), param_hint="--listen or [web] listen") from error
+    if not config.on_the_web:
         raise click.ClickException("no ring has web = true in the configuration: nothing to serve")
     open_store(db_path).close()  # a clear error for a mistyped --db, before the server starts
     configure_logging(logging.INFO)

@@ -296,3 +296,20 @@ def test_on_the_boards_wifi_a_phones_captive_portal_check_lands_on_the_week_page
     check = web.get("/generate_204", headers={"Host": "connectivitycheck.gstatic.com"})
     assert check.status_code == 302 and check.headers["Location"] == "http://10.42.0.1/"
     assert web.get("/", headers={"Host": "10.42.0.1"}).status_code == 200
+
+
+def test_the_listening_address_comes_from_the_configuration_unless_given(tmp_path: Path) -> None:
+    assert parse_config({**_RINGS, "web": {"listen": "10.42.0.1:80"}}).web_listen == "10.42.0.1:80"
+    with pytest.raises(ConfigError, match="HOST:PORT"):
+        parse_config({**_RINGS, "web": {"listen": 80}})
+    with pytest.raises(ConfigError, match="one key"):
+        parse_config({**_RINGS, "web": {"port": 80}})
+    db = tmp_path / "board.db"
+    Store.open(db).close()
+    config = tmp_path / "meshboard.toml"
+    config.write_text(TOML + '\n[web]\nlisten = "the-pi:80"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(config), "web", "--db", str(db)])
+    assert result.exit_code == 2 and "IP address" in result.output  # read from [web] listen
+
+
+_RINGS = {"ring": [{"name": "public", "channel": 0, "web": True}]}
