@@ -25,8 +25,13 @@ from flask.testing import FlaskClient
 
 from board.bulletin import Bulletin, new_bulletin
 from board.config import ConfigError, MeshboardConfig, parse_config
+from board.mod_policy import sign_action
+from board.signing import BoardKey
 from board.store.bulletins import Store
+from board.store.moderation import ModerationStore
 from board.types import TypeRegistry
+from board.wire.keys import id_to_bytes
+from board.wire.moderation import Action
 from node.cli import cli
 from node.clock import Clock
 from node.web.app import create_app
@@ -313,3 +318,22 @@ def test_the_listening_address_comes_from_the_configuration_unless_given(tmp_pat
 
 
 _RINGS = {"ring": [{"name": "public", "channel": 0, "web": True}]}
+
+
+def test_a_bulletin_a_moderator_removed_is_gone_on_the_next_request(
+    board: tuple[Path, dict[str, Bulletin]],
+) -> None:
+    db, posted = board
+    web = client(db)
+    assert "Soup in the shed" in web.get("/").get_data(as_text=True)
+    soup = posted["soup"]
+    removal = sign_action(
+        BoardKey.generate(), Action.REMOVE, id_to_bytes(soup.id), 0, "!5678ef01", NOW,
+        soup.expires_at,
+    )  # fmt: skip
+    store = Store.open(db)
+    ModerationStore(store.engine).apply(removal, NOW)
+    store.close()
+    assert "Soup in the shed" not in web.get("/").get_data(as_text=True)
+    assert web.get(f"/b/{soup.ref}").status_code == 404
+    assert soup.ref not in web.get("/bulletins.json").get_data(as_text=True)
