@@ -76,7 +76,7 @@ from node.status import gather, report_json, report_lines
 from node.web.app import COMMANDS as POSTER_HOW_TO
 from node.web.app import create_app
 from node.web.pages import week as web_week
-from node.web.poster import Paper, PosterError, PosterText, make_poster
+from node.web.poster import Paper, PosterError, PosterText, make_poster, to_png
 from node.web.server import DEFAULT_LISTEN, parse_listen, serve
 
 if TYPE_CHECKING:
@@ -770,21 +770,26 @@ def web(ctx: click.Context, listen: str | None, db_path: Path, tz: ZoneInfo) -> 
 @shown("--week", "which", type=click.Choice(["this", "next"]), default="this")
 @shown("--paper", type=click.Choice(["A4", "Letter"]), default="A4")
 @shown("--url", default="http://10.42.0.1/", help="The board's web page, for the QR code.")
+@click.option("--png", is_flag=True, help="Write a PNG picture of the page instead of a PDF.")
 @db_option
 @tz_option
 @click.pass_context
 def poster(
-    ctx: click.Context, out: Path, which: str, paper: Paper, url: str, db_path: Path, tz: ZoneInfo
+    ctx: click.Context, /, out: Path, which: str, paper: Paper, url: str, png: bool, **options: Any
 ) -> None:
     """One printed page of the week (rings with `web = true`): events by day, the tool
     library, notices, how to post by radio, and a QR code to the web page."""
     if not (config := config_of(ctx)).on_the_web:
         raise click.ClickException("no ring has web = true in the configuration: nothing to print")
     now = SYSTEM_CLOCK.now() + timedelta(days=0 if which == "this" else 7)
-    store = open_store(db_path)
+    store, tz = open_store(options["db_path"]), options["tz"]
     text = PosterText(f"{which.capitalize()} week on the board", url, POSTER_HOW_TO)
     try:
-        missing = make_poster(web_week(store, config, now, tz), text, out, paper)
+        pdf = out.with_name(out.name + ".pdf") if png else out
+        missing = make_poster(web_week(store, config, now, tz), text, pdf, paper)
+        if png:
+            to_png(pdf, out)
+            pdf.unlink()
     except (PosterError, OSError) as error:
         raise click.ClickException(f"cannot make the poster: {error}") from error
     click.echo(f"wrote {out}" + (f" ({missing} events did not fit)" if missing else ""))

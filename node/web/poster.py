@@ -107,6 +107,17 @@ def make_poster(week: Week, text: PosterText, out: Path, paper: Paper = "A4") ->
     return missing
 
 
+def to_png(pdf_path: Path, png_path: Path, dpi: int = 150) -> None:
+    """The poster's page as a picture (pdfium renders it), for a screen or a chat group."""
+    import pypdfium2  # only for --png: the PDF needs none of it
+
+    document = pypdfium2.PdfDocument(str(pdf_path))
+    try:
+        document[0].render(scale=dpi / 72).to_pil().save(png_path, format="PNG")
+    finally:
+        document.close()
+
+
 def _lines(week: Week) -> list[tuple[str, str]]:
     """The poster's body, in order: ("heading" | "event" | "note", text)."""
     lines: list[tuple[str, str]] = []

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import zxingcpp
 from click.testing import CliRunner
+from PIL import Image
 from pypdf import PdfReader
 
 from board.bulletin import Bulletin, new_bulletin
@@ -138,3 +139,24 @@ def test_next_weeks_poster_holds_next_weeks_events(tmp_path: Path) -> None:
     _, pdf = make(tmp_path, "--week", "next")
     text = pdf.pages[0].extract_text()
     assert later.text in text and soon.text not in text
+
+
+def test_png_gives_a_picture_of_the_page_whose_qr_code_leads_to_the_web_page(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(tmp_path / "board.db")
+    post(store, 0, "Soup at the hall", 5)
+    store.close()
+    config = tmp_path / "meshboard.toml"
+    config.write_text(TOML, encoding="utf-8")
+    out = tmp_path / "week.png"
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(config), "poster", "--db", str(tmp_path / "board.db"), "-o", str(out),
+         "--png", "--url", "http://10.42.0.1/"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    picture = Image.open(out)
+    assert picture.format == "PNG" and picture.size[1] > picture.size[0] > 1000  # A4 upright
+    assert [code.text for code in zxingcpp.read_barcodes(picture)] == ["http://10.42.0.1/"]
+    assert not list(tmp_path.glob("*.pdf"))  # the PDF it rendered from is not left behind
