@@ -45,11 +45,9 @@ from board.sync.bundle import (
 )
 from board.when import format_when, is_day_only, parse_when_text
 from node.clock import SYSTEM_CLOCK
-from node.daemon import Daemon
-from node.doctor.diagnose import diagnose
 from node.health import ErrorLogHandler, StatusFile, status_path
+from node.link import HANDSHAKE_TIMEOUT
 from node.logs import configure_logging
-from node.meshtastic_link import HANDSHAKE_TIMEOUT
 from node.records import audit_line, bulletin_record, import_record, tally_record
 from node.rings_cli import (
     CliState,
@@ -76,11 +74,11 @@ from node.status import gather, report_json, report_lines
 from node.web.app import COMMANDS as POSTER_HOW_TO
 from node.web.app import create_app
 from node.web.pages import week as web_week
-from node.web.poster import Paper, PosterError, PosterText, make_poster, to_png
 from node.web.server import DEFAULT_LISTEN, parse_listen, serve
 
 if TYPE_CHECKING:
     from node.demo.spread import SpreadRecord
+    from node.web.poster import Paper
 
 LOCAL_AUTHOR = "!00000000"  # bulletins posted on the Pi itself, by whoever runs the board
 
@@ -148,6 +146,8 @@ def _serve(port: str, db_path: Path, config: MeshboardConfig, tz: ZoneInfo) -> N
     store = open_store(db_path, create=True)
     with board_errors():
         key = BoardKey.load_or_create(key_path(db_path))
+    from node.daemon import Daemon  # the radio's client: only the commands that open one load it
+
     daemon = Daemon.assemble(port, store, board=BoardConfig(tz=tz), config=config, key=key)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -430,6 +430,8 @@ def doctor(
         config: MeshboardConfig | ConfigError = state.config_or_error()
     except ConfigError as error:
         config = error
+    from node.doctor.diagnose import diagnose  # opens the radio: the web page never needs it
+
     diagnosis = diagnose(
         port, db_path, config, handshake_timeout=timeout, config_path=state.config_path
     )
@@ -779,6 +781,8 @@ def poster(
 ) -> None:
     """One printed page of the week (rings with `web = true`): events by day, the tool
     library, notices, how to post by radio, and a QR code to the web page."""
+    from node.web.poster import PosterError, PosterText, make_poster, to_png  # PDF and image libs
+
     if not (config := config_of(ctx)).on_the_web:
         raise click.ClickException("no ring has web = true in the configuration: nothing to print")
     now = SYSTEM_CLOCK.now() + timedelta(days=0 if which == "this" else 7)

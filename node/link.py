@@ -20,6 +20,12 @@ BOARD_PORT = 384  # the board plane's private app port (256-511); payloads carry
 # Board-plane packets reach direct neighbours only: boards relay what they store themselves,
 # so the firmware's flooding would only send every packet again.
 BOARD_HOP_LIMIT = 0
+#: Seconds to wait for the radio's answer to the config handshake, for the daemon and for
+#: `meshboard doctor` alike: the client's own default. A radio with a full node database sends
+#: some 40 kB of config (about 4 s at 115200 baud), and one that the port's opening reset boots
+#: for a few seconds first; an answer that takes longer is not coming. Here, not in
+#: `node.meshtastic_link`, so the commands that never open a radio need not import meshtastic.
+HANDSHAKE_TIMEOUT = 30.0
 
 
 class LinkError(Exception):

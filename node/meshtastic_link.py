@@ -30,6 +30,7 @@ from node.link import (
     BOARD_HOP_LIMIT,
     BOARD_PORT,
     BROADCAST_NUM,
+    HANDSHAKE_TIMEOUT,
     QUEUE_REFUSED,
     Delivery,
     LinkDown,
@@ -51,11 +52,6 @@ _PORT_ERRORS = (OSError, serial.SerialException, termios.error)
 ROOM_POLL = 0.25  # seconds between looks at the radio's TX queue while it is full
 READER_EXIT = 5.0  # seconds to wait for an old client's reader thread to end
 HANDSHAKE_POLL = 0.1  # seconds between looks at close() while the handshake is under way
-#: Seconds to wait for the radio's answer to the config handshake, for the daemon and for
-#: `meshboard doctor` alike: the client's own default. A radio with a full node database sends
-#: some 40 kB of config (about 4 s at 115200 baud), and one that the port's opening reset boots
-#: for a few seconds first; an answer that takes longer is not coming.
-HANDSHAKE_TIMEOUT = 30.0
 UNDECODABLE_WARN_INTERVAL = 60.0  # seconds between warnings about garbage from the radio
 
 

@@ -43,8 +43,7 @@ from tomlkit.items import InlineTable, Table, Whitespace
 from board.config import ConfigError, MeshboardConfig, RingSpec, load_config, parse_config
 from board.errors import BoardError
 from board.store.bulletins import Store
-from node.link import LinkError
-from node.meshtastic_link import HANDSHAKE_TIMEOUT, MeshtasticLink
+from node.link import HANDSHAKE_TIMEOUT, LinkError
 from node.rings_view import fingerprint, key_text
 
 logger = logging.getLogger(__name__)
@@ -235,6 +234,8 @@ def plan(rings: Sequence[RingSpec], radio_keys: Mapping[str, bytes]) -> list[Pin
 
 def radio_keys(port: str, timeout: float = HANDSHAKE_TIMEOUT) -> tuple[str, dict[str, bytes]]:
     """The radio's own node id and the public key its node database holds per node id."""
+    from node.meshtastic_link import MeshtasticLink  # only `moderators --pin` opens the radio
+
     link = MeshtasticLink(port, handshake_timeout=timeout)
     try:
         link.start(lambda _received: None, lambda: None)

@@ -25,8 +25,8 @@ from node.doctor.database import MIN_FREE_BYTES, SERVICE_USER, Commands, check_d
 from node.doctor.findings import Finding, Status, fail, ok, skip
 from node.doctor.port import LIST_PORTS, check_port, port_error
 from node.doctor.radio import RadioFacts, check_radio
-from node.link import LinkError
-from node.meshtastic_link import HANDSHAKE_TIMEOUT, MeshtasticLink
+from node.link import HANDSHAKE_TIMEOUT, LinkError
+from node.meshtastic_link import MeshtasticLink
 
 logger = logging.getLogger(__name__)
 
