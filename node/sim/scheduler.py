@@ -88,11 +88,6 @@ class Scheduler:
         with self._changed:
             return self._changed.wait_for(self.idle, timeout)
 
-    def next_due(self) -> float | None:
-        """When the next timer (background ones too) runs; None when none is waiting."""
-        with self.lock:
-            return min((t.when for t in self._heap if not t.cancelled), default=None)
-
     def run_until(self, until: float) -> None:
         """On a virtual clock: run every timer due by `until` in time order, moving the clock
         to each, then move it to `until`. A callback's error is raised here, at once."""
