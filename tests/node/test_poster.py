@@ -20,6 +20,7 @@ from board.store.bulletins import Store
 from board.types import TypeRegistry
 from node.cli import cli
 from node.web.poster import FONT, PosterError, find_font
+from tests.node.webpages import SECRET, WEB_AND_GARDEN
 
 
 def _font_missing() -> bool:
@@ -33,18 +34,6 @@ def _font_missing() -> bool:
 pytestmark = pytest.mark.skipif(
     _font_missing(), reason="DejaVu Sans is not installed (Debian: fonts-dejavu-core)"
 )
-
-TOML = """
-[[ring]]
-name = "public"
-channel = 0
-web = true
-
-[[ring]]
-name = "garden"
-channel = 1
-"""
-SECRET = "Garden feast behind the allotments"
 
 
 def post(store: Store, ring: int, text: str, hours: float | None, type: str = "meal") -> Bulletin:
@@ -64,7 +53,7 @@ def post(store: Store, ring: int, text: str, hours: float | None, type: str = "m
 
 def make(tmp_path: Path, *args: str) -> tuple[str, PdfReader]:
     config = tmp_path / "meshboard.toml"
-    config.write_text(TOML, encoding="utf-8")
+    config.write_text(WEB_AND_GARDEN, encoding="utf-8")
     out = tmp_path / "week.pdf"
     result = CliRunner().invoke(
         cli,
@@ -148,7 +137,7 @@ def test_png_gives_a_picture_of_the_page_whose_qr_code_leads_to_the_web_page(
     post(store, 0, "Soup at the hall", 5)
     store.close()
     config = tmp_path / "meshboard.toml"
-    config.write_text(TOML, encoding="utf-8")
+    config.write_text(WEB_AND_GARDEN, encoding="utf-8")
     out = tmp_path / "week.png"
     result = CliRunner().invoke(
         cli,

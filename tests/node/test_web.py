@@ -35,6 +35,7 @@ from board.wire.moderation import Action
 from node.cli import cli
 from node.clock import Clock
 from node.web.app import create_app
+from tests.node.webpages import WEB_AND_GARDEN, free_port
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # a Monday morning
 TZ = ZoneInfo("Europe/London")
@@ -46,16 +47,6 @@ CONFIG = parse_config(
         ]
     }
 )
-TOML = """
-[[ring]]
-name = "public"
-channel = 0
-web = true
-
-[[ring]]
-name = "garden"
-channel = 1
-"""
 
 
 def post(store: Store, ring: int, type: str, text: str, event: datetime | None = None) -> Bulletin:
@@ -194,7 +185,7 @@ def test_the_command_says_what_is_wrong_before_it_listens(tmp_path: Path) -> Non
     db = tmp_path / "board.db"
     Store.open(db).close()
     config = tmp_path / "meshboard.toml"
-    config.write_text(TOML, encoding="utf-8")
+    config.write_text(WEB_AND_GARDEN, encoding="utf-8")
     runner = CliRunner()
     result = runner.invoke(cli, ["web", "--db", str(db)])  # no config: nothing on the web
     assert result.exit_code != 0 and "web = true" in result.output
@@ -216,18 +207,12 @@ def status(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_meshboard_web_serves_real_http_until_it_is_stopped(
     board: tuple[Path, dict[str, Bulletin]], tmp_path: Path
 ) -> None:
     db, posted = board
     config = tmp_path / "meshboard.toml"
-    config.write_text(TOML, encoding="utf-8")
+    config.write_text(WEB_AND_GARDEN, encoding="utf-8")
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "node", "--config", str(config), "web", "--db", str(db),
@@ -312,7 +297,7 @@ def test_the_listening_address_comes_from_the_configuration_unless_given(tmp_pat
     db = tmp_path / "board.db"
     Store.open(db).close()
     config = tmp_path / "meshboard.toml"
-    config.write_text(TOML + '\n[web]\nlisten = "the-pi:80"\n', encoding="utf-8")
+    config.write_text(WEB_AND_GARDEN + '\n[web]\nlisten = "the-pi:80"\n', encoding="utf-8")
     result = CliRunner().invoke(cli, ["--config", str(config), "web", "--db", str(db)])
     assert result.exit_code == 2 and "IP address" in result.output  # read from [web] listen
 

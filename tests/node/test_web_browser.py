@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from board.store.bulletins import Store
 from board.types import TypeRegistry
 from node.demo.neighbourhood import Neighbourhood
 from tests.node.meshes import TWO_RINGS, board_line, post
+from tests.node.webpages import SECRET, WEB_AND_GARDEN, free_port
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
@@ -37,23 +37,6 @@ pytestmark = pytest.mark.skipif(
     reason="Chromium and chromedriver are not installed (Debian: chromium chromium-driver)",
 )
 SYNC_RINGS = frozenset({0, 1})
-CONFIG = """
-[[ring]]
-name = "public"
-channel = 0
-web = true
-
-[[ring]]
-name = "garden"
-channel = 1
-"""
-SECRET = "Garden feast behind the allotments"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -113,7 +96,7 @@ def test_a_neighbour_reads_the_week_and_a_bulletin_with_javascript_off(
     assert store.add(secret, now)
     store.close()
     config = tmp_path / "meshboard.toml"
-    config.write_text(CONFIG, encoding="utf-8")
+    config.write_text(WEB_AND_GARDEN, encoding="utf-8")
     port = free_port()
     web = serve(near.db_path, config, port)
     try:
