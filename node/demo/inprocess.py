@@ -126,9 +126,11 @@ class InProcessBoard:
     # -- what the radio hands the board ---------------------------------------------------
 
     def _heard(self, packet: mesh_pb2.MeshPacket) -> None:
-        """The radio delivered a packet (inside the mesh's callback): handle it shortly."""
+        """The radio delivered a packet (inside the mesh's callback): handle it shortly, with
+        any others that arrive meanwhile (one drain for all of them)."""
+        if not self._inbox:
+            self.mesh.call_at(self.mesh.now() + HANDLING_DELAY, self._drain)
         self._inbox.append(packet)
-        self.mesh.call_at(self.mesh.now() + HANDLING_DELAY, self._drain)
 
     def _drain(self) -> None:
         while self._inbox:
