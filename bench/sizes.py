@@ -7,9 +7,10 @@ A board-plane packet on the air is the 16-byte Meshtastic header and the channel
 from the protobuf itself, not guessed: the port's tag and varint (384 takes 2 bytes: 3), the
 payload's tag and length varint (2, or 3 from 128 bytes of payload), and the `bitfield` the
 firmware sets on everything a node originates (tag and a one-byte varint: 2;
-`Router::send`, v2.7.26). Each row is checked against the simulator's own count of a real
-`MeshPacket` (`node.sim.lora.on_air_bytes`) and against `board.airtime.estimate_airtime`, which
-the airtime budget uses. Writes bench/results/sizes.json and prints the table of
+`perhapsEncode` in src/mesh/Router.cpp, which `Router::send` calls, v2.7.26). Each row is
+checked against the simulator's own count of a real `MeshPacket`
+(`node.sim.lora.on_air_bytes`) and against `board.airtime.estimate_airtime`, which the airtime
+budget uses. Writes bench/results/sizes.json and prints the table of
 docs/wire-format.md.
 """
 
