@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -71,14 +71,10 @@ from node.rings_view import (
     moderators_lines,
 )
 from node.status import gather, report_json, report_lines
-from node.web.app import COMMANDS as POSTER_HOW_TO
-from node.web.app import create_app
-from node.web.pages import week as web_week
-from node.web.server import DEFAULT_LISTEN, parse_listen, serve
+from node.web_cli import poster, web
 
 if TYPE_CHECKING:
     from node.demo.spread import SpreadRecord
-    from node.web.poster import Paper
 
 LOCAL_AUTHOR = "!00000000"  # bulletins posted on the Pi itself, by whoever runs the board
 
@@ -747,53 +743,5 @@ def tally(ring: RingSpec | None, moon: bool, db_path: Path, tz: ZoneInfo, as_jso
             )
 
 
-@cli.command()
-@click.option("--listen", help=f"HOST:PORT (default: [web] listen, else {DEFAULT_LISTEN}).")
-@db_option
-@tz_option
-@click.pass_context
-def web(ctx: click.Context, listen: str | None, db_path: Path, tz: ZoneInfo) -> None:
-    """Serve the public rings (those with `web = true`) as a read-only page, until Ctrl-C."""
-    config = config_of(ctx)
-    try:
-        host, port = parse_listen(listen or config.web_listen or DEFAULT_LISTEN)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--listen or [web] listen") from error
-    if not config.on_the_web:
-        raise click.ClickException("no ring has web = true in the configuration: nothing to serve")
-    open_store(db_path).close()  # a clear error for a mistyped --db, before the server starts
-    configure_logging(logging.INFO)
-    home = (f"[{host}]" if ":" in host else host) + ("" if port == 80 else f":{port}")
-    serve(create_app(db_path, config, tz, home=home), host, port)
-
-
-@cli.command()
-@click.option("-o", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@shown("--week", "which", type=click.Choice(["this", "next"]), default="this")
-@shown("--paper", type=click.Choice(["A4", "Letter"]), default="A4")
-@shown("--url", default="http://10.42.0.1/", help="The board's web page, for the QR code.")
-@click.option("--png", is_flag=True, help="Write a PNG picture of the page instead of a PDF.")
-@db_option
-@tz_option
-@click.pass_context
-def poster(
-    ctx: click.Context, /, out: Path, which: str, paper: Paper, url: str, png: bool, **options: Any
-) -> None:
-    """One printed page of the week (rings with `web = true`): events by day, the tool
-    library, notices, how to post by radio, and a QR code to the web page."""
-    from node.web.poster import PosterError, PosterText, make_poster, to_png  # PDF and image libs
-
-    if not (config := config_of(ctx)).on_the_web:
-        raise click.ClickException("no ring has web = true in the configuration: nothing to print")
-    now = SYSTEM_CLOCK.now() + timedelta(days=0 if which == "this" else 7)
-    store, tz = open_store(options["db_path"]), options["tz"]
-    text = PosterText(f"{which.capitalize()} week on the board", url, POSTER_HOW_TO)
-    try:
-        pdf = out.with_name(out.name + ".pdf") if png else out
-        missing = make_poster(web_week(store, config, now, tz), text, pdf, paper)
-        if png:
-            to_png(pdf, out)
-            pdf.unlink()
-    except (PosterError, OSError) as error:
-        raise click.ClickException(f"cannot make the poster: {error}") from error
-    click.echo(f"wrote {out}" + (f" ({missing} events did not fit)" if missing else ""))
+cli.add_command(web)
+cli.add_command(poster)

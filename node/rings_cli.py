@@ -12,8 +12,8 @@ node id with whatever key it first heard for it. Pinning the key an operator has
 the moderator's own app closes that gap: the board then refuses a `mod` from that node id with
 any other key (an impostor who took the id, or a moderator who reset their radio). The radio
 is the only place that knows the keys, so this opens a link to it like `doctor` does; the file
-is the operator's, so it is edited with tomlkit, which keeps their comments and layout, and it
-is checked before and after writing so a board never starts on a file we broke. A pin that
+is the operator's, so node/pin_file.py edits it keeping their comments and layout, and checks
+it before and after writing so a board never starts on a file we broke. A pin that
 differs from the radio's is never changed without `replace`: that is the very case pinning is
 there to catch. The conversation (echo, confirm) is passed in, so the pinning itself can be
 driven by a test or another front end.
@@ -25,7 +25,6 @@ import functools
 import json
 import logging
 import os
-import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,11 +35,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 import platformdirs
-import tomlkit
 import tzlocal
-from tomlkit.items import InlineTable, Table, Whitespace
 
-from board.config import ConfigError, MeshboardConfig, RingSpec, load_config, parse_config
+from board.config import ConfigError, MeshboardConfig, RingSpec, load_config
 from board.errors import BoardError
 from board.store.bulletins import Store
 from node.link import HANDSHAKE_TIMEOUT, LinkError
@@ -318,6 +315,8 @@ def pin_moderators(
         question = f"pin {len(writes)} key(s) in {path}?"
         if confirm is not None and not confirm(question):
             raise PinError("nothing written")
+        from node.pin_file import write_pins  # tomlkit: only when something is written
+
         loaded = write_pins(path, writes)
         echo(f"wrote {len(writes)} key(s) to {path}; it loads:")
         for spec in (loaded.ring(r.name) for r in moderated):
@@ -334,80 +333,3 @@ def pin_moderators(
             f"the radio's key differs from the pinned one for {who}; the pin is unchanged. "
             "Check the key with the moderator, then run again with --replace to pin the radio's"
         )
-
-
-def write_pins(path: Path, pins: Sequence[Pin]) -> MeshboardConfig:
-    """Set each pin's radio key in its ring's `[ring.moderation.keys]`, keeping the rest of
-    the file as the operator wrote it; the file as written, loaded again."""
-    try:
-        with path.open(encoding="utf-8", newline="") as file:  # keep its line endings
-            text = file.read()
-    except OSError as error:
-        raise PinError(f"cannot read {path}: {error.strerror or error}") from error
-    document = tomlkit.parse(text)
-    for pin in pins:
-        assert pin.radio is not None
-        keys = _keys_table(_ring_table(document, pin.ring.name, path), path)
-        held = next((k for k in keys if str(k).lower() == pin.node), None)
-        if held is not None:
-            keys[held] = key_text(pin.radio)  # in place: a comment beside it stays
-        else:
-            _add(keys, pin.node, tomlkit.item(key_text(pin.radio)))
-    written = tomlkit.dumps(document)
-    try:
-        parse_config(tomllib.loads(written), source=path)
-    except (ConfigError, tomllib.TOMLDecodeError) as error:  # a bug here, not the operator's
-        raise PinError(f"not written: {path} would not load with the keys: {error}") from error
-    try:
-        # In place, not a new file renamed over it: that would lose the file's owner and
-        # group, and the board's service reads it as another user.
-        with path.open("r+", encoding="utf-8", newline="") as file:
-            file.write(written)
-            file.truncate()
-    except OSError as error:
-        raise PinError(
-            f"cannot write {path}: {error.strerror or error} (sudo, or the file's owner)"
-        ) from error
-    logger.info("pinned %d moderator key(s) in %s", len(pins), path)
-    try:
-        return load_config(path)
-    except ConfigError as error:
-        raise PinError(f"{path} was written but does not load: {error}") from error
-
-
-def _ring_table(document: tomlkit.TOMLDocument, name: str, path: Path) -> Any:
-    for table in document.get("ring", []):
-        if table.get("name") == name:
-            return table
-    raise PinError(f"{path}: ring {name!r} is no longer in the file; run this again")
-
-
-def _keys_table(ring: Any, path: Path) -> Any:
-    """The ring's `[ring.moderation.keys]`, made if missing (inline if moderation is inline)."""
-    moderation = ring.get("moderation")
-    if moderation is None:
-        raise PinError(f"{path}: ring {ring.get('name')!r} has no moderation table any more")
-    if "keys" not in moderation:
-        inline = isinstance(moderation, InlineTable)
-        _add(moderation, "keys", tomlkit.inline_table() if inline else tomlkit.table())
-    return moderation["keys"]
-
-
-def _add(table: Any, key: str, item: Any) -> None:
-    """Add `key` after the table's last entry and the comments right below it, but before a
-    blank line and what follows: tomlkit appends after every trailing comment, and those
-    usually introduce the next table (`[[ring]]`), so a key appended there would look as if
-    it belonged to the next ring."""
-    if not isinstance(table, Table):
-        table[key] = item
-        return
-    body = table.value.body
-    end = len(body)
-    while end > 0 and body[end - 1][0] is None:  # comments and blank lines have no key
-        end -= 1
-    blank = next((i for i in range(end, len(body)) if isinstance(body[i][1], Whitespace)), None)
-    insert_at = getattr(table.value, "_insert_at", None)  # private: a later tomlkit may lack it
-    if blank is None or insert_at is None:
-        table.append(key, item)
-    else:
-        insert_at(blank, key, item)

@@ -9,6 +9,7 @@ plain 404; the database is opened read-only in spirit (nothing here writes).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -84,6 +85,7 @@ def create_app(
             rings=config.on_the_web,
             radio=site.radio(),
             commands=COMMANDS,
+            cap=pages.CAPS,
             **values,
         )
         return conditional(Response(html, mimetype="text/html"))
@@ -92,6 +94,35 @@ def create_app(
     def week() -> Response:
         now = clock.now()
         return page("week.html", week=pages.week(site.store, config, now, tz), now=now)
+
+    @app.get("/day/<day>")
+    def day(day: str) -> Response:
+        now = clock.now()
+        for shown in pages.week(site.store, config, now, tz).days:
+            if shown.day.isoformat() == day:
+                return listing("event", shown.day.strftime("%A %-d %B"), shown.events)
+        abort(404)  # not a day of this week, or not a date at all
+
+    @app.get("/tools")
+    def tools() -> Response:
+        week = pages.week(site.store, config, clock.now(), tz)
+        return listing("tool", "Tool library", week.tools)
+
+    @app.get("/notices")
+    def notices() -> Response:
+        week = pages.week(site.store, config, clock.now(), tz)
+        return listing("notice", "Also on the board", week.notices)
+
+    def listing(kind: str, title: str, items: Sequence[object]) -> Response:
+        """One page of a long list, `?page=N` (from 1); a page that is not there is a 404."""
+        per_page = pages.CAPS.per_page
+        count = max(1, -(-len(items) // per_page))
+        number = request.args.get("page", "1")
+        if not number.isdigit() or not 1 <= int(number) <= count:
+            abort(404)
+        at = (int(number) - 1) * per_page
+        shown = items[at : at + per_page]
+        return page("list.html", kind=kind, title=title, items=shown, page=int(number), pages=count)
 
     @app.get("/b/<ref>")
     def bulletin(ref: str) -> Response:

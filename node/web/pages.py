@@ -20,9 +20,22 @@ from board.store.shares import tally_period
 from board.store.tools import ToolStore, loans_between
 from board.tally import Tally, calendar_month
 
-#: Bulletins without an event time listed under the week, newest first: a page stays small.
-MAX_NOTICES = 30
 WEEK = 7
+
+
+@dataclass(frozen=True)
+class Caps:
+    """How many of each list the week page shows; the rest are a link away (`/day/…`,
+    `/tools`, `/notices`), so a busy week's page stays under 30 kB for a phone on a slow
+    link (bench/web_memory.py measures it over 2,000 bulletins)."""
+
+    events: int = 8  # per day
+    tools: int = 15
+    notices: int = 10
+    per_page: int = 50  # on the longer pages
+
+
+CAPS = Caps()
 
 
 @dataclass(frozen=True)
@@ -101,7 +114,7 @@ def week(store: Store, config: MeshboardConfig, now: datetime, tz: ZoneInfo) -> 
     return Week(
         [Day(d, events) for d, events in days.items()],
         library,
-        notices[:MAX_NOTICES],
+        notices,
         tallies,
         config.on_the_web,
     )

@@ -120,6 +120,23 @@ def test_without_a_web_ring_the_poster_says_so(tmp_path: Path) -> None:
     assert not (tmp_path / "x.pdf").exists()
 
 
+def test_ring_names_the_ring_printed_and_a_private_one_is_refused(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "board.db")
+    soup = post(store, 0, "Soup at the hall", 5)
+    post(store, 1, SECRET, 5)
+    store.close()
+    _, pdf = make(tmp_path, "--ring", "public")
+    assert soup.text in pdf.pages[0].extract_text()
+    for ring in ("garden", "1"):
+        result = CliRunner().invoke(
+            cli,
+            ["--config", str(tmp_path / "meshboard.toml"), "poster", "--ring", ring,
+             "--db", str(tmp_path / "board.db"), "-o", str(tmp_path / "garden.pdf")],
+        )  # fmt: skip
+        assert result.exit_code == 1 and "a private ring is never printed" in result.output
+        assert not (tmp_path / "garden.pdf").exists()
+
+
 def test_next_weeks_poster_holds_next_weeks_events(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "board.db")
     soon = post(store, 0, "Soup tomorrow", 24)
