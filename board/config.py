@@ -19,6 +19,7 @@ import base64
 import binascii
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +36,9 @@ RING_NAME = re.compile(r"[a-z][a-z0-9-]{0,11}")
 NODE_ID = re.compile(r"![0-9a-f]{8}")
 _DURATION = re.compile(r"(\d+)\s*([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+#: MQTT's registered ports: 1883 plain, 8883 over TLS (IANA; the MQTT 3.1.1 spec, section 4.2).
+BRIDGE_PORTS = {"mqtt": 1883, "mqtts": 8883}
+_BRIDGE_KEYS = frozenset({"bridge_username", "bridge_password_file", "bridge_ca_file"})
 
 EXAMPLE = """\
 # Meshboard configuration (TOML). `meshboard config --example` prints this file;
@@ -77,9 +81,16 @@ boards = []
 name = "garden"
 channel = 1
 serve = true
+# Join this ring through an MQTT broker as well as over the air. Boards on the same channel
+# (same name and key) meet there; the broker sees only sealed bytes, under a topic that names
+# neither. The files are read when the board connects; a relative path is from this file.
+# bridge = "mqtts://broker.example:8883"     # or "mqtt://HOST:PORT"; the port is optional
+# bridge_username = "garden-board"
+# bridge_password_file = "/etc/meshboard/broker-password"
+# bridge_ca_file = "/etc/meshboard/broker-ca.pem"   # mqtts only: a broker with its own CA
 
 # Where `meshboard web` listens (the rings with web = true): the board's Wi-Fi address,
-# firmware_notes/wifi-hotspot.md. Without it, 127.0.0.1:8080, the Pi itself only.
+# firmware_notes/wifi-hotspot.md. Without it, "lan:8080": every private address of the Pi.
 # [web]
 # listen = "10.42.0.1:80"
 """
@@ -121,6 +132,23 @@ class Rotation:
 
 
 @dataclass(frozen=True)
+class BridgeSpec:
+    """Where a ring also meets over MQTT (issue 18).
+
+    Only the files' paths are kept: the daemon reads them when it connects, so a changed
+    password needs no new configuration and the file can be checked on any machine.
+    """
+
+    url: str  # as written, for messages
+    host: str
+    port: int
+    tls: bool
+    username: str | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None  # None with tls: the system's trusted CAs
+
+
+@dataclass(frozen=True)
 class RingSpec:
     """One ring: a name for people, a channel index for the radio."""
 
@@ -136,6 +164,8 @@ class RingSpec:
     pinned_keys: tuple[tuple[str, bytes], ...] = ()
     #: Shown on the board's web page (`meshboard web`), if it is not private: never otherwise.
     web: bool = False
+    #: Also joined through this MQTT broker; None: over the air only.
+    bridge: BridgeSpec | None = None
 
     @property
     def private(self) -> bool:
@@ -161,6 +191,11 @@ class MeshboardConfig:
     def on_the_web(self) -> tuple[RingSpec, ...]:
         """The rings the web page shows: `web = true` and not private, whatever else says."""
         return tuple(spec for spec in self.rings if spec.web and not spec.private)
+
+    @property
+    def bridged(self) -> tuple[RingSpec, ...]:
+        """The served rings that also meet through an MQTT broker."""
+        return tuple(spec for spec in self.rings if spec.serve and spec.bridge is not None)
 
     @property
     def served(self) -> frozenset[int]:
@@ -214,7 +249,8 @@ def parse_config(data: Mapping[str, Any], *, source: Path | None = None) -> Mesh
     tables = data.get("ring", [])
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{prefix}no [[ring]] tables: at least one ring is needed")
-    rings = tuple(_ring(table, i, prefix) for i, table in enumerate(tables))
+    base = source.parent if source is not None else None
+    rings = tuple(_ring(table, i, prefix, base) for i, table in enumerate(tables))
     for attribute in ("name", "channel"):
         seen: set[object] = set()
         for spec in rings:
@@ -238,11 +274,12 @@ def _web_listen(data: Mapping[str, Any], prefix: str) -> str | None:
     return listen
 
 
-def _ring(table: object, index: int, prefix: str) -> RingSpec:
+def _ring(table: object, index: int, prefix: str, base: Path | None) -> RingSpec:
     where = f"{prefix}[[ring]] #{index + 1}"
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: not a table")
-    unknown = set(table) - {"name", "channel", "serve", "digest", "moderation", "web"}
+    unknown = set(table) - {"name", "channel", "serve", "digest", "moderation", "web", "bridge"}
+    unknown -= _BRIDGE_KEYS
     if unknown:
         raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
     name = table.get("name")
@@ -272,7 +309,78 @@ def _ring(table: object, index: int, prefix: str) -> RingSpec:
             "ring's bulletins may be on the web page"
         )
     rotation, boards, pinned = _moderation(table.get("moderation"), where)
-    return RingSpec(name, channel, serve, digest, rotation, boards, pinned, web=web)
+    bridge = _bridge(table, where, base)
+    return RingSpec(name, channel, serve, digest, rotation, boards, pinned, web=web, bridge=bridge)
+
+
+def _bridge(table: Mapping[str, Any], where: str, base: Path | None) -> BridgeSpec | None:
+    """`bridge = "mqtts://HOST:PORT"` and its `bridge_*` keys; no file is read here."""
+    url = table.get("bridge")
+    if url is None:
+        extra = sorted(_BRIDGE_KEYS & set(table))
+        if extra:
+            raise ConfigError(f'{where}: {extra[0]} without bridge = "mqtts://HOST:PORT"')
+        return None
+    host, port, tls = _broker(url, f"{where}: bridge")
+    username = table.get("bridge_username")
+    if username is not None and (not isinstance(username, str) or not username.strip()):
+        raise ConfigError(f"{where}: bridge_username must be a user name, got {username!r}")
+    password_file = _bridge_file(table, "bridge_password_file", where, base)
+    if password_file is not None and username is None:
+        raise ConfigError(
+            f"{where}: bridge_password_file needs bridge_username: MQTT sends them together"
+        )
+    ca_file = _bridge_file(table, "bridge_ca_file", where, base)
+    if ca_file is not None and not tls:
+        raise ConfigError(
+            f"{where}: bridge_ca_file is for TLS, but {url!r} is plain mqtt://: use mqtts://"
+        )
+    return BridgeSpec(url, host, port, tls, username, password_file, ca_file)
+
+
+def _broker(url: object, where: str) -> tuple[str, int, bool]:
+    """(host, port, tls) from "mqtt://HOST[:PORT]" or "mqtts://HOST[:PORT]", and nothing more."""
+    example = '"mqtts://broker.example:8883"'
+    if not isinstance(url, str) or not url:
+        raise ConfigError(f"{where} must be a broker address like {example}, got {url!r}")
+    if any(c.isspace() for c in url):
+        raise ConfigError(f"{where}: {url!r} has a space in it; write it like {example}")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in BRIDGE_PORTS or not url.lower().startswith(parts.scheme + "://"):
+        raise ConfigError(
+            f"{where}: {url!r} is not an MQTT broker address: it starts with mqtt:// or mqtts://"
+        )
+    if "@" in parts.netloc:
+        raise ConfigError(
+            f"{where}: {url!r} has a user name or password in it: use bridge_username and "
+            "bridge_password_file, a password does not belong in a config file"
+        )
+    if parts.path not in ("", "/") or "?" in url or "#" in url:
+        raise ConfigError(
+            f"{where}: {url!r} has a path, query or fragment: write only "
+            f"{parts.scheme}://HOST or {parts.scheme}://HOST:PORT"
+        )
+    if not parts.hostname:
+        raise ConfigError(f"{where}: {url!r} names no broker host, as in {parts.scheme}://HOST")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or over 65535
+        port = 0
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise ConfigError(f"{where}: {url!r} has a bad port: it is a number from 1 to 65535")
+    tls = parts.scheme == "mqtts"
+    return parts.hostname, port if port is not None else BRIDGE_PORTS[parts.scheme], tls
+
+
+def _bridge_file(table: Mapping[str, Any], key: str, where: str, base: Path | None) -> Path | None:
+    """A file the daemon reads when it connects: relative to the configuration file, if known."""
+    text = table.get(key)
+    if text is None:
+        return None
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"{where}: {key} must be a file's path, got {text!r}")
+    path = Path(text)
+    return base / path if base is not None and not path.is_absolute() else path
 
 
 def _moderation(
