@@ -1,4 +1,4 @@
-"""The `meshboard` command: with node/rings_cli.py (`--config`, `--ring`, `moderators --pin`),
+"""The `meshboard` command: with node/rings_cli.py (`--config`, `--ring`) and node/commands/,
 the only modules that import click.
 
 Domain errors from `board/` and link errors become one `Error: …` line and exit code 1.
@@ -45,6 +45,7 @@ from board.sync.bundle import (
 )
 from board.when import format_when, is_day_only, parse_when_text
 from node.clock import SYSTEM_CLOCK
+from node.commands.web import poster, web
 from node.health import ErrorLogHandler, StatusFile, status_path
 from node.link import HANDSHAKE_TIMEOUT
 from node.logs import configure_logging
@@ -57,7 +58,6 @@ from node.rings_cli import (
     emit_json,
     json_option,
     open_store,
-    pin_moderators,
     ring_option,
     shown,
     tz_option,
@@ -71,7 +71,6 @@ from node.rings_view import (
     moderators_lines,
 )
 from node.status import gather, report_json, report_lines
-from node.web_cli import poster, web
 
 if TYPE_CHECKING:
     from node.demo.spread import SpreadRecord
@@ -371,6 +370,8 @@ def moderators(
     if pin:
         if port is None or as_json:
             raise click.UsageError("--pin needs --port (or MESHBOARD_PORT), and has no --json")
+        from node.commands.pins import pin_moderators  # tomlkit, only to pin
+
         with board_errors():
             confirm = None if yes else click.confirm
             pin_moderators(config, rings, port, replace=replace, echo=click.echo, confirm=confirm)
