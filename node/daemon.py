@@ -23,7 +23,7 @@ from board.handheld.membership import tag_of
 from board.handheld.ring_news import RingNews
 from board.handheld.subs import Subscriptions
 from board.handheld.tools import ToolCommands
-from board.messages import BROADCAST, Inbound, Outgoing, Reply
+from board.messages import BROADCAST, Inbound, Outcome, Outgoing, Reply
 from board.mod_policy import ModerationPolicy
 from board.ratelimit import BOARD_RATES, HANDHELD_RATES, RateLimiter
 from board.rings import RingGate, config_serving
@@ -40,8 +40,9 @@ from board.store.storage import (
 from board.store.tools import ToolStore
 from board.sync.engine import ITEMS_MAX_AGE, SyncConfig, SyncEngine, SyncStats
 from board.wire.codec import encode
+from node.bridge.bridge import Bridge, BrokerPacket, EngineFactory
 from node.clock import SYSTEM_CLOCK, Clock
-from node.health import Health
+from node.health import BrokerReport, Health
 from node.link import (
     BOARD_PORT,
     Delivery,
@@ -108,6 +109,7 @@ class Daemon:
         router: AskRouter | None = None,
         subscriptions: Subscriptions | None = None,
         config: MeshboardConfig = DEFAULT_CONFIG,
+        bridge_engine: EngineFactory | None = None,
     ) -> None:
         self.config = config  # the rings; pass the same served rings to the sync engine
         self._gate = RingGate(config)
@@ -119,7 +121,12 @@ class Daemon:
         self._sync = sync
         self._budget = budget
         self._clock = clock
-        self._inbound: queue.Queue[Received | _LinkUp] = queue.Queue()
+        self._inbound: queue.Queue[Received | _LinkUp | BrokerPacket] = queue.Queue()
+        # The rings that also meet through an MQTT broker (node/bridge), with `bridge_engine`
+        # making the broker's sync engine over this store.
+        self._bridge: Bridge | None = None
+        if bridge_engine is not None and config.bridged:
+            self._bridge = Bridge(config.bridged, bridge_engine, self._inbound.put)
         self.outbox_interval = text_interval
         self.outbox = Outbox(
             OutboxStore(store),
@@ -154,6 +161,8 @@ class Daemon:
         # Health: what `meshboard status` shows; the CLI decides where it is written.
         self.health = Health(clock=clock)
         self.health.probe("outbox_depth", lambda: self.outbox.depth)
+        if self._bridge is not None:
+            self.health.probe("brokers", self._broker_reports)
 
     @classmethod
     def assemble(
@@ -193,6 +202,18 @@ class Daemon:
         tools, router = ToolStore(store), AskRouter(store)
         subscriptions = Subscriptions(store, board.types)
         extensions = (ToolCommands(store, tools, router, board.tz), subscriptions)
+        engines = random.Random(seed)  # one seed: the broker's engine draws its own from it
+
+        def sync_engine(rings: frozenset[int], timing: SyncConfig) -> SyncEngine:
+            return SyncEngine(
+                store,
+                replace(timing, rings=rings),
+                random.Random(engines.getrandbits(64)),
+                limiter=RateLimiter(BOARD_RATES),
+                tools=tools,
+                policy=policy,
+            )
+
         return cls(
             connect,
             store,
@@ -203,14 +224,7 @@ class Daemon:
                 extensions=extensions,
                 key=key,
             ),
-            SyncEngine(
-                store,
-                sync,
-                random.Random(seed),
-                limiter=RateLimiter(BOARD_RATES),
-                tools=tools,
-                policy=policy,
-            ),
+            sync_engine(sync.rings, sync),
             AirtimeBudget.load(store, clock.now()),
             text_interval=text_interval,
             outbox_timing=outbox_timing,
@@ -219,6 +233,7 @@ class Daemon:
             router=router,
             subscriptions=subscriptions,
             config=config,
+            bridge_engine=sync_engine,
         )
 
     @property
@@ -252,7 +267,8 @@ class Daemon:
                         self._purge(now)
                     if self._sync_started and now >= next_rescan:
                         next_rescan = now + RESCAN_EVERY
-                        self._sync.rescan(now)  # rows another process stored: a bundle
+                        for engine in self._engines():  # rows another process stored
+                            engine.rescan(now)
                     self._send_due(now)
                 except STORAGE_ERRORS as error:
                     self._cannot_store(error)
@@ -273,6 +289,8 @@ class Daemon:
             self.outbox.stop(drain_timeout=DRAIN_TIMEOUT)
             closer.cancel()
             self._supervisor.stop()
+            if self._bridge is not None:
+                self._bridge.stop()
             self.connected.clear()
             logger.info("board stopped")
 
@@ -286,6 +304,8 @@ class Daemon:
                 self._put_news(news, now)
         for digest in self._ring_news.due(now):
             self.outbox.put(digest)
+        if self._bridge is not None:
+            self._bridge.poll(now)  # the broker is there whether or not the radio is
 
     # -- storage faults -------------------------------------------------------------------------
 
@@ -344,13 +364,17 @@ class Daemon:
     def _idle_wait(self, now: datetime, next_purge: datetime) -> float:
         news = None if self._subscriptions is None else self._subscriptions.next_due()
         digest = self._ring_news.next_due()
-        wake = min(filter(None, (self._sync.next_wakeup(), next_purge, news, digest)))
+        bridged = None if self._bridge is None else self._bridge.next_wakeup()
+        wake = min(filter(None, (self._sync.next_wakeup(), next_purge, news, digest, bridged)))
         return min(_MAX_REAL_WAIT, self._clock.to_real((wake - now).total_seconds()))
 
-    def _dispatch(self, received: Received | _LinkUp) -> None:
+    def _dispatch(self, received: Received | _LinkUp | BrokerPacket) -> None:
         now = self._clock.now()
         if isinstance(received, _LinkUp):
             self._serve_radio(received.node_id, now)
+            return
+        if isinstance(received, BrokerPacket):
+            self._from_broker(received, now)
             return
         if not isinstance(received, RadioMetrics):  # metrics come from our own radio
             self.health.heard()
@@ -359,8 +383,7 @@ class Daemon:
         elif isinstance(received, ReceivedNodeInfo):
             self._key_learned(received, now)
         elif isinstance(received, ReceivedBoardPacket):
-            self._sync.receive(received.payload, received.channel, received.sender, now)
-            self._after_sync(now)
+            self._from_air(received, now)
         elif isinstance(received, Delivery):
             self.outbox.report(received)
         elif isinstance(received, RadioMetrics):
@@ -395,20 +418,12 @@ class Daemon:
         )
         for reply in outcome.replies:
             self.outbox.put(reply)
-        for record in outcome.members:
-            self._sync.local_member(record, now)
+        for engine in self._engines():
+            self._tell(engine, outcome, now)
         if received.public_key is None and self._handler.membership.pending(
             received.channel, received.sender
         ):
             self._request_key(received.sender, received.channel)  # its join waits for the key
-        for bulletin in outcome.posted:
-            self._sync.local_bulletin(bulletin, now)
-        for bulletin_id in outcome.deleted:
-            self._sync.local_tombstone(bulletin_id, now)
-        for state in outcome.tool_states:
-            self._sync.local_tool_state(state, now)
-        for action in outcome.moderated:
-            self._sync.local_moderation(action, now)
         for ask in outcome.asks:
             self.outbox.put(Outgoing(ask.ring, encode(ask)))
         for bulletin in outcome.posted:
@@ -416,13 +431,57 @@ class Daemon:
             if self._subscriptions is not None:
                 self._subscriptions.notice(bulletin, now)
 
+    @staticmethod
+    def _tell(engine: SyncEngine, outcome: Outcome, now: datetime) -> None:
+        """What a person's command stored, for `engine` to announce on its plane."""
+        for record in outcome.members:
+            engine.local_member(record, now)
+        for bulletin in outcome.posted:
+            engine.local_bulletin(bulletin, now)
+        for bulletin_id in outcome.deleted:
+            engine.local_tombstone(bulletin_id, now)
+        for state in outcome.tool_states:
+            engine.local_tool_state(state, now)
+        for action in outcome.moderated:
+            engine.local_moderation(action, now)
+
+    def _engines(self) -> list[SyncEngine]:
+        """The air's sync engine, and the broker's once the bridge has joined."""
+        bridged = None if self._bridge is None else self._bridge.engine
+        return [self._sync] if bridged is None else [self._sync, bridged]
+
+    def _from_air(self, packet: ReceivedBoardPacket, now: datetime) -> None:
+        """A board-plane packet from the air; what it brings is news for a broker too."""
+        stored = self._sync.stats.stored
+        self._sync.receive(packet.payload, packet.channel, packet.sender, now)
+        bridged = None if self._bridge is None else self._bridge.engine
+        if bridged is not None and self._sync.stats.stored != stored:
+            bridged.reread(now)
+        self._after_sync(now)
+
+    def _from_broker(self, packet: BrokerPacket, now: datetime) -> None:
+        """A message from a broker; what it brings is news for the air too."""
+        assert self._bridge is not None
+        engine = self._bridge.engine
+        stored = None if engine is None else engine.stats.stored
+        self._bridge.receive(packet, now)
+        if engine is not None and engine.stats.stored != stored and self._sync_started:
+            self._sync.reread(now)
+        self._after_sync(now)
+
+    def _broker_reports(self) -> list[BrokerReport]:
+        assert self._bridge is not None
+        return [BrokerReport.of(status) for status in self._bridge.statuses()]
+
     def _after_sync(self, now: datetime) -> None:
-        """Tell subscribers of bulletins learned from the air; route asks other boards passed on."""
-        for bulletin in self._sync.take_learned():
+        """Tell subscribers of bulletins learned from the air or a broker; route asks other
+        boards passed on."""
+        learned = [b for engine in self._engines() for b in engine.take_learned()]
+        for bulletin in learned:
             self._ring_news.notice(bulletin, now)
             if self._subscriptions is not None:
                 self._subscriptions.notice(bulletin, now)
-        for ask in self._sync.take_asks():
+        for ask in [a for engine in self._engines() for a in engine.take_asks()]:
             routed = self._router.from_board(ask, now) if self._router is not None else Routed()
             for reply in routed.deliver:
                 self._put_news(reply, now)
@@ -444,8 +503,9 @@ class Daemon:
         """The radio holds `received.sender`'s key now: joins that waited for it are made, and
         replies that waited for it go."""
         outcome = self._handler.key_learned(received.sender, received.public_key, now)
-        for record in outcome.members:
-            self._sync.local_member(record, now)
+        for engine in self._engines():
+            for record in outcome.members:
+                engine.local_member(record, now)
         self.outbox.key_known(received.sender)
 
     def _ask_for_key(self, reply: Reply) -> None:
@@ -483,10 +543,22 @@ class Daemon:
         self.node_id = node_id
         self._down_since = None
         self._sync_started = True
+        if self._bridge is not None:
+            self._join_brokers(node_id, now)
         if self._supervisor.connected:  # not lost again already
             self.connected.set()
             self.health.connected(node_id)
         logger.info("board %s serving", node_id)
+
+    def _join_brokers(self, node_id: str, now: datetime) -> None:
+        """Start the bridge with the radio's channel keys (again if they changed)."""
+        assert self._bridge is not None
+        try:
+            channels = self._supervisor.send(lambda link: link.channels())
+        except LinkError as error:
+            logger.info("cannot read the radio's channels for the bridge yet: %s", error)
+            return
+        self._bridge.start(node_id, channels, now)
 
     def _send_reply(self, reply: Reply) -> int:
         return self._supervisor.send(lambda link: link.send_text(reply.text, reply.to, reply.ring))

@@ -25,6 +25,7 @@ from types import TracebackType
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from node.bridge.broker import BrokerStatus
 from node.clock import SYSTEM_CLOCK, Clock
 from node.link import LinkError
 
@@ -73,6 +74,36 @@ class DaemonStatus(BaseModel):
     #: deleted under it); None while it can. It answers "cannot store" instead of `ok`.
     storage: str | None = None
     storage_since: datetime | None = None
+    brokers: list[BrokerReport] = Field(default_factory=list)  # the bridge's, if any
+
+
+class BrokerReport(BaseModel):
+    """One MQTT broker the board's bridged rings meet through (node/bridge), as of a write."""
+
+    url: str
+    connected: bool = False
+    connected_since: datetime | None = None
+    last_message_at: datetime | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    messages_in: int = 0
+    messages_out: int = 0
+    last_error: str | None = None
+
+    @classmethod
+    def of(cls, status: BrokerStatus) -> BrokerReport:
+        error = None if status.last_error is None else status.last_error[:MAX_ERROR_CHARS]
+        return cls(
+            url=status.url,
+            connected=status.connected,
+            connected_since=status.connected_since,
+            last_message_at=status.last_message_at,
+            bytes_in=status.bytes_in,
+            bytes_out=status.bytes_out,
+            messages_in=status.messages_in,
+            messages_out=status.messages_out,
+            last_error=error,
+        )
 
 
 def status_path(db_path: Path) -> Path:
@@ -98,10 +129,10 @@ class Health:
         self._status = DaemonStatus(
             pid=os.getpid(), state=DaemonState.STARTING, started_at=now, updated_at=now
         )
-        self._probes: dict[str, Callable[[], int]] = {}
+        self._probes: dict[str, Callable[[], object]] = {}
         self._listeners: list[Listener] = []
 
-    def probe(self, field: str, read: Callable[[], int]) -> None:
+    def probe(self, field: str, read: Callable[[], object]) -> None:
         """Sample `read()` into `field` at every snapshot (for values that change often)."""
         if field not in DaemonStatus.model_fields:
             raise ValueError(f"DaemonStatus has no field {field!r}")

@@ -144,6 +144,17 @@ ReceiveHandler = Callable[[Received], None]
 LostHandler = Callable[[], None]
 
 
+@dataclass(frozen=True)
+class ChannelKey:
+    """One of the radio's enabled channels as the firmware encrypts it: what the MQTT bridge
+    derives a ring's topic and key from (board/wire/envelope.py)."""
+
+    index: int
+    name: str  # as the firmware names it: a preset's name when the settings leave it empty
+    psk: bytes  # as the settings hold it: 0, 1, 16 or 32 bytes
+    primary: bool  # the primary channel, whose key an empty secondary psk stands for
+
+
 class RadioLink(Protocol):
     """What the daemon needs from a radio.
 
@@ -171,6 +182,10 @@ class RadioLink(Protocol):
         ...
 
     def send_board(self, payload: bytes, channel: int) -> int: ...
+
+    def channels(self) -> tuple[ChannelKey, ...]:
+        """The radio's enabled channels, from the config handshake."""
+        ...
 
     def request_node_info(self, destination: str, channel: int) -> int:
         """Send the radio's own NodeInfo to `destination` asking for theirs (want_response), as

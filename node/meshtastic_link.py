@@ -21,7 +21,7 @@ from typing import Any
 import serial
 from google.protobuf.message import DecodeError
 from meshtastic.mesh_interface import MeshInterface
-from meshtastic.protobuf import channel_pb2, localonly_pb2, mesh_pb2, portnums_pb2
+from meshtastic.protobuf import channel_pb2, config_pb2, localonly_pb2, mesh_pb2, portnums_pb2
 from meshtastic.serial_interface import SerialInterface
 from pubsub import pub
 
@@ -32,6 +32,7 @@ from node.link import (
     BROADCAST_NUM,
     HANDSHAKE_TIMEOUT,
     QUEUE_REFUSED,
+    ChannelKey,
     Delivery,
     LinkDown,
     LinkError,
@@ -202,6 +203,21 @@ class MeshtasticLink:
         except (*_PORT_ERRORS, MeshInterface.MeshInterfaceError) as error:
             raise LinkDown(f"cannot send a board packet: {error}") from error
         return int(packet.id)
+
+    def channels(self) -> tuple[ChannelKey, ...]:
+        """The enabled channels, named as the firmware names them (`Channels::getName`)."""
+        state = self.radio_state()
+        lora = state.config.lora
+        return tuple(
+            ChannelKey(
+                index=c.index,
+                name=c.settings.name or channel_display_name(lora.modem_preset, lora.use_preset),
+                psk=bytes(c.settings.psk),
+                primary=c.role == channel_pb2.Channel.Role.PRIMARY,
+            )
+            for c in state.channels
+            if c.role != channel_pb2.Channel.Role.DISABLED
+        )
 
     def request_node_info(self, destination: str, channel: int) -> int:
         """Send our NodeInfo to `destination` with want_response, so its firmware answers with
@@ -616,3 +632,31 @@ def _delivery(packet: dict[str, Any], decoded: dict[str, Any], my_num: int) -> D
         error=error,
         implicit=error == "NONE" and packet.get("from") == my_num,
     )
+
+
+#: What the firmware calls a channel whose settings leave the name empty: its modem preset's
+#: long name (firmware src/DisplayFormatters.cpp `getModemPresetDisplayName`, called from
+#: src/mesh/Channels.cpp `Channels::getName`), "Custom" without a preset, and "Invalid" for a
+#: preset it has no name for.
+_PRESET_NAMES = {
+    "SHORT_TURBO": "ShortTurbo",
+    "SHORT_SLOW": "ShortSlow",
+    "SHORT_FAST": "ShortFast",
+    "MEDIUM_SLOW": "MediumSlow",
+    "MEDIUM_FAST": "MediumFast",
+    "LONG_SLOW": "LongSlow",
+    "LONG_FAST": "LongFast",
+    "LONG_TURBO": "LongTurbo",
+    "LONG_MODERATE": "LongMod",
+}
+
+
+def channel_display_name(preset: int, use_preset: bool) -> str:
+    """The name an unnamed channel goes by, so two radios on it derive the same bridge ring."""
+    if not use_preset:
+        return "Custom"
+    name = config_pb2.Config.LoRaConfig.ModemPreset.Name(preset) if preset in _PRESETS else ""
+    return _PRESET_NAMES.get(name, "Invalid")
+
+
+_PRESETS = frozenset(config_pb2.Config.LoRaConfig.ModemPreset.values())

@@ -161,6 +161,18 @@ def report_lines(report: StatusReport, tz: tzinfo) -> list[str]:
         lines.append(f"last heard:  {when(status.last_heard)}")
         if liveness is not Liveness.NOT_RUNNING:
             lines.append(f"outbox:      {status.outbox_depth} waiting")
+            for broker in status.brokers:
+                state = "connected" if broker.connected else "not connected"
+                if broker.connected and broker.connected_since is not None:
+                    state += f" since {when(broker.connected_since)}"
+                lines.append(f"broker:      {broker.url}, {state}")
+                lines.append(
+                    f"             last message {when(broker.last_message_at)}; "
+                    f"{broker.bytes_in:,} bytes in ({broker.messages_in}), "
+                    f"{broker.bytes_out:,} out ({broker.messages_out})"
+                )
+                if broker.last_error is not None and not broker.connected:
+                    lines.append(f"             {broker.last_error}")
     if report.airtime is not None:
         a = report.airtime
         lines.append(

@@ -250,6 +250,14 @@ class SyncEngine:
         for ring in self._rings:
             self._items(ring, now)
 
+    def reread(self, now: datetime) -> None:
+        """Items another engine of this board just stored (the bridge's from the broker, or
+        the radio's from the air): read the rings now, not at the next `rescan`, and announce
+        what is new here as `rescan` does, after a random delay."""
+        for ring, state in self._rings.items():
+            state.forget_items()
+            self._items(ring, now)
+
     def receive(self, payload: bytes, ring: int, sender: str, now: datetime) -> None:
         """A board-plane packet heard on channel `ring`; bad input is logged and counted only."""
         self.stats.received += 1
@@ -541,7 +549,7 @@ class SyncEngine:
             msg = self._announcement(items, key)
             if msg is not None:
                 out.append(self._send(ring, msg))
-                if pending.news:
+                if pending.news and self.config.relay:
                     # A lost packet stops a flood: see that the neighbours pass it on.
                     self._flood.audit_later(
                         state,

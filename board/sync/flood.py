@@ -110,6 +110,8 @@ class Flood:
         state.wanted.discard(p)
         if not state.wanted:
             state.request_due = None
+        if not self.config.relay:
+            return  # every board heard the packet that brought it
         if p in state.requested and now - made_at > FRESH:
             # A repair: not relayed, but a neighbour we know that lacks it too should hear of it.
             self.audit_later(state, key, {teacher}, now.timestamp(), held_back=False)

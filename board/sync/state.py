@@ -42,6 +42,10 @@ class SyncConfig:
     #: that lost the only packet that would have brought it an item cannot know (bench/town.py:
     #: a leaf waited 75 minutes for Trickle at imax).
     news_check: float = 900.0
+    #: False where every board hears every packet (an MQTT broker: node/bridge): news learned
+    #: there is not passed on there, and what is sent there is not audited or sent again;
+    #: Trickle's digests repair what a reconnect lost.
+    relay: bool = True
 
 
 @dataclass
