@@ -143,6 +143,8 @@ class SimulatedRadio:
         self._silent = False  # the firmware dropped its client: nothing until a new handshake
         self._hung = False  # reads nothing useful, answers nothing, until a reboot
         self._replug_at: float | None = None
+        self._pull_after: Callable[[Transmission], bool] | None = None  # see `unplug_after`
+        self._pull_now = False  # that packet came: pull once its frame is handled
         self._next_telemetry = time.monotonic() + (telemetry_interval or 0.0)
         self._reboots = 1
         self.nodedb = NodeDB(node_num, self.public_key)  # NodeDB.cpp: learns from NodeInfo
@@ -375,13 +377,25 @@ class SimulatedRadio:
             if line is None:
                 return
             self._drain(line)
-            with self._write_lock:
-                self._line = None
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.port)
-            for fd in (line.master_fd, line.slave_fd):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            self._pull(line)
+
+    def unplug_after(self, chosen: Callable[[Transmission], bool]) -> None:
+        """Pull the cable the moment the radio has taken the first packet `chosen` picks: the
+        frames the client wrote after it never arrive (what was still queued, stays queued)."""
+        with self._state:
+            self._pull_after = chosen
+
+    def _pull(self, line: _Line) -> None:
+        """The cable comes out (the caller holds the read lock)."""
+        if self._line is not line:
+            return  # out already
+        with self._write_lock:
+            self._line = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.port)
+        for fd in (line.master_fd, line.slave_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
         with self._state:
             self._client_ready = False
         logger.info("simulated radio %s unplugged", node_id(self.node_num))
@@ -515,6 +529,10 @@ class SimulatedRadio:
                 self.counters.frames_in += 1
             else:
                 self._handle_frame(payload)
+            if self._pull_now:  # `unplug_after`: the rest of what was written is lost
+                self._pull_now = False
+                self._pull(line)
+                break
         with self._state:
             self._state.notify_all()
 
@@ -571,6 +589,8 @@ class SimulatedRadio:
             listener(transmission)
         with self._state:
             self._transmissions.append(transmission)
+            if self._pull_after is not None and self._pull_after(transmission):
+                self._pull_after, self._pull_now = None, True
             self._state.notify_all()
         known = packet.to != self.node_num and self.node_key(packet.to) is not None
         if self.auto_ack and packet.want_ack and known:
