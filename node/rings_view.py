@@ -72,6 +72,8 @@ def ring_json(spec: RingSpec) -> dict[str, Any]:
         "rotation": None if rotation is None else format_duration(rotation.period),
         "starts": None if rotation is None else _iso(rotation.starts),
         "boards": list(spec.trusted_boards),
+        "web": spec.web and not spec.private,
+        "bridge": None if spec.bridge is None else spec.bridge.url,
     }
 
 
@@ -98,6 +100,12 @@ def config_lines(config: MeshboardConfig) -> list[str]:
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         lines.append("  ".join([*cells, row[4]]).rstrip())
+    for spec in config.rings:
+        if spec.web and not spec.private:
+            lines.append(f"{spec.name}: on the web page (meshboard web)")
+        if spec.bridge is not None:
+            user = "" if spec.bridge.username is None else f" as {spec.bridge.username}"
+            lines.append(f"{spec.name}: also through the MQTT broker {spec.bridge.url}{user}")
     return lines
 
 

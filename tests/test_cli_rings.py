@@ -99,9 +99,33 @@ def test_without_a_file_there_is_one_public_ring() -> None:
                 "rotation": None,
                 "starts": None,
                 "boards": [],
+                "web": False,
+                "bridge": None,
             }
         ],
     }
+
+
+def test_config_shows_a_rings_web_page_and_broker(tmp_path: Path) -> None:
+    path = tmp_path / "meshboard.toml"
+    path.write_text(
+        '[[ring]]\nname = "public"\nchannel = 0\nweb = true\n\n'
+        '[[ring]]\nname = "garden"\nchannel = 1\nbridge = "mqtts://broker.example"\n'
+        'bridge_username = "garden-board"\n',
+        encoding="utf-8",
+    )
+    code, output = invoke("--config", str(path), "config")
+    assert code == 0
+    assert output.splitlines()[-2:] == [
+        "public: on the web page (meshboard web)",
+        "garden: also through the MQTT broker mqtts://broker.example as garden-board",
+    ]
+    code, output = invoke("--config", str(path), "config", "--json")
+    rings = json.loads(output)["rings"]
+    assert [(r["web"], r["bridge"]) for r in rings] == [
+        (True, None),
+        (False, "mqtts://broker.example"),
+    ]
 
 
 @pytest.mark.parametrize(
