@@ -45,10 +45,10 @@ def test_a_post_reaches_every_board_of_a_fully_connected_five(
     assert "Soup at the hall" in ask(ben, nodes[4], "list meal")
 
 
-def test_fifty_bulletins_converge_on_a_lossy_line_of_ten(mesh: Mesh, hood: Neighbourhood) -> None:
-    """Five rounds of ten posts at once, 20 % loss per link. (It was ten rounds: 260 s of the
-    suite's 10 minutes on 2 cores, most of it people waiting for their `ok`; the town bench,
-    not a test, is where scale is measured.)"""
+def test_thirty_bulletins_converge_on_a_lossy_line_of_ten(mesh: Mesh, hood: Neighbourhood) -> None:
+    """Three rounds of ten posts at once, 20 % loss per link. (It was ten rounds, then five:
+    147 s of CI's 10 minutes on 2 cores, most of it people waiting for their `ok`; the town
+    bench, not a test, is where scale is measured.)"""
     radios = [m for m in mesh.add_line(["radio"] * 10, loss=0.2) if isinstance(m, SimulatedRadio)]
     nodes = boards_on(hood, radios)
     people = [hood.neighbour(node) for node in nodes]
@@ -57,7 +57,7 @@ def test_fifty_bulletins_converge_on_a_lossy_line_of_ten(mesh: Mesh, hood: Neigh
     # stretches simulated time) it is rightly a second one, so the notes are counted by text.
     patience = REPOST_WINDOW.total_seconds() / SPEED / 2  # real seconds
     notes: set[str] = set()
-    for round_ in range(5):  # every neighbour posts at once, then waits for the ok
+    for round_ in range(3):  # every neighbour posts at once, then waits for the ok
         texts = [f"post notice Note {round_} from {index}" for index in range(len(nodes))]
         for person, node, text in zip(people, nodes, texts, strict=True):
             person.send_text(text, to=node.radio.node_num)

@@ -23,7 +23,7 @@ from board.signing import BoardKey
 from board.store.applied import Applied
 from board.store.bulletins import Store
 from board.store.tools import ToolStore
-from board.sync.engine import ITEMS_MAX_AGE, SyncConfig, SyncEngine
+from board.sync.engine import ITEMS_MAX_AGE, LOCAL_ANNOUNCE_DELAY, SyncConfig, SyncEngine
 from board.types import TypeRegistry
 from board.wire.codec import (
     Announce,
@@ -298,7 +298,7 @@ def test_a_lost_first_hop_is_sent_again_at_the_audit_not_at_the_next_digest() ->
     mesh.boards[1].online = False  # the post's first announce is lost on its only link
     item = bulletin(1, mesh.time)
     mesh.post(0, item)
-    mesh.run(5.0)
+    mesh.run(LOCAL_ANNOUNCED)
     assert mesh.holds(item) == [True, False, False, False]
     mesh.boards[1].online = True
     taken = mesh.run(3600.0, until=mesh.converged([item]))
@@ -316,7 +316,7 @@ def test_a_young_item_a_board_had_to_ask_for_is_passed_on() -> None:
     mesh.boards[1].online = False
     item = bulletin(1, mesh.time)
     mesh.post(0, item)
-    mesh.run(5.0)
+    mesh.run(LOCAL_ANNOUNCED)
     mesh.restart(1)  # its digest at start shows the gap, and it asks for the item
     mesh.run(3600.0, until=lambda: mesh.holds(item)[1])
     got_it = mesh.now
@@ -506,9 +506,9 @@ def test_items_another_process_stored_are_announced_and_ours_are_not(tmp_path: P
     store.add(ours, T0)
     engine.local_bulletin(ours, T0)
     engine.receive(encode(Announce(heard.canonical_bytes())), 0, NEIGHBOUR, T0)
-    first = sent_between(engine, T0, RELAY_WINDOW)
+    first = sent_between(engine, T0, LOCAL_ANNOUNCED)
     assert sorted(announced(first)) == sorted([ours.canonical_bytes(), heard.canonical_bytes()])
-    passed_on(engine, first, T0 + timedelta(seconds=RELAY_WINDOW + 2))
+    passed_on(engine, first, T0 + timedelta(seconds=LOCAL_ANNOUNCED + 2))
 
     imported = [bulletin(n, T0) for n in (3, 4)]
     for item in imported:
@@ -528,6 +528,8 @@ def test_items_another_process_stored_are_announced_and_ours_are_not(tmp_path: P
 
 
 RELAY_WINDOW = SyncConfig().relay_window
+#: Seconds by which an item posted here has been announced (`LOCAL_ANNOUNCE_DELAY`).
+LOCAL_ANNOUNCED = LOCAL_ANNOUNCE_DELAY[1] * RELAY_WINDOW + 1
 NEIGHBOUR = "!0000beef"
 
 
@@ -609,3 +611,19 @@ def test_a_tombstone_from_another_process_keeps_its_signature_on_the_air(tmp_pat
     assert other.store.canonical(item.id) is None
     store.close()
     cli.close()
+
+
+def test_a_post_is_announced_after_its_replys_flood_not_during_it() -> None:
+    """The `ok` to the person and its relays take the air for a few seconds after a post: the
+    announce waits one to two relay windows (bench/bridge.py: sent at once, it met a relay of
+    the `ok` two boards away and waited 45 s for the audit's resend)."""
+    engine = SyncEngine(Store.open("sqlite://"), SyncConfig(), random.Random(5))
+    engine.start(T0)
+    sent_between(engine, T0, 30)  # the start's digests
+    at = T0 + timedelta(seconds=60)
+    ours = bulletin(1, at)
+    engine.store.add(ours, at)
+    engine.local_bulletin(ours, at)
+    assert announced(sent_between(engine, at, RELAY_WINDOW - 1)) == []
+    later = at + timedelta(seconds=RELAY_WINDOW)
+    assert announced(sent_between(engine, later, RELAY_WINDOW)) == [ours.canonical_bytes()]
