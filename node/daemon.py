@@ -202,13 +202,13 @@ class Daemon:
         tools, router = ToolStore(store), AskRouter(store)
         subscriptions = Subscriptions(store, board.types)
         extensions = (ToolCommands(store, tools, router, board.tz), subscriptions)
-        engines = random.Random(seed)  # one seed: the broker's engine draws its own from it
+        seeds = iter([seed, None if seed is None else seed + 1])  # the air's, the broker's
 
         def sync_engine(rings: frozenset[int], timing: SyncConfig) -> SyncEngine:
             return SyncEngine(
                 store,
                 replace(timing, rings=rings),
-                random.Random(engines.getrandbits(64)),
+                random.Random(next(seeds, None)),
                 limiter=RateLimiter(BOARD_RATES),
                 tools=tools,
                 policy=policy,
@@ -464,7 +464,10 @@ class Daemon:
         assert self._bridge is not None
         engine = self._bridge.engine
         stored = None if engine is None else engine.stats.stored
+        refused = self._bridge.counts.refused
         self._bridge.receive(packet, now)
+        if self._bridge.counts.refused != refused:  # sealed with another key, or not at all
+            self.health.count("broker_payloads_refused")
         if engine is not None and engine.stats.stored != stored and self._sync_started:
             self._sync.reread(now)
         self._after_sync(now)

@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from board.config import MeshboardConfig, parse_config
 from board.handheld.commands import BoardConfig
-from board.wire.envelope import RingSecrets
+from board.wire.envelope import RingSecrets, seal
 from node.bridge.bridge import topic_of
 from node.clock import Clock
 from node.demo.neighbourhood import BoardNode, Neighbourhood
@@ -56,6 +56,9 @@ class Eavesdropper:
     def _heard(self, _client: object, _userdata: object, message: mqtt.MQTTMessage) -> None:
         with self._lock:
             self.messages.append((message.topic, bytes(message.payload)))
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self._client.publish(topic, payload, qos=1).wait_for_publish(10)
 
     def seen(self) -> list[tuple[str, bytes]]:
         with self._lock:
@@ -222,3 +225,23 @@ def test_posts_made_while_the_broker_is_down_cross_once_it_is_back(
             assert node.store is not None
             texts = [b.text for b in node.store.active(hood.mesh.clock.now(), ring=0)]
             assert sorted(texts) == sorted([first, *made_in_one, *made_in_two])
+
+
+def test_what_does_not_open_under_the_rings_key_is_dropped_and_counted(
+    broker: Mosquitto, eavesdropper: Eavesdropper, meshes: list[Neighbourhood]
+) -> None:
+    url = f"mqtt://127.0.0.1:{broker.port}"
+    one, two = meshes[0], meshes[1]
+    bridged, far_one, ana = street(one, url, GARDEN)
+    _, far_two, _ = street(two, url, GARDEN)
+    forger = RingSecrets.derive("LongFast", b"\x02")  # the right topic's name, another key
+    for payload in (b"", b"\x01" + bytes(60), seal(forger, "!0badf00d", b"\x01\x02\x03")):
+        eavesdropper.publish(PUBLIC_TOPIC, payload)
+    assert bridged.daemon is not None
+    daemon = bridged.daemon
+    assert one.wait_until(
+        lambda: daemon.health.snapshot().counters.get("broker_payloads_refused") == 3, CONVERGE
+    )
+    text = "Still crossing after the forgeries"
+    post(ana, far_one, f"post notice {text}")
+    assert two.wait_until(lambda: held(two, far_two, 0, text), CONVERGE)
