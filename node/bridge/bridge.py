@@ -204,14 +204,17 @@ class Bridge:
         # The same client id at every start, so the broker keeps our session while we are
         # away; from the node id and the broker, hashed, so it does not name the radio.
         digest = hashlib.sha256(f"{self._node_id} {broker.url}".encode()).hexdigest()
-        return self._make_link(
-            host=broker.host,
-            port=broker.port,
-            tls=broker.tls,
-            client_id=f"meshboard-{digest[:16]}",
-            username=broker.username,
-            password=password,
-            ca_file=broker.ca_file,
-            topics=[topic_of(self._secrets[channel]) for channel in channels],
-            on_message=lambda topic, payload: self._enqueue(BrokerPacket(topic, payload)),
-        )
+        try:
+            return self._make_link(
+                host=broker.host,
+                port=broker.port,
+                tls=broker.tls,
+                client_id=f"meshboard-{digest[:16]}",
+                username=broker.username,
+                password=password,
+                ca_file=broker.ca_file,
+                topics=[topic_of(self._secrets[channel]) for channel in channels],
+                on_message=lambda topic, payload: self._enqueue(BrokerPacket(topic, payload)),
+            )
+        except (OSError, ValueError) as error:  # an unreadable or invalid CA file (ssl)
+            raise BridgeError(f"cannot use the CA file {broker.ca_file}: {error}") from error
