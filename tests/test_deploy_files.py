@@ -21,7 +21,8 @@ NOTES = Path(__file__).resolve().parent.parent / "firmware_notes"
 UNIT = NOTES / "meshboard.service"
 RULES = NOTES / "99-meshboard-radio.rules"
 INSTALLED_BINARY = "/usr/local/bin/meshboard"
-#: Exposure score of `systemd-analyze security` (0 safest, 10 worst): 0.9 with systemd 252.
+#: Exposure score of `systemd-analyze security` (0 safest, 10 worst): 0.9 with systemd 252,
+#: 1.6 with the bridge's drop-in (the network open).
 MAX_EXPOSURE = 2.0
 
 needs_systemd_analyze = pytest.mark.skipif(
@@ -94,6 +95,25 @@ def test_the_unit_keeps_its_hardening(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert match is not None, result.stdout + result.stderr
+    assert float(match[1]) <= MAX_EXPOSURE, result.stdout
+
+
+@needs_systemd_analyze
+def test_the_bridge_drop_in_opens_the_network_and_keeps_the_rest(tmp_path: Path) -> None:
+    """The unit with firmware_notes/meshboard-bridge.conf applied: systemd reads a drop-in's
+    settings after the unit's, as it reads a second [Service] section, so it is appended."""
+    drop_in = (NOTES / "meshboard-bridge.conf").read_text()
+    unit = unit_for_this_machine(tmp_path, UNIT.read_text() + "\n" + drop_in)
+    assert verify(unit) == (0, [])
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Service has access to the host's network" in result.stdout  # the bridge's price
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
     assert match is not None, result.stdout + result.stderr
     assert float(match[1]) <= MAX_EXPOSURE, result.stdout
