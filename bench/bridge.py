@@ -5,7 +5,7 @@
 
 Each mesh is a simulated LoRa mesh of `--boards` board daemons in a line (the production
 daemons, through the real meshtastic client over ptys), `--loss` of packets lost on every link,
-every mesh's clock at `--speed` times real time from the same instant. The first board of each
+all meshes on one clock at `--speed` times real time. The first board of each
 line is bridged (`bridge = "mqtt://127.0.0.1:PORT"` on the public ring) to one real Mosquitto
 that the bench starts on a free port; a handheld beside the last board posts, one bulletin per
 mesh in turn, every `--every` simulated seconds. Two runs on the same meshes, seed and posts:
@@ -126,9 +126,11 @@ def ring_config(url: str | None) -> MeshboardConfig:
 
 
 def build(
-    index: int, args: argparse.Namespace, start: datetime, work: Path, url: str | None
+    index: int, args: argparse.Namespace, clock: Clock, work: Path, url: str | None
 ) -> Street:
-    mesh = Mesh(clock=Clock(speed=args.speed, start=start), seed=args.seed * 100 + index)
+    """One mesh on the shared `clock`: the meshes are built one after another, and times
+    compared across them must not carry the seconds that took."""
+    mesh = Mesh(clock=clock, seed=args.seed * 100 + index)
     directory = work / f"mesh-{index}"
     directory.mkdir()
     hood = Neighbourhood(mesh, directory, board=BoardConfig())
@@ -154,6 +156,19 @@ class Run:
     broker: dict[str, int] = field(default_factory=dict)
     quiet: dict[str, float] = field(default_factory=dict)
     posts_resent: int = 0  # posts the person sent again for want of an answer
+    # Where a bulletin's time goes, per mesh it had to reach through the broker: to that
+    # mesh's bridged board (the origin mesh's air, and the broker), then to its last board.
+    to_bridged_board: list[float] = field(default_factory=list)
+    bridged_to_last: list[float] = field(default_factory=list)
+
+    def legs(self, held_at: dict[tuple[int, int], float], origin: int, boards: int) -> None:
+        meshes = {mesh for mesh, _ in held_at} - {origin}
+        for mesh in sorted(meshes):
+            if all((mesh, b) in held_at for b in range(boards)):
+                bridged = held_at[(mesh, 0)]
+                last = max(held_at[(mesh, b)] for b in range(boards))
+                self.to_bridged_board.append(bridged)
+                self.bridged_to_last.append(last - bridged)
 
 
 def board_plane(street: Street) -> tuple[int, float]:
@@ -195,8 +210,8 @@ def post(street: Street, text: str, result: Run) -> datetime:
 
 
 def run(args: argparse.Namespace, work: Path, url: str | None) -> Run:
-    start = datetime.now(UTC).replace(microsecond=0)
-    streets = [build(i, args, start, work, url) for i in range(args.meshes)]
+    clock = Clock(speed=args.speed, start=datetime.now(UTC).replace(microsecond=0))
+    streets = [build(i, args, clock, work, url) for i in range(args.meshes)]
     result = Run()
     everyone = [(s, b) for s in streets for b in s.boards]
     try:
@@ -208,13 +223,18 @@ def run(args: argparse.Namespace, work: Path, url: str | None) -> Run:
             deadline = time.monotonic() + args.timeout
             last = posted
             waiting = list(targets)
+            held_at: dict[tuple[int, int], float] = {}  # (mesh, board) -> s after the ok
             while waiting and time.monotonic() < deadline:
                 for s, board in list(waiting):
                     if s.holds(board, text):
                         waiting.remove((s, board))
                         last = max(last, s.now())
+                        where = (streets.index(s), s.boards.index(board))
+                        held_at[where] = (s.now() - posted).total_seconds()
                 time.sleep(0.05)
             result.spreads.append((last - posted).total_seconds() if not waiting else float("nan"))
+            if url is not None:
+                result.legs(held_at, origin=n % len(streets), boards=args.boards)
             result.reached.append(len(targets) - len(waiting))
             logger.info("bulletin %d: %d of %d boards", n, result.reached[-1], len(targets))
             # The next post `--every` simulated seconds after this one.
@@ -293,6 +313,10 @@ def main() -> None:
             "broker_bytes_in_per_bulletin": round(bridged.broker["bytes_in"] / args.bulletins),
             "quiet": bridged.quiet,
             "posts_resent": bridged.posts_resent,
+            "per_destination_mesh": {
+                "ok_to_its_bridged_board_s": summary(bridged.to_bridged_board),
+                "bridged_board_to_its_last_board_s": summary(bridged.bridged_to_last),
+            },
         },
         "baseline": {
             "spread_in_own_mesh_s": summary(baseline.spreads),
