@@ -86,8 +86,9 @@ def eavesdropper(broker: Mosquitto) -> Iterator[Eavesdropper]:
 @pytest.fixture
 def meshes(tmp_path: Path) -> Iterator[list[Neighbourhood]]:
     hoods: list[Neighbourhood] = []
+    clock = Clock(speed=SPEED)  # one time for all: boards in different places agree on it
     for n in (1, 2, 3):
-        mesh = Mesh(clock=Clock(speed=SPEED), seed=n)
+        mesh = Mesh(clock=clock, seed=n)
         workdir = tmp_path / f"mesh-{n}"
         workdir.mkdir()
         hoods.append(Neighbourhood(mesh, workdir, board=BoardConfig()))
@@ -168,7 +169,7 @@ def test_a_private_ring_crosses_only_to_boards_with_its_key(
     # The public ring still crosses to the third street, so its bridge is up: only the key
     # keeps the garden out.
     public = "Ladder to lend at number 4"
-    post(ana, far_one, f"post tool {public}")
+    post(ana, far_one, f"public post tool {public}")  # she is in the garden now: name the ring
     assert three.wait_until(lambda: held(three, far_three, 0, public), CONVERGE)
     assert not any(held(three, node, 1, text) for node in three.boards)
     assert all(b"allotments" not in payload for _, payload in eavesdropper.seen())
@@ -186,7 +187,7 @@ def test_a_ring_without_a_bridge_never_touches_the_broker(
     _, far_two, _ = street(two, url, GARDEN, garden_bridged=False)
     post(ana, far_one, "post notice Garden gate code changes on Monday", channel=1)
     public = "Bread oven lit on Sunday"
-    post(ana, far_one, f"post notice {public}")
+    post(ana, far_one, f"public post notice {public}")  # she is in the garden now
     assert two.wait_until(lambda: held(two, far_two, 0, public), CONVERGE)
     assert not any(held(two, node, 1, "Garden gate code changes on Monday") for node in two.boards)
     assert {topic for topic, _ in eavesdropper.seen()} == {PUBLIC_TOPIC}
