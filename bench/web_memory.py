@@ -37,7 +37,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from store_scale import build  # the same busy board as the store bench
 
 RESULTS = Path(__file__).parent / "results"
-MIB = 1024 * 1024
 CONFIG = """\
 [[ring]]
 name = "public"

@@ -22,12 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from node.bridge.broker import BrokerStatus
 from node.clock import SYSTEM_CLOCK, Clock
 from node.link import LinkError
+
+if TYPE_CHECKING:  # paho loads only in a daemon that bridges, not in every command
+    from node.bridge.broker import BrokerStatus
 
 logger = logging.getLogger(__name__)
 
