@@ -242,9 +242,10 @@ class SyncEngine:
         `news_check`: one that lost the announce cannot tell (see `board.sync.flood`).
 
         Soon, not at once: a person's command is answered by a direct message that the
-        firmware floods along the line (its first one to a node has no next hop yet), with
-        the handheld's ACK, and an announce sent right after its `ok` met a neighbour's relay of
-        them on the air: a hidden terminal two boards away, and the neighbour heard neither
+        firmware floods along the line while it knows no next hop to the person (firmware
+        src/mesh/NextHopRouter.cpp `NextHopRouter::send`, `getNextHop`), with the handheld's
+        ACK, and an announce sent right after its `ok` met a neighbour's relay of them on the
+        air: a hidden terminal two boards away, and the neighbour heard neither
         (bench/bridge.py, 0 % loss: every post waited for the audit's resend, 45 s).
         """
         low, high = LOCAL_ANNOUNCE_DELAY
