@@ -7,6 +7,7 @@ clock runs `SPEED` times faster than real time (the subscription batch delay is 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from board.errors import NotFound
 from board.handheld.commands import BoardConfig
@@ -22,6 +23,9 @@ from tests.node import meshes
 from tests.node.meshes import INNER, TWO_RINGS, board_line
 
 SYNC_RINGS = frozenset({0, 1})
+#: For the `mesh` fixture: a Monday morning, so "sat" is days away however long the test runs
+#: (at 100x from the real time, a run late on a Thursday crossed into Friday: "till tmrw").
+MESH_START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 CONVERGE = 30.0  # real seconds
 
 
