@@ -82,6 +82,7 @@ class MeshtasticLink:
         self.port = port
         self.handshake_timeout = handshake_timeout
         self._interface: SerialInterface | None = None
+        self._closing: SerialInterface | None = None  # being shut down: still heard, not used
         self._on_receive: ReceiveHandler | None = None
         self._on_lost: LostHandler | None = None
         self._lock = threading.Lock()
@@ -287,16 +288,25 @@ class MeshtasticLink:
             raise LinkDown(f"cannot send a heartbeat to {self.port}: {error}") from error
 
     def close(self) -> None:
-        """Close the client fully: its reader and heartbeat threads end. Safe from any thread."""
+        """Close the client fully: its reader and heartbeat threads end. Safe from any thread.
+
+        The client is still heard until its reader has stopped: a packet the radio wrote
+        before it read our `disconnect` has left its queue for good (firmware
+        `PhoneAPI::getFromRadio`, STATE_SEND_PACKETS, takes it with `MeshService::getForPhone`),
+        so the board must still take it rather than drop it here.
+        """
         self._closed.set()
         with self._lock:
             interface, self._interface = self._interface, None
+            self._closing = interface
             subscribed, self._subscribed = self._subscribed, False
+        if interface is not None:
+            _shut_down(interface, self.port, lost=self._lost)
+        with self._lock:
+            self._closing = None
         if subscribed:
             pub.unsubscribe(self._handle_packet, "meshtastic.receive")
             pub.unsubscribe(self._handle_lost, "meshtastic.connection.lost")
-        if interface is not None:
-            _shut_down(interface, self.port, lost=self._lost)
 
     def _require_interface(self) -> SerialInterface:
         with self._lock:
@@ -325,7 +335,7 @@ class MeshtasticLink:
 
     def _is_ours(self, interface: Any) -> bool:
         with self._lock:
-            return interface is not None and interface is self._interface
+            return interface is not None and interface in (self._interface, self._closing)
 
     def _handle_packet(self, packet: dict[str, Any], interface: Any) -> None:
         if not self._is_ours(interface):
@@ -357,8 +367,8 @@ class MeshtasticLink:
             self._on_receive(Delivery(packet_id=packet_id, error=_refusal(status.res)))
 
     def _handle_lost(self, interface: Any) -> None:
-        if not self._is_ours(interface):
-            return
+        if not self._is_ours(interface) or self._closed.is_set():
+            return  # another client's, or ours ending because we close it
         self._lost = True
         logger.warning("lost the radio on %s", self.port)
         if self._on_lost is not None:
