@@ -18,6 +18,8 @@ ID_BYTES = 16
 ID_LENGTH = 26  # ceil(16 * 8 / 5)
 REF_LENGTH = 4
 MIN_REF_LENGTH = 2
+#: How many candidates an ambiguous ref reports (they must fit one reply packet).
+MAX_MATCHES = 5
 
 _FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ALPHABET)
 _LOOK_ALIKES = str.maketrans("ilo", "110")
@@ -40,3 +42,15 @@ def normalise_ref(typed: str) -> str:
     if len(ref) < MIN_REF_LENGTH or len(ref) > ID_LENGTH or any(c not in ALPHABET for c in ref):
         raise NotFound(f"no bulletin #{typed.strip().removeprefix('#')}")
     return ref
+
+
+def distinct_refs(ids: list[str], typed: str) -> list[str]:
+    """The shortest prefix of each id, longer than what was typed, that the others do not share:
+    what an ambiguous ref offers a person to type instead."""
+    refs = []
+    for this in ids:
+        length = max(len(typed) + 1, REF_LENGTH)
+        while length < ID_LENGTH and any(o[:length] == this[:length] for o in ids if o != this):
+            length += 1
+        refs.append(this[:length])
+    return refs

@@ -1,14 +1,14 @@
 """The monthly tally: what a neighbourhood shared, counted per calendar or lunar month.
 
-This module holds the periods (calendar months in the board's time zone, or mean lunar months)
-and the shape of one period's count; `board.store.shares` keeps the record it is counted from
-and runs the queries.
+This module holds the periods (calendar months in the board's time zone, or mean lunar months),
+the shape of one period's count and how its counts add up; `board.store.shares` keeps the record
+it is counted from and runs the queries (the web page runs its own, read-only).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -84,6 +84,20 @@ class Tally:
     loans: int | None
     childcare: int
     posters: int  # distinct authors of any bulletin in the period
+
+
+def window(period: Period) -> tuple[int, int]:
+    """The period as the store's unix seconds, [start, end): what a tally's queries count in."""
+    return int(period.start.timestamp()), int(period.end.timestamp())
+
+
+def counted(
+    period: Period, ring: int, by_type: Mapping[str, int], posters: int, loans: int | None
+) -> Tally:
+    """One period's tally from its shares counted per bulletin type (a type the tally has no
+    column for counts only among the posters), so every reader of the record adds up alike."""
+    counts = {column: by_type.get(type_name, 0) for column, type_name in SHARED_TYPES.items()}
+    return Tally(period=period, ring=ring, loans=loans, posters=posters, **counts)
 
 
 def plural(count: int, word: str) -> str:

@@ -18,11 +18,12 @@ from board.bulletin import Bulletin, is_control
 from board.errors import BoardError, InvalidText
 from board.handheld.asks import AskRouter
 from board.handheld.paging import truncate_utf8, utf8_len
+from board.lending import describe  # also this module's public name, as before
 from board.messages import ExtensionCommand, Inbound, Outcome
 from board.store.applied import Applied
 from board.store.bulletins import Store
 from board.store.tools import TOOL_TYPE, ToolStore, state_target
-from board.when import format_when, parse_when_text
+from board.when import parse_when_text
 from board.wire.tools import MAX_ASK_BYTES, MAX_BORROWER_BYTES, ToolStateMsg
 
 logger = logging.getLogger(__name__)
@@ -162,15 +163,3 @@ class ToolCommands:
         else:  # cannot happen for a held tool: our stamp is newer than what is stored
             logger.warning("tool state for %s was not stored", tool.id)
         return state
-
-
-def describe(state: ToolStateMsg | None, now: datetime, tz: ZoneInfo) -> str:
-    """`free`, `lent`, `lent to Ben`, `lent to Ben till fri`."""
-    if state is None or not state.lent:
-        return "free"
-    text = "lent"
-    if state.borrower:
-        text += f" to {state.borrower}"
-    if state.until:
-        text += " till " + format_when(datetime.fromtimestamp(state.until, UTC), now, tz)
-    return text

@@ -31,7 +31,7 @@ from board.errors import (
     NotFound,
 )
 from board.mod_policy import sign_tombstone
-from board.refs import ID_LENGTH, REF_LENGTH, normalise_ref
+from board.refs import MAX_MATCHES, distinct_refs, normalise_ref
 from board.signing import BoardKey
 from board.store.database import open_engine, prepare, reader, unavailable
 from board.store.moderation import hidden, restored_after
@@ -50,8 +50,6 @@ from board.wire.tombstone import SignedTombstone
 
 logger = logging.getLogger(__name__)
 
-#: How many candidates an ambiguous reference reports (they must fit one reply packet).
-MAX_MATCHES = 5
 
 # Compiled once: a bundle or a flood stores thousands of bulletins through these.
 _BULLETINS = SQLModel.metadata.tables["bulletin"]
@@ -111,17 +109,6 @@ def _readable(rows: Iterable[tuple[str, bytes]]) -> list[Bulletin]:
         except MalformedBulletin as exc:
             logger.warning("not listing stored bulletin %s: %s", bulletin_id, exc)
     return bulletins
-
-
-def _distinct_refs(ids: list[str], typed: str) -> list[str]:
-    """The shortest prefix of each id, longer than what was typed, that the others do not share."""
-    refs = []
-    for this in ids:
-        length = max(len(typed) + 1, REF_LENGTH)
-        while length < ID_LENGTH and any(o[:length] == this[:length] for o in ids if o != this):
-            length += 1
-        refs.append(this[:length])
-    return refs
 
 
 class Store:
@@ -577,5 +564,5 @@ class Store:
         if not rows:
             raise NotFound(f"no bulletin #{prefix}")
         if len(rows) > 1:
-            raise AmbiguousRef(prefix, _distinct_refs([row.id for row in rows], prefix))
+            raise AmbiguousRef(prefix, distinct_refs([row.id for row in rows], prefix))
         return rows[0]

@@ -26,7 +26,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from board.bulletin import Bulletin
 from board.store.tables import ShareRow
-from board.tally import SHARED_TYPES, Period, PeriodOf, Tally, calendar_month, lunar_month
+from board.tally import Period, PeriodOf, Tally, calendar_month, counted, lunar_month, window
 
 #: How many tool loans were made in [start, end) on a ring; None when loans are not tracked.
 LoanCounter = Callable[[datetime, datetime, int], int | None]
@@ -78,27 +78,21 @@ def tally_period(
     engine: sqlalchemy.Engine, period: Period, ring: int, loans: LoanCounter = no_loans
 ) -> Tally:
     """Count one ring's shares in one period (one query for types, one for posters)."""
-    window = (
+    start, end = window(period)
+    shares = (
         ShareRow.ring == ring,
-        col(ShareRow.created_at) >= int(period.start.timestamp()),
-        col(ShareRow.created_at) < int(period.end.timestamp()),
+        col(ShareRow.created_at) >= start,
+        col(ShareRow.created_at) < end,
     )
     with Session(engine) as session, session.begin():
         by_type = dict(
             session.exec(
-                select(ShareRow.type, func.count()).where(*window).group_by(ShareRow.type)
+                select(ShareRow.type, func.count()).where(*shares).group_by(ShareRow.type)
             ).all()
         )
-        posters = session.exec(select(func.count(func.distinct(ShareRow.author))).where(*window))
+        posters = session.exec(select(func.count(func.distinct(ShareRow.author))).where(*shares))
         poster_count = posters.one()
-    counts = {column: by_type.get(type_name, 0) for column, type_name in SHARED_TYPES.items()}
-    return Tally(
-        period=period,
-        ring=ring,
-        loans=loans(period.start, period.end, ring),
-        posters=poster_count,
-        **counts,
-    )
+    return counted(period, ring, by_type, poster_count, loans(period.start, period.end, ring))
 
 
 def monthly(

@@ -19,7 +19,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import Session, col, select
 
-from board.errors import MalformedPacket
+from board.lending import stored_state
 from board.store.applied import Applied
 from board.store.bulletins import Store
 from board.store.tables import BulletinRow, LoanRow, ToolStateRow
@@ -41,11 +41,7 @@ class StateApplied:
 
 
 def _state(row: ToolStateRow) -> ToolStateMsg | None:
-    try:
-        return ToolStateMsg.from_body(row.state)
-    except MalformedPacket as exc:  # a row from an older rule: treat as no state
-        logger.warning("unreadable tool state for %s: %s", row.bulletin_id, exc)
-        return None
+    return stored_state(row.bulletin_id, row.state)  # a row from an older rule: no state
 
 
 class ToolStore:

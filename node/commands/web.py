@@ -2,7 +2,8 @@
 
 Both show only the rings with `web = true` that are not private (`MeshboardConfig.on_the_web`),
 whatever else the command line says. Their heavy parts load when they run: the poster's PDF
-and image libraries, and neither ever loads the radio client.
+and image libraries, and neither ever loads the radio client. Both read the board through
+`node.web.reading` (read-only, no SQLAlchemy), never the store.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import click
 from board.config import RingSpec
 from node.clock import SYSTEM_CLOCK
 from node.logs import configure_logging
-from node.rings_cli import config_of, db_option, open_store, ring_option, shown, tz_option
+from node.rings_cli import board_errors, config_of, db_option, ring_option, shown, tz_option
 from node.web.app import COMMANDS as POSTER_HOW_TO
 from node.web.app import create_app
 from node.web.pages import week as web_week
+from node.web.reading import BoardReader
 from node.web.server import DEFAULT_LISTEN, home_of, parse_listen, serve
 
 if TYPE_CHECKING:
@@ -43,9 +45,10 @@ def web(ctx: click.Context, listen: str | None, db_path: Path, tz: ZoneInfo) -> 
         raise click.BadParameter(str(error), param_hint="--listen or [web] listen") from error
     if not config.on_the_web:
         raise click.ClickException("no ring has web = true in the configuration: nothing to serve")
-    open_store(db_path).close()  # a clear error for a mistyped --db, before the server starts
+    with board_errors():  # a clear error for a mistyped --db, before the server starts
+        app = create_app(db_path, config, tz, home=home_of(addresses))
     configure_logging(logging.INFO)
-    serve(create_app(db_path, config, tz, home=home_of(addresses)), addresses)
+    serve(app, addresses)
 
 
 @click.command()
@@ -81,11 +84,12 @@ def poster(
             raise click.ClickException(f"cannot print ring {ring.name!r}: {why}")
         config = replace(config, rings=(ring,))
     now = SYSTEM_CLOCK.now() + timedelta(days=0 if which == "this" else 7)
-    store, tz = open_store(options["db_path"]), options["tz"]
+    with board_errors(), BoardReader.open(options["db_path"]) as board:
+        week = web_week(board, config, now, options["tz"])
     text = PosterText(f"{which.capitalize()} week on the board", url, POSTER_HOW_TO)
     try:
         pdf = out.with_name(out.name + ".pdf") if png else out
-        missing = make_poster(web_week(store, config, now, tz), text, pdf, paper)
+        missing = make_poster(week, text, pdf, paper)
         if png:
             to_png(pdf, out)
             pdf.unlink()

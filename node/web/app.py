@@ -3,7 +3,9 @@
 Every response is rendered on the server (no JavaScript, nothing fetched from outside the Pi)
 and carries an ETag of its body: a phone reloading an unchanged page gets a 304 and no bytes.
 Unknown paths, refs that are not refs, and bulletins of rings not on the web all get the same
-plain 404; the database is opened read-only in spirit (nothing here writes).
+plain 404. The database is read through `node.web.reading`, opened read-only, one connection
+per request (made on the request's first read, closed when it ends), so that each request sees
+the board as it is now and the server's threads share no connection.
 """
 
 from __future__ import annotations
@@ -16,16 +18,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, abort, jsonify, redirect, render_template, request
+from flask import Flask, Response, abort, g, jsonify, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from board.config import MeshboardConfig
 from board.errors import BoardError
-from board.store.bulletins import Store
 from node.clock import SYSTEM_CLOCK, Clock
 from node.health import UnreadableStatus, read_status, status_path
 from node.web import pages
+from node.web.reading import BoardReader
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,6 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-actio
 class Site:
     """What every page needs: where the board is, and how to reach it by radio."""
 
-    store: Store
     config: MeshboardConfig
     tz: ZoneInfo
     clock: Clock
@@ -63,15 +64,30 @@ def create_app(
     *,
     home: str | None = None,
 ) -> Flask:
-    """The app for the board whose database is `db_path` (it must exist: the daemon makes it).
+    """The app for the board whose database is `db_path` (it must exist: the daemon makes it;
+    one this page cannot read is a BoardError here rather than on the first request).
 
     With `home` (the page's own `host[:port]`), a request for any other host is sent to the
     week page: on the board's Wi-Fi every name resolves to the Pi (firmware_notes/
     wifi-hotspot.md), so a phone's captive-portal check lands on the board.
     """
-    site = Site(Store.open(db_path), config, tz, clock, db_path)
+    BoardReader.open(db_path).close()
+    site = Site(config, tz, clock, db_path)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 0  # a read-only site takes no request bodies
+
+    def board() -> BoardReader:
+        """This request's reader: opened on its first read, closed when the request ends."""
+        if "board" not in g:
+            g.board = BoardReader.open(db_path)
+        reader: BoardReader = g.board
+        return reader
+
+    @app.teardown_appcontext
+    def close_board(_error: BaseException | None) -> None:
+        reader: BoardReader | None = g.pop("board", None)
+        if reader is not None:
+            reader.close()
 
     @app.before_request
     def captive() -> WerkzeugResponse | None:
@@ -93,24 +109,24 @@ def create_app(
     @app.get("/")
     def week() -> Response:
         now = clock.now()
-        return page("week.html", week=pages.week(site.store, config, now, tz), now=now)
+        return page("week.html", week=pages.week(board(), config, now, tz), now=now)
 
     @app.get("/day/<day>")
     def day(day: str) -> Response:
         now = clock.now()
-        for shown in pages.week(site.store, config, now, tz).days:
+        for shown in pages.week(board(), config, now, tz).days:
             if shown.day.isoformat() == day:
                 return listing("event", shown.day.strftime("%A %-d %B"), shown.events)
         abort(404)  # not a day of this week, or not a date at all
 
     @app.get("/tools")
     def tools() -> Response:
-        week = pages.week(site.store, config, clock.now(), tz)
+        week = pages.week(board(), config, clock.now(), tz)
         return listing("tool", "Tool library", week.tools)
 
     @app.get("/notices")
     def notices() -> Response:
-        week = pages.week(site.store, config, clock.now(), tz)
+        week = pages.week(board(), config, clock.now(), tz)
         return listing("notice", "Also on the board", week.notices)
 
     def listing(kind: str, title: str, items: Sequence[object]) -> Response:
@@ -126,8 +142,9 @@ def create_app(
 
     @app.get("/b/<ref>")
     def bulletin(ref: str) -> Response:
+        reader = board()  # a database it cannot read is an error, not a 404
         try:
-            shown = pages.bulletin(site.store, config, ref, clock.now(), tz)
+            shown = pages.bulletin(reader, config, ref, clock.now(), tz)
         except BoardError:
             shown = None  # not a ref at all: the same answer as a ref nobody posted
         if shown is None:
@@ -137,7 +154,7 @@ def create_app(
     @app.get("/feed.xml")
     def feed() -> Response:
         now = clock.now()
-        shown = pages.everything(site.store, config, now, tz)[:FEED_ENTRIES]
+        shown = pages.everything(board(), config, now, tz)[:FEED_ENTRIES]
         updated = max((s.posted for s in shown), default=now).isoformat()
         xml = render_template("feed.xml", bulletins=shown, base=request.url_root, updated=updated)
         return conditional(Response(xml, mimetype="application/atom+xml"))
@@ -145,7 +162,7 @@ def create_app(
     @app.get("/bulletins.json")
     def bulletins_json() -> Response:
         now = clock.now()
-        shown = pages.everything(site.store, config, now, tz)
+        shown = pages.everything(board(), config, now, tz)
         return conditional(jsonify([_record(s) for s in shown]))
 
     @app.errorhandler(HTTPException)

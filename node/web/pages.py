@@ -1,8 +1,9 @@
 """What the web page shows: the public rings' bulletins, by day for the week, as plain data.
 
 Only rings in `MeshboardConfig.on_the_web` are ever read (`web = true` and not private), so a
-private ring's bulletin cannot reach a template by mistake; the store hides what a moderator
-removed or a deletion took, so the next request no longer shows it.
+private ring's bulletin cannot reach a template by mistake; the reader (`node.web.reading`, one
+per request) hides what a moderator removed or a deletion took, as the store does, so the next
+request no longer shows it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from zoneinfo import ZoneInfo
 from board.bulletin import Bulletin
 from board.config import MeshboardConfig, RingSpec
 from board.errors import NotFound
-from board.handheld.tools import describe
-from board.store.bulletins import Store
-from board.store.shares import tally_period
-from board.store.tools import ToolStore, loans_between
+from board.lending import describe
 from board.tally import Tally, calendar_month
+from node.web.reading import BoardReader
 
 WEEK = 7
 
@@ -85,17 +84,16 @@ class Week:
     rings: tuple[RingSpec, ...]
 
 
-def week(store: Store, config: MeshboardConfig, now: datetime, tz: ZoneInfo) -> Week:
+def week(board: BoardReader, config: MeshboardConfig, now: datetime, tz: ZoneInfo) -> Week:
     """This week on the web rings: events by local day, the tool library, the other
     bulletins without a time, and the month's tally."""
     today = now.astimezone(tz).date()
     days = {today + timedelta(days=i): list[Shown]() for i in range(WEEK)}
-    tools, notices = ToolStore(store), list[Shown]()
-    library: list[Tool] = []
-    for bulletin in _public(store, config, now):
+    notices, library = list[Shown](), list[Tool]()
+    for bulletin in _public(board, config, now):
         shown = Shown.of(bulletin, config, tz)
         if bulletin.type == "tool":
-            library.append(Tool(shown, describe(tools.get(bulletin.id), now, tz)))
+            library.append(Tool(shown, describe(board.tool_state(bulletin.id), now, tz)))
         elif shown.when is None:
             notices.append(shown)
         elif shown.when.date() in days and shown.when >= now:
@@ -105,12 +103,7 @@ def week(store: Store, config: MeshboardConfig, now: datetime, tz: ZoneInfo) -> 
     notices.sort(key=lambda s: (s.posted, s.ref), reverse=True)
     library.sort(key=lambda t: t.bulletin.text.casefold())
     month = calendar_month(now, tz)
-    tallies = [
-        tally_period(
-            store.engine, month, spec.channel, lambda a, b, r: loans_between(store, a, b, r)
-        )
-        for spec in config.on_the_web
-    ]
+    tallies = [board.tally(month, spec.channel) for spec in config.on_the_web]
     return Week(
         [Day(d, events) for d, events in days.items()],
         library,
@@ -121,24 +114,26 @@ def week(store: Store, config: MeshboardConfig, now: datetime, tz: ZoneInfo) -> 
 
 
 def bulletin(
-    store: Store, config: MeshboardConfig, ref: str, now: datetime, tz: ZoneInfo
+    board: BoardReader, config: MeshboardConfig, ref: str, now: datetime, tz: ZoneInfo
 ) -> Shown | None:
     """The bulletin `ref` names on a web ring, or None: on a private ring it does not exist."""
     for spec in config.on_the_web:
         try:
-            return Shown.of(store.get(ref, spec.channel, now=now), config, tz)
+            return Shown.of(board.get(ref, spec.channel, now=now), config, tz)
         except NotFound:
             continue
     return None
 
 
-def everything(store: Store, config: MeshboardConfig, now: datetime, tz: ZoneInfo) -> list[Shown]:
+def everything(
+    board: BoardReader, config: MeshboardConfig, now: datetime, tz: ZoneInfo
+) -> list[Shown]:
     """Every active bulletin of the web rings, newest first (for `/bulletins.json`)."""
-    return [Shown.of(b, config, tz) for b in _public(store, config, now)]
+    return [Shown.of(b, config, tz) for b in _public(board, config, now)]
 
 
-def _public(store: Store, config: MeshboardConfig, now: datetime) -> list[Bulletin]:
+def _public(board: BoardReader, config: MeshboardConfig, now: datetime) -> list[Bulletin]:
     found: list[Bulletin] = []
     for spec in config.on_the_web:
-        found += store.active(now, ring=spec.channel)
+        found += board.active(now, spec.channel)
     return found
