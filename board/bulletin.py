@@ -7,9 +7,11 @@ will put on the air, so it is compact, deterministic and versioned.
 
 from __future__ import annotations
 
+import logging
 import re
 import struct
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +21,8 @@ from board.errors import BoardError, InvalidBulletin, InvalidText, MalformedBull
 from board.refs import bulletin_id, short_ref
 from board.types import TypeRegistry
 from board.when import unix_seconds
+
+logger = logging.getLogger(__name__)
 
 MAX_TEXT_BYTES = 200
 MAX_TYPE_BYTES = 32
@@ -202,6 +206,22 @@ class Bulletin(BaseModel):
 
 
 from_canonical_bytes = Bulletin.from_canonical_bytes
+
+
+def readable_bulletins(rows: Iterable[tuple[str, bytes]]) -> list[Bulletin]:
+    """Stored (id, canonical) rows as bulletins, leaving out (and logging) any that the current
+    rules refuse.
+
+    A row stored before a rule was tightened (e.g. an event years ahead) must not break every
+    list of its ring; `read` of that one bulletin still reports it.
+    """
+    bulletins = []
+    for stored_id, canonical in rows:
+        try:
+            bulletins.append(Bulletin.from_canonical_bytes(canonical))
+        except MalformedBulletin as exc:
+            logger.warning("not listing stored bulletin %s: %s", stored_id, exc)
+    return bulletins
 
 
 def new_bulletin(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,10 +23,9 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, col, delete, select
 
-from board.bulletin import Bulletin, Tombstone
+from board.bulletin import Bulletin, Tombstone, readable_bulletins
 from board.errors import (
     AmbiguousRef,
-    MalformedBulletin,
     NotAuthor,
     NotFound,
 )
@@ -94,21 +93,6 @@ def _signature(tombstone: Tombstone) -> dict[str, bytes | None]:
 
 def _bulletin(row: BulletinRow) -> Bulletin:
     return Bulletin.from_canonical_bytes(row.canonical)
-
-
-def _readable(rows: Iterable[tuple[str, bytes]]) -> list[Bulletin]:
-    """The rows as bulletins, leaving out (and logging) any that the current rules refuse.
-
-    A row stored before a rule was tightened (e.g. an event years ahead) must not break every
-    list of its ring; `read` of that one bulletin still reports it.
-    """
-    bulletins = []
-    for bulletin_id, canonical in rows:
-        try:
-            bulletins.append(Bulletin.from_canonical_bytes(canonical))
-        except MalformedBulletin as exc:
-            logger.warning("not listing stored bulletin %s: %s", bulletin_id, exc)
-    return bulletins
 
 
 class Store:
@@ -249,7 +233,7 @@ class Store:
             .limit(limit)
         )
         with self._reading() as session:
-            return _readable((row.id, row.canonical) for row in session.exec(statement))
+            return readable_bulletins((row.id, row.canonical) for row in session.exec(statement))
 
     def page(
         self,
@@ -282,7 +266,7 @@ class Store:
                 wanted = limit - len(bulletins)
                 statement = statement.order_by(table.created_at.desc(), table.id).limit(wanted)
                 rows = list(session.connection().execute(statement))
-                bulletins += _readable((row.id, row.canonical) for row in rows)
+                bulletins += readable_bulletins((row.id, row.canonical) for row in rows)
                 if len(rows) < wanted:
                     break
                 position = (rows[-1].created_at, rows[-1].id)  # past any unreadable ones

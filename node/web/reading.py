@@ -27,8 +27,8 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
-from board.bulletin import Bulletin
-from board.errors import AmbiguousRef, BoardError, DatabaseUnavailable, MalformedBulletin, NotFound
+from board.bulletin import Bulletin, readable_bulletins
+from board.errors import AmbiguousRef, BoardError, DatabaseUnavailable, NotFound
 from board.lending import stored_state
 from board.refs import MAX_MATCHES, distinct_refs, normalise_ref
 from board.store.migrations import MIGRATIONS
@@ -119,14 +119,7 @@ class BoardReader:
     def active(self, now: datetime, ring: int) -> list[Bulletin]:
         """`Store.active(now, ring=ring)`: the ring's shown bulletins, newest created first (ties
         by id), leaving out (and logging) a stored one that today's rules refuse."""
-        rows = self._db.execute(_ACTIVE, self._shown(now, ring))
-        bulletins = []
-        for bulletin_id, canonical in rows:
-            try:
-                bulletins.append(Bulletin.from_canonical_bytes(canonical))
-            except MalformedBulletin as exc:
-                logger.warning("not listing stored bulletin %s: %s", bulletin_id, exc)
-        return bulletins
+        return readable_bulletins(self._db.execute(_ACTIVE, self._shown(now, ring)))
 
     def get(self, ref_or_id: str, ring: int, *, now: datetime | None = None) -> Bulletin:
         """`Store.get(ref_or_id, ring, now=now)`: the one shown bulletin of the ring whose id
