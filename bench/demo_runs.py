@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from node.demo.run import SPEED, run_demo
 
 RESULTS = Path(__file__).parent / "results"
-# `meshboard demo`'s defaults (node/cli.py): the README's demo is run with these.
+# `meshboard demo`'s defaults (node/commands/simulation.py): the README's demo is run with these.
 NODES = 6
 LOSS = 0.1
 SEED = 1

@@ -1,7 +1,9 @@
 """What every `meshboard` command shares: `--db`, `--tz`, `--json`, the store, the `--config`
 file and `--ring`.
 
-Kept out of node/cli.py, which holds the commands, so that each stays a size one can read.
+Kept out of node/cli.py (the root group) and node/commands/ (the commands), which import it.
+Light on purpose: node/cli.py imports it on every run, so the store (SQLAlchemy) is imported
+only inside `open_store`, and `meshboard web`, which never opens the store, never loads it.
 
 `--config` is read lazily, once, so that `config --example`, `demo` and `--help` work even
 beside a broken file; `--ring` takes a ring's name or its channel index.
@@ -16,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -25,8 +27,10 @@ import tzlocal
 
 from board.config import ConfigError, MeshboardConfig, RingSpec, load_config
 from board.errors import BoardError
-from board.store.bulletins import Store
 from node.link import LinkError
+
+if TYPE_CHECKING:
+    from board.store.bulletins import Store
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +86,8 @@ def open_store(db_path: Path, *, create: bool = False) -> Store:
         raise click.ClickException(
             f"no database at {db_path} (a daemon creates it; `meshboard post` too)"
         )
+    from board.store.bulletins import Store  # SQLAlchemy: only for the commands that open it
+
     with board_errors():
         try:
             return Store.open(db_path)

@@ -142,7 +142,9 @@ def forbidden(arrow: Arrow) -> str | None:
             return "the domain at board/'s root sits below the store"
     if _within(source, "node.sim") and _within(target, "board"):
         return "the simulator knows no board"
-    if source in DAEMON_SIDE and _within(target, "node.cli", "node.demo", "node.sim"):
+    if source in DAEMON_SIDE and _within(
+        target, "node.cli", "node.rings_cli", "node.commands", "node.demo", "node.sim"
+    ):
         return "the daemon side never imports the CLI, the demo or the simulator"
     return None
 

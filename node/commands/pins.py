@@ -9,8 +9,8 @@ file is the operator's, so it is edited with tomlkit, which keeps their comments
 and checked before and after writing so a board never starts on a file we broke. A pin that
 differs from the radio's is never changed without `replace`: that is the very case pinning is
 there to catch. The conversation (echo, confirm) is passed in, so the pinning itself can be
-driven by a test or another front end. node/cli.py imports this only when it pins, so the
-other commands (`meshboard web` on a Pi Zero's memory among them) never load tomlkit.
+driven by a test or another front end. node/commands/rings.py imports this only when it pins,
+so the other commands (`meshboard web` on a Pi Zero's memory among them) never load tomlkit.
 """
 
 from __future__ import annotations

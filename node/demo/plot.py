@@ -3,9 +3,9 @@ the spread over simulated time.
 
 matplotlib is an optional extra (`pip install 'meshboard[plot]'`): a board node never draws, and
 matplotlib with numpy is far bigger than the rest of Meshboard. Only this module imports it, and
-`node/cli.py` imports this module only when `--plot` is asked for. It builds a `Figure` and
-renders it on the Agg canvas directly, never through pyplot: no GUI backend is chosen, no global
-figure state is kept, and nothing needs a display (a headless Pi).
+`node/commands/simulation.py` imports this module only when `--plot` is asked for. It builds a
+`Figure` and renders it on the Agg canvas directly, never through pyplot: no GUI backend is
+chosen, no global figure state is kept, and nothing needs a display (a headless Pi).
 """
 
 from __future__ import annotations

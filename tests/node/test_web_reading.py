@@ -354,11 +354,6 @@ def test_the_web_page_serves_every_page_without_loading_sqlalchemy(busy: Busy) -
     assert answer == {"codes": [200, 200, 200, 200, 404, 200, 200], "loaded": [], "store": False}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="node.rings_cli and node.cli import the store at module level, and `meshboard web` "
-    "runs through both: the web stack itself is clean (the test above)",
-)
 def test_the_meshboard_web_command_loads_no_sqlalchemy() -> None:
     code = "import sys, node.cli, node.commands.web; print('sqlalchemy' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
