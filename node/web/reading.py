@@ -21,7 +21,6 @@ a reader refuses any version but this code's (`WrongSchema`) rather than misread
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -35,8 +34,6 @@ from board.store.migrations import MIGRATIONS
 from board.tally import Period, Tally, counted, window
 from board.when import unix_seconds
 from board.wire.tools import ToolStateMsg
-
-logger = logging.getLogger(__name__)
 
 #: The schema version this code reads: the last migration's (`board.store.schema` stamps it).
 SCHEMA = MIGRATIONS[-1].version
