@@ -4,6 +4,7 @@
     python bench/town.py --plot docs          # also draw docs/town-*.png (matplotlib)
     python bench/town.py --seed 2 --ceiling-rates ''   # another town, without the ceiling
     python bench/town.py --boards 20 --bulletins 6 --ceiling-rates 1,8 --out /tmp/town.json
+    python bench/town.py --ceiling-rates '' --news-check 450 --out /tmp/town.json  # a knob
 
 How it runs. Every board is `node.demo.inprocess.InProcessBoard`: the daemon's own SQLite store,
 command handler, sync engine, outbox and airtime budget, on a station of the simulated mesh
@@ -65,6 +66,7 @@ from pathlib import Path
 
 from board.bulletin import Bulletin
 from board.errors import NotFound
+from board.sync.state import SyncConfig
 from board.wire.codec import Announce, decode, encode
 from node.clock import VirtualClock
 from node.demo.inprocess import InProcessBoard
@@ -246,9 +248,12 @@ def run_meshboard(
     town: Town, posts: list[Post], args: argparse.Namespace, workdir: Path
 ) -> tuple[MeshboardFigures, list[Bulletin]]:
     mesh, radios = build_mesh(town, args.loss, args.seed)
+    sync = SyncConfig(relay_window=args.relay_window, news_check=args.news_check)
     with mesh:
         boards = [
-            InProcessBoard(mesh, radio, workdir / f"board-{i}.db", seed=args.seed * 1000 + i)
+            InProcessBoard(
+                mesh, radio, workdir / f"board-{i}.db", seed=args.seed * 1000 + i, sync=sync
+            )
             for i, radio in enumerate(radios)
         ]
         people = {}
@@ -601,6 +606,19 @@ def parse_args() -> argparse.Namespace:
         type=lambda text: [float(x) for x in text.split(",") if x],
         default=[1, 2, 4, 8, 16, 32, 64],
         help="bulletins an hour, comma-separated",
+    )
+    defaults = SyncConfig()
+    parser.add_argument(
+        "--relay-window",
+        type=float,
+        default=defaults.relay_window,
+        help="SyncConfig.relay_window, s: the random wait before a board relays",
+    )
+    parser.add_argument(
+        "--news-check",
+        type=float,
+        default=defaults.news_check,
+        help="SyncConfig.news_check, s: digests compared this soon after news at the latest",
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "town.json")
     parser.add_argument("--plot", type=Path, default=None, help="directory for town-*.png")
